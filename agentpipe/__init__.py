@@ -1,0 +1,1 @@
+"""agentpipe core: settings, message contract, logging, Kafka publishing, LLM steps."""

@@ -1,0 +1,109 @@
+"""The message contract of DESIGN.md as typed models.
+
+Requests are validated at the edge (the intake); results, approval requests,
+approval events and dead letters are built only through these models.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import datetime, timezone
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Status = Literal["ok", "error", "rejected", "timed_out"]
+Decision = Literal["approved", "rejected"]
+
+
+def now_rfc3339() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Source(BaseModel):
+    topic: str
+    partition: int
+    offset: int
+
+    def coordinates(self) -> str:
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+
+class AgentRequest(BaseModel):
+    """Fields common to every pattern request; patterns subclass it with their own defaults."""
+
+    model_config = ConfigDict(extra="allow")
+
+    request_id: str | None = Field(default=None, min_length=1, max_length=256)
+    message: str = ""
+    replay_of: str | None = None
+    # Set by the intake for records that came from Kafka; absent over HTTP ingress.
+    source: Source | None = None
+
+
+class AgentResult(BaseModel):
+    request_id: str
+    pattern: str
+    status: Status
+    output: str | list[str]
+    error: str | None = None
+    session_id: str | None = None
+    route: str | None = None
+    source: Source | None = None
+    replay_of: str | None = None
+    completed_at: str = ""
+
+    def to_record_value(self) -> dict:
+        value = self.model_dump()
+        # session_id belongs to chat results and route to routing results only.
+        if self.session_id is None:
+            value.pop("session_id")
+        if self.route is None:
+            value.pop("route")
+        return value
+
+
+class ApprovalRequest(BaseModel):
+    approval_id: str
+    request_id: str
+    content: str
+    reason: str
+    requested_at: str
+
+
+class ApprovalEvent(BaseModel):
+    approval_id: str = Field(min_length=1, max_length=256)
+    decision: Decision
+    reviewer: str = ""
+    comment: str = ""
+    signature: str | None = None
+
+
+class DeadLetter(BaseModel):
+    source: Source | None
+    error: str
+    payload_base64: str
+    failed_at: str
+
+    @classmethod
+    def for_payload(cls, source: Source | None, error: str, payload: bytes, failed_at: str) -> "DeadLetter":
+        return cls(
+            source=source,
+            error=error,
+            payload_base64=base64.b64encode(payload).decode(),
+            failed_at=failed_at,
+        )
+
+
+def approval_signature(key: bytes, approval_id: str, decision: str) -> str:
+    """Hex HMAC-SHA256 over ``approval_id + "\\n" + decision`` (DESIGN.md)."""
+    return hmac.new(key, f"{approval_id}\n{decision}".encode(), hashlib.sha256).hexdigest()
+
+
+def signature_is_valid(key: bytes, event: ApprovalEvent) -> bool:
+    if not event.signature:
+        return False
+    expected = approval_signature(key, event.approval_id, event.decision)
+    return hmac.compare_digest(expected, event.signature.lower())

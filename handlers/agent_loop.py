@@ -1,0 +1,71 @@
+"""The agent tool loop shared by tool routing and parallel tools.
+
+    LLM (with tools) → tool calls as concurrent durable steps → results back to the LLM → … → answer
+
+Bounded by ``tool_loop_max_rounds``. A tool the LLM was not offered, or
+arguments that do not parse, go back to the LLM as an error result instead of
+running anything.
+"""
+
+from __future__ import annotations
+
+
+import restate
+from restate import TerminalError
+
+from agentpipe.settings import get_settings
+from handlers.runtime import PatternRun, tool_result_message
+from handlers.tools import TOOL_IMPLEMENTATIONS, BadToolCall, parse_arguments
+
+
+def _step_name(name: str, arguments: dict) -> str:
+    shown = ", ".join(f"{v}" for v in arguments.values())
+    return f"{name}({shown[:60]})"
+
+
+async def tool_loop(run: PatternRun, messages: list[dict], tools: list[dict]) -> str:
+    max_rounds = get_settings().tool_loop_max_rounds
+    for round_no in range(1, max_rounds + 1):
+        reply = await run.llm(f"Agent round {round_no}", messages, tools=tools)
+        calls = reply["tool_calls"]
+        if not calls:
+            return reply["content"] or ""
+        messages.append(
+            {
+                "role": "assistant",
+                "content": reply["content"],
+                "tool_calls": [
+                    {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                    for c in calls
+                ],
+            }
+        )
+        pending: list[tuple[str, restate.RestateDurableFuture[dict]]] = []
+        rejected: dict[str, dict] = {}
+        for call in calls:
+            try:
+                arguments = parse_arguments(call, tools)
+            except BadToolCall as exc:
+                rejected[call["id"]] = {"error": str(exc)}
+                continue
+            future = run.tool_future(_step_name(call["name"], arguments), TOOL_IMPLEMENTATIONS[call["name"]], **arguments)
+            pending.append((call["id"], future))
+        if pending:
+            await restate.gather(*(future for _, future in pending))  # the tool steps run concurrently
+        results = {call_id: await future for call_id, future in pending} | rejected
+        for call in calls:
+            messages.append(tool_result_message(call["id"], results[call["id"]]))
+    raise TerminalError(f"the agent did not answer within {max_rounds} tool rounds")
+
+
+def tool_names(messages: list[dict]) -> list[str]:
+    """Names of tools called so far (for results that report what the agent did)."""
+    return [
+        call["function"]["name"]
+        for message in messages
+        if message.get("role") == "assistant"
+        for call in message.get("tool_calls") or []
+    ]
+
+
+

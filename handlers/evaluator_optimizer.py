@@ -1,0 +1,41 @@
+"""Evaluator-optimizer: generate, evaluate (PASS / IMPROVE + feedback), regenerate with the feedback.
+
+    Task → Generate → Evaluate → (IMPROVE: feedback → Generate …)* → PASS → Solution
+
+At most ``evaluator_max_rounds`` rounds; every round is durable, so a crash in
+round 3 resumes there instead of redoing rounds 1 and 2.
+"""
+
+from __future__ import annotations
+
+import restate
+
+from agentpipe.settings import get_settings
+from handlers import prompts
+from handlers.requests import EvaluatorRequest
+from handlers.runtime import Outcome, PatternRun, run_pattern
+
+evaluator_optimizer = restate.Service("EvaluatorOptimizer")
+
+
+async def improve(run: PatternRun, request: EvaluatorRequest) -> Outcome:
+    feedback = ""
+    solution = ""
+    for round_no in range(1, get_settings().evaluator_max_rounds + 1):
+        prompt = f"Task: {request.message}"
+        if feedback:
+            prompt += f"\n\nPrevious solution:\n{solution}\n\nFeedback: {feedback}"
+        solution = await run.ask(f"Generate (round {round_no})", prompts.GENERATOR, prompt)
+        verdict = await run.ask(
+            f"Evaluate (round {round_no})", prompts.EVALUATOR, f"Task: {request.message}\n\nSolution:\n{solution}"
+        )
+        if verdict.strip().upper().startswith("PASS"):
+            return Outcome(output=solution)
+        feedback = verdict.strip().removeprefix("IMPROVE").lstrip(":").strip() or verdict.strip()
+    rounds = get_settings().evaluator_max_rounds
+    return Outcome(output=f"[not passed after {rounds} rounds; last feedback: {feedback}]\n{solution}")
+
+
+@evaluator_optimizer.handler()
+async def improve_until_good(ctx: restate.Context, request: EvaluatorRequest) -> dict:
+    return await run_pattern(ctx, "evaluator-optimizer", request, improve)

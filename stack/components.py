@@ -1,0 +1,193 @@
+"""The processes of the local stack: how each is prepared, started and checked for health.
+
+Order matters: Kafka first (restate-server's Kafka ingress connects to it), then
+the offline model, restate-server, and the two deployments.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import httpx
+
+from agentpipe.settings import Settings
+from stack.installs import STACK_DIR, kafka_classpath, restate_binaries
+
+
+@dataclass
+class Component:
+    name: str
+    ports: list[int]
+    command: Callable[[], list[str]]
+    healthy: Callable[[], bool]
+    env: dict[str, str] = field(default_factory=dict)
+    start_timeout_s: float = 60.0
+
+    def log_file(self, state_dir: Path) -> Path:
+        return state_dir / "logs" / f"{self.name}.log"
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.3)
+        return sock.connect_ex((host, port)) == 0
+
+
+def http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def kafka_ready(bootstrap: str) -> bool:
+    from confluent_kafka.admin import AdminClient
+
+    try:
+        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=2)
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not ready yet"
+        return False
+
+
+def _kafka_command(settings: Settings, state_dir: Path) -> list[str]:
+    log_dir = state_dir / "logs"
+    classpath = kafka_classpath(log_dir)
+    data_dir = state_dir / "kafka-data"
+    props = state_dir / "kafka" / "server.properties"
+    props.parent.mkdir(parents=True, exist_ok=True)
+    props.write_text(
+        "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.bootstrap.servers=127.0.0.1:{settings.kafka_controller_port}",
+                f"listeners=PLAINTEXT://127.0.0.1:{settings.kafka_port},CONTROLLER://127.0.0.1:{settings.kafka_controller_port}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{settings.kafka_port}",
+                "controller.listener.names=CONTROLLER",
+                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+                "inter.broker.listener.name=PLAINTEXT",
+                f"log.dirs={data_dir}",
+                "num.partitions=1",
+                "offsets.topic.replication.factor=1",
+                "transaction.state.log.replication.factor=1",
+                "transaction.state.log.min.isr=1",
+                "share.coordinator.state.topic.replication.factor=1",
+                "share.coordinator.state.topic.min.isr=1",
+                "group.initial.rebalance.delay.ms=0",
+                # Topics come from subscriptions/; a typo must not silently create a new one.
+                "auto.create.topics.enable=false",
+                "",
+            ]
+        )
+    )
+    java = ["java", "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-cp", classpath,
+            f"-Dlog4j2.configurationFile={STACK_DIR / 'log4j2.properties'}"]
+    if not (data_dir / "meta.properties").exists():
+        # Format KRaft storage once; a later `up` keeps the data.
+        cluster_id = uuid.uuid4().hex[:22]
+        with (log_dir / "kafka-format.log").open("ab") as log:
+            done = subprocess.run(
+                java + ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--standalone"],
+                stdout=log, stderr=subprocess.STDOUT, timeout=120,
+            )
+        if done.returncode != 0:
+            from stack.installs import StackError
+
+            raise StackError("kafka", "formatting KRaft storage failed", log_dir / "kafka-format.log")
+    return java + ["kafka.Kafka", str(props)]
+
+
+def _restate_command(settings: Settings, state_dir: Path) -> list[str]:
+    server, _cli = restate_binaries(state_dir / "logs")
+    config = state_dir / "restate.toml"
+    config.write_text(restate_config(settings, state_dir / "restate-data"))
+    return [str(server), "--config-file", str(config), "--no-logo"]
+
+
+def restate_config(settings: Settings, base_dir: Path | str, brokers: str | None = None) -> str:
+    """restate-server's config; compose.yaml's copy is checked against the same settings."""
+    return f"""\
+node-name = "agentpipe"
+base-dir = "{base_dir}"
+bind-port = {settings.restate_node_port}
+disable-telemetry = true
+default-num-partitions = 8
+log-format = "json"
+
+[admin]
+bind-address = "0.0.0.0:{settings.restate_admin_port}"
+
+[ingress]
+bind-address = "0.0.0.0:{settings.restate_ingress_port}"
+
+[[ingress.kafka-clusters]]
+name = "{settings.restate_kafka_cluster}"
+brokers = ["PLAINTEXT://{brokers or settings.kafka_bootstrap}"]
+
+[worker.invoker]
+inactivity-timeout = "{settings.restate_inactivity_timeout}"
+"""
+
+
+def _python_module(module: str) -> Callable[[], list[str]]:
+    return lambda: [sys.executable, "-m", module]
+
+
+def stack_components(settings: Settings, state_dir: Path) -> list[Component]:
+    env = {"AGENTPIPE_STATE_DIR": str(state_dir)}
+    components = [
+        Component(
+            "kafka",
+            [settings.kafka_port, settings.kafka_controller_port],
+            lambda: _kafka_command(settings, state_dir),
+            lambda: kafka_ready(settings.kafka_bootstrap),
+            start_timeout_s=90,
+        )
+    ]
+    if settings.uses_offline_model:
+        components.append(
+            Component(
+                "offline-model",
+                [settings.offline_model_port],
+                _python_module("offline_model"),
+                lambda: http_ok(f"http://127.0.0.1:{settings.offline_model_port}/health"),
+                env=env,
+            )
+        )
+    components += [
+        Component(
+            "restate",
+            [settings.restate_ingress_port, settings.restate_admin_port, settings.restate_node_port],
+            lambda: _restate_command(settings, state_dir),
+            lambda: http_ok(f"{settings.restate_admin_url}/health")
+            and http_ok(f"{settings.restate_ingress_url}/restate/health"),
+            env={"RUST_BACKTRACE": "0"},
+        ),
+        Component(
+            "agent-service",
+            [settings.agent_service_port],
+            _python_module("handlers"),
+            lambda: http_ok(f"http://127.0.0.1:{settings.agent_service_port}/health"),
+            env=env,
+        ),
+        Component(
+            "remote-agents",
+            [settings.remote_agents_port],
+            _python_module("handlers.remote_agents"),
+            lambda: http_ok(f"http://127.0.0.1:{settings.remote_agents_port}/health"),
+            env=env,
+        ),
+    ]
+    return components
+
+
+def child_env(component: Component) -> dict[str, str]:
+    return {**os.environ, **component.env, "PYTHONUNBUFFERED": "1"}

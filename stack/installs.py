@@ -1,0 +1,100 @@
+"""Fetch what the local stack runs, into a cache folder a later run reuses.
+
+- Kafka: ``mvn dependency:build-classpath`` on stack/pom.xml, local repository in <cache>/m2.
+- Restate: ``npm install`` of restate-server and the CLI (pinned) into <cache>/npm.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from pathlib import Path
+
+from agentpipe.settings import get_settings
+
+RESTATE_VERSION = "1.7.12"
+STACK_DIR = Path(__file__).resolve().parent
+
+
+class StackError(Exception):
+    """A one-line cause a person can act on, with the component it concerns."""
+
+    def __init__(self, component: str, cause: str, log_file: Path | None = None):
+        self.component, self.cause, self.log_file = component, cause, log_file
+        where = f" (log: {log_file})" if log_file else ""
+        super().__init__(f"{component}: {cause}{where}")
+
+
+def require_tool(component: str, tool: str, hint: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise StackError(component, f"`{tool}` not found on PATH; {hint}")
+    return path
+
+
+def _run(component: str, cmd: list[str], log_file: Path, timeout: float, cwd: Path | None = None) -> None:
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log:
+        try:
+            done = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=cwd, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise StackError(component, f"`{' '.join(cmd[:2])}` timed out after {timeout:.0f}s", log_file) from None
+    if done.returncode != 0:
+        tail = log_tail(log_file, 5)
+        raise StackError(component, f"`{' '.join(cmd[:2])}` failed (exit {done.returncode}): {tail}", log_file)
+
+
+def log_tail(log_file: Path, lines: int = 20) -> str:
+    try:
+        text = log_file.read_text(errors="replace").strip().splitlines()
+    except FileNotFoundError:
+        return "(no log)"
+    return " | ".join(line.strip() for line in text[-lines:] if line.strip())
+
+
+def kafka_classpath(log_dir: Path) -> str:
+    """The broker classpath, resolved once per pom content and cached."""
+    require_tool("kafka", "java", "install a JDK 17 or newer (Kafka 4 needs it)")
+    cache = get_settings().cache_dir
+    pom = STACK_DIR / "pom.xml"
+    stamp = hashlib.sha256(pom.read_bytes()).hexdigest()[:12]  # new pom → new classpath file
+    cp_file = cache / f"kafka-classpath-{stamp}.txt"
+    if cp_file.exists():
+        classpath = cp_file.read_text().strip()
+        if all(Path(jar).exists() for jar in classpath.split(":")):
+            return classpath
+    mvn = require_tool("kafka", "mvn", "install Apache Maven to fetch the Kafka jars from Maven Central")
+    cache.mkdir(parents=True, exist_ok=True)
+    _run(
+        "kafka",
+        [mvn, "-q", "-B", "-f", str(pom), f"-Dmaven.repo.local={cache / 'm2'}",
+         "dependency:build-classpath", f"-Dmdep.outputFile={cp_file}"],
+        log_dir / "install-kafka.log",
+        timeout=600,
+    )
+    return cp_file.read_text().strip()
+
+
+def restate_binaries(log_dir: Path) -> tuple[Path, Path]:
+    """Paths of restate-server and the restate CLI, installed with npm if missing."""
+    prefix = get_settings().cache_dir / "npm"
+    base = prefix / "node_modules" / "@restatedev"
+    server = base / "restate-server-linux-x64" / "bin" / "restate-server"
+    cli = base / "restate-linux-x64" / "bin" / "restate"
+    installed = prefix / f".installed-{RESTATE_VERSION}"
+    if server.exists() and cli.exists() and installed.exists():
+        return server, cli
+    npm = require_tool("restate", "npm", "install Node.js with npm to fetch restate-server from the npm registry")
+    prefix.mkdir(parents=True, exist_ok=True)
+    _run(
+        "restate",
+        [npm, "install", "--no-audit", "--no-fund", "--prefix", str(prefix),
+         f"@restatedev/restate-server@{RESTATE_VERSION}", f"@restatedev/restate@{RESTATE_VERSION}"],
+        log_dir / "install-restate.log",
+        timeout=600,
+    )
+    if not server.exists():
+        raise StackError("restate", f"npm installed no restate-server binary at {server} (only linux-x64 is supported)")
+    installed.touch()
+    return server, cli

@@ -1,0 +1,161 @@
+"""``agentpipe up`` / ``agentpipe down``: the local stack without Docker.
+
+``up`` installs what is missing (cached), checks ports, starts the supervisor,
+waits until every component is healthy, then creates topics, registers the
+deployments and syncs subscriptions. Running it twice is harmless. ``down``
+stops only what ``up`` started (the supervisor and its children).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from agentpipe.settings import get_settings
+from stack.components import port_open, stack_components
+from stack.installs import StackError, kafka_classpath, log_tail, restate_binaries
+from subscriptions.kafka_topics import ensure_topics
+from subscriptions.restate_admin import register_deployments, sync_subscriptions
+
+
+@dataclass
+class UpReport:
+    already_running: bool
+    seconds: float
+    created_topics: list[str]
+    subscriptions: object
+
+
+def state_dir() -> Path:
+    path = get_settings().state_dir.resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def read_status() -> dict | None:
+    try:
+        return json.loads((state_dir() / "status.json").read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def supervisor_pid() -> int | None:
+    status = read_status()
+    if status and status.get("state") in ("starting", "ready") and psutil.pid_exists(status["pid"]):
+        try:
+            if "stack.supervisor" in " ".join(psutil.Process(status["pid"]).cmdline()):
+                return status["pid"]
+        except psutil.Error:
+            return None
+    return None
+
+
+def approval_key() -> str:
+    """The key approvals are signed with: the environment's, or one made once for this stack."""
+    configured = get_settings().approval_key
+    if configured is not None:
+        return configured.get_secret_value()
+    key_file = state_dir() / "approval.key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_hex(32))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+def _who_listens(port: int) -> str:
+    try:
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
+                proc = psutil.Process(conn.pid)
+                return f"pid {conn.pid} ({proc.name()})"
+    except psutil.Error:
+        pass
+    return "another process"
+
+
+def check_ports_free() -> None:
+    for component in stack_components(get_settings(), state_dir()):
+        for port in component.ports:
+            if port_open(port):
+                raise StackError(component.name, f"port {port} is already in use by {_who_listens(port)}")
+
+
+def _wait_ready(pid: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = read_status() or {}
+        if status.get("pid") == pid:
+            if status.get("state") == "ready":
+                return
+            if status.get("state") == "failed":
+                error = status["error"]
+                log = Path(error["log"]) if error.get("log") else None
+                raise StackError(error["component"], error["cause"], log)
+        if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            log = state_dir() / "logs" / "supervisor.log"
+            raise StackError("supervisor", f"exited before the stack was ready: {log_tail(log, 3)}", log)
+        time.sleep(0.2)
+    status = read_status() or {}
+    raise StackError("stack", f"not ready after {timeout:.0f}s (state: {status.get('state')})")
+
+
+def up(timeout: float = 180.0) -> UpReport:
+    started = time.monotonic()
+    directory = state_dir()
+    already = supervisor_pid() is not None
+    if not already:
+        check_ports_free()
+        # Fetch in the foreground so install errors (no java, registry unreachable) surface here.
+        kafka_classpath(directory / "logs")
+        restate_binaries(directory / "logs")
+        env = {**os.environ, "AGENTPIPE_STATE_DIR": str(directory), "AGENTPIPE_APPROVAL_KEY": approval_key()}
+        (directory / "logs").mkdir(exist_ok=True)
+        with (directory / "logs" / "supervisor.log").open("ab") as out:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "stack.supervisor"],
+                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                env=env, start_new_session=True, cwd=Path(__file__).resolve().parent.parent,
+            )
+        try:
+            _wait_ready(process.pid, timeout)
+        except StackError:
+            down()
+            raise
+    created = ensure_topics()
+    register_deployments()
+    report = sync_subscriptions()
+    return UpReport(already, time.monotonic() - started, created, report)
+
+
+def down(timeout: float = 60.0) -> bool:
+    """Stop the supervisor (which stops its children). Returns False when nothing was running."""
+    status = read_status()
+    pid = supervisor_pid()
+    if pid is None and not status:
+        return False
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        try:
+            psutil.Process(pid).wait(timeout=timeout)
+        except psutil.NoSuchProcess:
+            pass
+        except psutil.TimeoutExpired:
+            os.kill(pid, signal.SIGKILL)
+    # A supervisor killed hard leaves children behind: stop those it recorded.
+    for info in (status or {}).get("components", {}).values():
+        child = info.get("pid")
+        if child and psutil.pid_exists(child):
+            try:
+                psutil.Process(child).kill()
+            except psutil.Error:
+                pass
+    return pid is not None

@@ -1,0 +1,42 @@
+"""Create every topic of DESIGN.md that is missing; existing topics are left as they are."""
+
+from __future__ import annotations
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from agentpipe.settings import get_settings
+from subscriptions.topics import (
+    approval_requests_topic,
+    approvals_topic,
+    dead_letters_topic,
+    request_topics,
+    result_topics,
+)
+
+
+def desired_topics() -> dict[str, int]:
+    """Topic name → partition count. Request topics are partitioned for parallelism."""
+    settings = get_settings()
+    topics = {topic: settings.request_partitions for topic in request_topics()}
+    for topic in [*result_topics(), approval_requests_topic(), approvals_topic(), dead_letters_topic()]:
+        topics[topic] = 1 if topic != approvals_topic() else settings.request_partitions
+    return topics
+
+
+def ensure_topics(bootstrap: str | None = None, timeout: float = 30.0) -> list[str]:
+    """Returns the topics it created."""
+    admin = AdminClient({"bootstrap.servers": bootstrap or get_settings().kafka_bootstrap})
+    existing = set(admin.list_topics(timeout=timeout).topics)
+    missing = [NewTopic(name, partitions, 1) for name, partitions in desired_topics().items() if name not in existing]
+    if not missing:
+        return []
+    created = []
+    for name, future in admin.create_topics(missing, operation_timeout=timeout).items():
+        try:
+            future.result()
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # a concurrent `up` created it
+                raise
+    return created
