@@ -19,17 +19,17 @@ OFFLINE_MODEL_NAME = "agentpipe-offline-deterministic"
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="AGENTPIPE_", extra="ignore")
 
-    # Kafka
-    kafka_bootstrap: str = "127.0.0.1:9092"
+    # Kafka (bootstrap defaults to the local broker's port)
+    kafka_bootstrap: str = ""
     kafka_port: int = 9092
     kafka_controller_port: int = 9093
     topic_prefix: str = "agent."
     request_partitions: int = 4
     restate_kafka_cluster: str = "local"
 
-    # Restate
-    restate_ingress_url: str = "http://127.0.0.1:8080"
-    restate_admin_url: str = "http://127.0.0.1:9070"
+    # Restate (URLs default to the local ports)
+    restate_ingress_url: str = ""
+    restate_admin_url: str = ""
     restate_ingress_port: int = 8080
     restate_admin_port: int = 9070
     restate_node_port: int = 5122
@@ -41,8 +41,8 @@ class Settings(BaseSettings):
     remote_agents_port: int = 9081
     offline_model_port: int = 9099
     # How restate-server reaches the deployments (compose uses service names).
-    agent_service_url: str = "http://127.0.0.1:9080"
-    remote_agents_url: str = "http://127.0.0.1:9081"
+    agent_service_url: str = ""
+    remote_agents_url: str = ""
 
     # LLM (standard OpenAI variables, no prefix)
     openai_api_key: SecretStr | None = Field(
@@ -74,13 +74,23 @@ class Settings(BaseSettings):
     log_level: str = "info"
 
     @model_validator(mode="after")
-    def _local_approval_key(self) -> "Settings":
+    def _local_defaults(self) -> "Settings":
+        local = "127.0.0.1"
+        self.kafka_bootstrap = self.kafka_bootstrap or f"{local}:{self.kafka_port}"
+        self.restate_ingress_url = self.restate_ingress_url or f"http://{local}:{self.restate_ingress_port}"
+        self.restate_admin_url = self.restate_admin_url or f"http://{local}:{self.restate_admin_port}"
+        self.agent_service_url = self.agent_service_url or f"http://{local}:{self.agent_service_port}"
+        self.remote_agents_url = self.remote_agents_url or f"http://{local}:{self.remote_agents_port}"
         # `agentpipe up` makes a key once per state folder; clients of that stack sign with it.
         if self.approval_key is None:
             key_file = self.state_dir / "approval.key"
             if key_file.exists():
                 self.approval_key = SecretStr(key_file.read_text().strip())
         return self
+
+    @property
+    def offline_model_url(self) -> str:
+        return f"http://127.0.0.1:{self.offline_model_port}"
 
     @property
     def uses_offline_model(self) -> bool:
@@ -92,7 +102,7 @@ class Settings(BaseSettings):
             return self.openai_base_url
         if self.openai_api_key is not None:
             return None  # the openai package's default endpoint
-        return f"http://127.0.0.1:{self.offline_model_port}/v1"
+        return f"{self.offline_model_url}/v1"
 
     @property
     def llm_api_key(self) -> str:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -31,7 +33,7 @@ def ensure_topics(bootstrap: str | None = None, timeout: float = 30.0) -> list[s
     missing = [NewTopic(name, partitions, 1) for name, partitions in desired_topics().items() if name not in existing]
     if not missing:
         return []
-    created = []
+    created: list[str] = []
     for name, future in admin.create_topics(missing, operation_timeout=timeout).items():
         try:
             future.result()
@@ -39,4 +41,21 @@ def ensure_topics(bootstrap: str | None = None, timeout: float = 30.0) -> list[s
         except KafkaException as exc:
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # a concurrent `up` created it
                 raise
+    _wait_for_leaders(admin, list(desired_topics()), timeout)
     return created
+
+
+def _wait_for_leaders(admin: AdminClient, topics: list[str], timeout: float) -> None:
+    """New partitions take a moment to elect a leader; clients fail with NOT_LEADER until then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        metadata = admin.list_topics(timeout=timeout).topics
+        leaderless = [
+            t for t in topics
+            if t not in metadata or metadata[t].error or any(p.leader < 0 for p in metadata[t].partitions.values())
+        ]
+        if not leaderless:
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics without a partition leader after {timeout:.0f}s: {', '.join(leaderless)}")
+        time.sleep(0.2)

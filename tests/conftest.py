@@ -1,0 +1,65 @@
+"""One session-scoped fixture brings the real stack up once (Kafka, restate-server, offline model,
+agent service, remote agents) in a fresh state folder, and takes it down at the end.
+
+``--stack=existing`` reuses a stack that is already running (``agentpipe up``).
+When a component cannot start, the session fails (never skips) with the
+component's name, the cause and the tail of its log.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_STATE_DIR = ROOT / ".agentpipe" / "test-stack"
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--stack",
+        default="fresh",
+        help="'fresh' (default): start a new local stack for the session; 'existing': use the running one",
+    )
+
+
+def pytest_configure(config):
+    if config.getoption("--stack") == "fresh":
+        # Before any agentpipe import caches settings: the session's stack lives in its own folder.
+        os.environ["AGENTPIPE_STATE_DIR"] = str(TEST_STATE_DIR)
+        os.environ.pop("AGENTPIPE_APPROVAL_KEY", None)
+        # The suite drives the offline model; a real key in the environment must not reroute it.
+        for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL"):
+            os.environ.pop(name, None)
+        os.environ.setdefault("AGENTPIPE_REVIEW_TIMEOUT_S", "600")
+
+
+@pytest.fixture(scope="session")
+def stack(request):
+    """The running stack; yields the UpReport of `agentpipe up`."""
+    from agentpipe.settings import get_settings
+    from stack.installs import StackError, log_tail
+    from stack.local import down, up
+
+    fresh = request.config.getoption("--stack") == "fresh"
+    if fresh:
+        down()
+        for data in ("kafka-data", "restate-data", "status.json", "approval.key"):
+            target = TEST_STATE_DIR / data
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+        get_settings.cache_clear()
+    try:
+        report = up(timeout=240)
+    except StackError as exc:
+        tail = log_tail(exc.log_file, 30) if exc.log_file else ""
+        pytest.fail(f"the local stack did not start: {exc}\n--- log tail ---\n{tail}", pytrace=False)
+    get_settings.cache_clear()  # pick up the approval key `up` made
+    yield report
+    if fresh:
+        down()

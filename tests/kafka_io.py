@@ -1,0 +1,151 @@
+"""Plain confluent-kafka helpers for the end-to-end tests: produce requests, read what comes out."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Iterable
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+
+from agentpipe.settings import get_settings
+from subscriptions.topics import dead_letters_topic, request_topic, result_topic
+
+
+def new_id(prefix: str = "t") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def producer() -> Producer:
+    return Producer({"bootstrap.servers": get_settings().kafka_bootstrap, "enable.idempotence": True})
+
+
+def produce(
+    topic: str,
+    value: bytes | dict | None,
+    key: bytes | str | None = None,
+    headers: dict[str, str] | None = None,
+    partition: int | None = None,
+) -> tuple[int, int]:
+    """Produce one record and return its (partition, offset)."""
+    raw = json.dumps(value).encode() if isinstance(value, dict) else value
+    p = producer()
+    delivered: list = []
+    kwargs = {"partition": partition} if partition is not None else {}
+    p.produce(
+        topic,
+        value=raw,
+        key=key,
+        headers=[(k, v.encode()) for k, v in (headers or {}).items()],
+        on_delivery=lambda err, msg: delivered.append((err, msg)),
+        **kwargs,
+    )
+    p.flush(10)
+    err, msg = delivered[0]
+    assert err is None, err
+    return msg.partition(), msg.offset()
+
+
+def send_request(pattern: str, body: dict | None = None, key: str | None = None) -> str:
+    """Produce a request with a fresh request id; returns the id."""
+    body = dict(body or {})
+    body.setdefault("request_id", new_id(pattern))
+    produce(request_topic(pattern), body, key=key)
+    return body["request_id"]
+
+
+class TopicReader:
+    """Reads topics from their current end (or beginning) without a consumer group commit."""
+
+    def __init__(self, topics: Iterable[str], from_beginning: bool = False):
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": get_settings().kafka_bootstrap,
+                "group.id": new_id("reader"),
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest" if from_beginning else "latest",
+            }
+        )
+        self.topics = list(topics)
+        if from_beginning:
+            self.consumer.subscribe(self.topics)
+        else:
+            self._assign_at_end()
+        self.seen: list[dict] = []
+
+    def _assign_at_end(self) -> None:
+        parts = []
+        metadata = self.consumer.list_topics(timeout=10)
+        for topic in self.topics:
+            for partition in metadata.topics[topic].partitions:
+                parts.append(TopicPartition(topic, partition, self._end_offset(topic, partition)))
+        self.consumer.assign(parts)
+
+    def _end_offset(self, topic: str, partition: int, timeout: float = 30.0) -> int:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self.consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5)[1]
+            except KafkaException:
+                # A partition created moments ago may not have its leader known to this client yet.
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def collect(self, done: Callable[[list[dict]], bool], timeout: float = 60.0) -> list[dict]:
+        """Poll until ``done(records)`` holds; each record is {topic, partition, offset, key, headers, value}."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if done(self.seen):
+                return self.seen
+            msg = self.consumer.poll(0.2)
+            if msg is None or msg.error():
+                continue
+            try:
+                value = json.loads(msg.value())
+            except (TypeError, ValueError):
+                value = msg.value()
+            self.seen.append(
+                {
+                    "topic": msg.topic(),
+                    "partition": msg.partition(),
+                    "offset": msg.offset(),
+                    "key": msg.key().decode() if msg.key() else None,
+                    "headers": {k: v.decode() for k, v in (msg.headers() or [])},
+                    "value": value,
+                }
+            )
+        if done(self.seen):
+            return self.seen
+        raise TimeoutError(f"condition not met within {timeout}s; saw {len(self.seen)} records: {self.seen[-5:]}")
+
+    def close(self) -> None:
+        self.consumer.close()
+
+    def __enter__(self) -> "TopicReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def results_for(records: list[dict], request_ids: Iterable[str]) -> dict[str, dict]:
+    wanted = set(request_ids)
+    return {
+        r["value"]["request_id"]: r
+        for r in records
+        if isinstance(r["value"], dict) and r["value"].get("request_id") in wanted
+    }
+
+
+def wait_for_results(pattern: str, request_ids: list[str], reader: TopicReader, timeout: float = 60.0) -> dict[str, dict]:
+    reader.collect(lambda seen: len(results_for(seen, request_ids)) == len(set(request_ids)), timeout)
+    return results_for(reader.seen, request_ids)
+
+
+def result_reader(*patterns: str, dead_letters: bool = True) -> TopicReader:
+    topics = [result_topic(p) for p in patterns]
+    if dead_letters:
+        topics.append(dead_letters_topic())
+    return TopicReader(topics)
