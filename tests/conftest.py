@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-TEST_STATE_DIR = ROOT / ".agentpipe" / "test-stack"
+# Separate folders (and AGENTPIPE_*_PORT variables) let two test sessions run side by side.
+TEST_STATE_DIR = Path(os.environ.get("AGENTPIPE_TEST_STATE_DIR", ROOT / ".agentpipe" / "test-stack"))
 
 
 def pytest_addoption(parser):
