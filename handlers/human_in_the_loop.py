@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import restate
@@ -28,7 +29,7 @@ async def _publish_approval_request(request: dict) -> dict:
     return request
 
 
-async def ask_a_human(run: PatternRun, content: str, reason: str) -> Outcome:
+async def ask_a_human(run: PatternRun, request: ModerationRequest, reason: str) -> Outcome:
     ctx = run.ctx
     approval_id = f"approval-{ctx.uuid()}"  # deterministic: seeded by Restate, same on replay
     awakeable_id, decision = ctx.awakeable(type_hint=dict)
@@ -36,11 +37,12 @@ async def ask_a_human(run: PatternRun, content: str, reason: str) -> Outcome:
         approvals.open_gate, key=approval_id,
         arg=approvals.PendingApproval(awakeable_id=awakeable_id, request_id=run.request_id),
     )
-    request = ApprovalRequest(approval_id=approval_id, request_id=run.request_id, content=content,
-                              reason=reason, requested_at="")
+    approval = ApprovalRequest(approval_id=approval_id, request_id=run.request_id, content=request.text,
+                               reason=reason, requested_at="")
     await ctx.run_typed("Publish approval request", _publish_approval_request, PUBLISH_OPTIONS,
-                        request=request.model_dump())
-    timeout = ctx.sleep(timedelta(seconds=get_settings().review_timeout_s), name="Review timeout")
+                        request=approval.model_dump())
+    deadline_s = min(request.review_timeout_s or math.inf, get_settings().review_timeout_s)
+    timeout = ctx.sleep(timedelta(seconds=deadline_s), name="Review timeout")
     match await restate.select(decision=decision, timeout=timeout):
         case ["decision", verdict]:
             pass
@@ -62,7 +64,7 @@ async def moderate_content(run: PatternRun, request: ModerationRequest) -> Outco
             reason = parse_arguments(call, [GET_HUMAN_REVIEW])["reason"]
         except BadToolCall as exc:
             reason = f"the model asked for review ({exc})"
-        return await ask_a_human(run, request.text, reason)
+        return await ask_a_human(run, request, reason)
     verdict = (reply["content"] or "").strip()
     status = "rejected" if verdict.upper().startswith("REJECTED") else "ok"
     return Outcome(output=verdict, status=status)

@@ -40,6 +40,8 @@ class EvaluatorRequest(AgentRequest):
 class ModerationRequest(AgentRequest):
     message: str = ""
     content: str | None = None
+    # A shorter review deadline for this request; the review_timeout_s setting is the upper bound.
+    review_timeout_s: float | None = Field(default=None, gt=0)
 
     @property
     def text(self) -> str:

@@ -8,6 +8,7 @@ the same answers; swap them for real clients where you deploy this.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from typing import Any, Callable
@@ -59,6 +60,9 @@ GET_HUMAN_REVIEW = function_tool(
 )
 
 
+WEATHER_API_LATENCY_S = 0.1
+
+
 def _stable_int(text: str, modulo: int) -> int:
     return int(hashlib.sha256(text.encode()).hexdigest(), 16) % modulo
 
@@ -78,13 +82,14 @@ def create_support_ticket(user_id: str, message: str) -> dict:
     return {"ticket_id": ticket, "user_id": user_id, "status": "open", "summary": message[:200]}
 
 
-def get_weather(location: str) -> dict:
+async def get_weather(location: str) -> dict:
+    await asyncio.sleep(WEATHER_API_LATENCY_S)  # stands in for the network call of a real weather API
     conditions = ["sunny", "cloudy", "rainy", "windy", "snowy"]
     return {"location": location, "temperature_c": -5 + _stable_int(location, 36),
             "conditions": conditions[_stable_int(location + "c", len(conditions))]}
 
 
-TOOL_IMPLEMENTATIONS: dict[str, Callable[..., dict]] = {
+TOOL_IMPLEMENTATIONS: dict[str, Callable[..., Any]] = {
     "fetch_service_status": fetch_service_status,
     "query_user_database": query_user_database,
     "create_support_ticket": create_support_ticket,

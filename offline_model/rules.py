@@ -180,6 +180,15 @@ def weather(conv: Conversation) -> Reply:
     cities = find_cities(conv.last_user)
     # A result whose call id matches no offered call has no name; it still answers a city.
     results = [(args, content) for name, args, content in conv.tool_results if name in (WEATHER_TOOL, "")]
+    failed = [content for _args, content in results if '"error"' in content]
+    if failed:
+        # Like a real model told its call was invalid: ask again for the cities still unanswered.
+        results = [(args, content) for args, content in results if '"error"' not in content]
+        answered = {args.get("location") for args, _content in results}
+        missing = [c for c in cities if c not in answered]
+        if missing:
+            return Reply(tool_calls=tuple(ToolCall(WEATHER_TOOL, {"location": c}) for c in missing),
+                         rule="parallel_tools.retry_calls")
     if results:
         lines = []
         for i, (args, content) in enumerate(results):

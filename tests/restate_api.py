@@ -1,0 +1,47 @@
+"""Restate's admin SQL introspection and HTTP ingress, for tests that look inside the journal or call handlers."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from agentpipe.settings import get_settings
+
+
+def sql(query: str) -> list[dict]:
+    response = httpx.post(
+        f"{get_settings().restate_admin_url}/query",
+        json={"query": query},
+        headers={"accept": "application/json"},
+        timeout=30,
+    )
+    response.raise_for_status()
+    return response.json()["rows"]
+
+
+def invocation_of(service: str, request_id: str, timeout: float = 30.0) -> dict:
+    """The pattern invocation forwarded with idempotency key = request id."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = sql(
+            "SELECT id, status, journal_size, idempotency_key FROM sys_invocation "
+            f"WHERE target_service_name = '{service}' AND idempotency_key = '{request_id}'"
+        )
+        if rows or time.monotonic() > deadline:
+            assert rows, f"no {service} invocation for request {request_id}"
+            return rows[0]
+        time.sleep(0.2)
+
+
+def journal(invocation_id: str) -> list[dict]:
+    rows = sql(
+        "SELECT index, entry_type, name, appended_at FROM sys_journal "
+        f"WHERE id = '{invocation_id}' ORDER BY index"
+    )
+    # The query API leaves out null columns.
+    return [{"name": None, "appended_at": None, **row} for row in rows]
+
+
+def ingress(path: str, body: dict | None = None) -> httpx.Response:
+    return httpx.post(f"{get_settings().restate_ingress_url}/{path}", json=body if body is not None else {}, timeout=30)
