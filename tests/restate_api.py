@@ -43,5 +43,12 @@ def journal(invocation_id: str) -> list[dict]:
     return [{"name": None, "appended_at": None, **row} for row in rows]
 
 
-def ingress(path: str, body: dict | None = None) -> httpx.Response:
-    return httpx.post(f"{get_settings().restate_ingress_url}/{path}", json=body if body is not None else {}, timeout=30)
+def ingress(path: str, body: dict | None = None):
+    """Call a handler over Restate's HTTP ingress; returns the decoded JSON (None for an empty reply).
+
+    Handlers without input must get no body at all, so ``body=None`` sends none.
+    """
+    url = f"{get_settings().restate_ingress_url}/{path}"
+    response = httpx.post(url, json=body, timeout=30) if body is not None else httpx.post(url, timeout=30)
+    response.raise_for_status()
+    return response.json() if response.content else None
