@@ -1,0 +1,66 @@
+"""Bad records become dead letters with their coordinates; valid ones around them still get results.
+Two records with the same request id run once."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+from kafka_io import new_id, produce, result_reader, send_request, wait_for_results
+from offline_model.client import OfflineModelControl
+
+from agentpipe.settings import get_settings
+from subscriptions.topics import dead_letters_topic, request_topic, result_topic
+
+
+def test_poison_records_among_valid_ones(stack):
+    topic = request_topic("chaining")
+    too_large = b'{"message": "' + b"x" * (get_settings().max_record_bytes + 10) + b'"}'
+    poison = {
+        "not json": b"this is not json",
+        "wrong type": b'{"message": 42}',
+        "not an object": b'["a", "list"]',
+        "too large": too_large,
+        "bad utf-8": b'{"message": "\xff\xfe"}',
+    }
+    with result_reader("chaining", "chat") as reader:
+        valid, bad = [], {}
+        for partition in range(get_settings().request_partitions):
+            valid.append(send_request("chaining", {"message": f"Revenue grew by {partition + 2}%."}))
+            for name, payload in poison.items():
+                bad[produce(topic, payload, partition=partition)] = name
+            valid.append(send_request("chaining", {"message": f"Churn is at {partition + 1}%."}))
+        chat_coords = produce(request_topic("chat"), {"message": "no key"})
+
+        def letters(seen):
+            return {
+                (r["value"]["source"]["partition"], r["value"]["source"]["offset"]): r["value"]
+                for r in seen if r["topic"] == dead_letters_topic() and r["value"].get("source")
+                and r["value"]["source"]["topic"] in (topic, request_topic("chat"))
+            }
+
+        results = wait_for_results("chaining", valid, reader, timeout=90)
+        reader.collect(lambda seen: set(bad) | {chat_coords} <= set(letters(seen)), timeout=60)
+    assert all(results[r]["value"]["status"] == "ok" for r in valid)
+    found = letters(reader.seen)
+    for coords, name in bad.items():
+        letter = found[coords]
+        assert letter["source"]["topic"] == topic and letter["failed_at"]
+        assert base64.b64decode(letter["payload_base64"]) == poison[name], name
+    assert "over the limit" in found[next(c for c, n in bad.items() if n == "too large")]["error"]
+    assert "message" in found[next(c for c, n in bad.items() if n == "wrong type")]["error"]
+    assert "not valid UTF-8 JSON" in found[next(c for c, n in bad.items() if n == "not json")]["error"]
+
+
+def test_same_request_id_twice_runs_once_and_yields_one_result(stack):
+    control = OfflineModelControl(get_settings().offline_model_url)
+    request_id = new_id("dup")
+    with result_reader("chaining") as reader:
+        send_request("chaining", {"request_id": request_id})
+        send_request("chaining", {"request_id": request_id, "message": "Revenue grew by 1%."})
+        wait_for_results("chaining", [request_id], reader)
+        time.sleep(3)  # room for a second result to show up, if there were one
+        reader.collect(lambda seen: True, timeout=1)
+    copies = [r for r in reader.seen if r["topic"] == result_topic("chaining") and r["value"]["request_id"] == request_id]
+    assert len(copies) == 1
+    assert len(control.calls(request_id=request_id)) == 3
