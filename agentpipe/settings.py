@@ -94,7 +94,8 @@ class Settings(BaseSettings):
 
     @property
     def uses_offline_model(self) -> bool:
-        return self.openai_api_key is None and self.openai_base_url is None
+        """True when LLM calls go to the local offline model (then `up` starts it)."""
+        return self.llm_base_url == f"{self.offline_model_url}/v1"
 
     @property
     def llm_base_url(self) -> str | None:

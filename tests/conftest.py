@@ -16,10 +16,16 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 # Separate folders (and AGENTPIPE_*_PORT variables) let two test sessions run side by side.
+TEST_API_KEY = "sk-agentpipe-test-" + "7f3c9a1e5b" * 3  # fake; must never show up in a log file
 TEST_STATE_DIR = Path(os.environ.get("AGENTPIPE_TEST_STATE_DIR", ROOT / ".agentpipe" / "test-stack"))
 
 
 def pytest_addoption(parser):
+    parser.addoption(
+        "--always-replay",
+        action="store_true",
+        help="run restate-server with inactivity timeout 0: every suspension replays the journal",
+    )
     parser.addoption(
         "--stack",
         default="fresh",
@@ -32,10 +38,18 @@ def pytest_configure(config):
         # Before any agentpipe import caches settings: the session's stack lives in its own folder.
         os.environ["AGENTPIPE_STATE_DIR"] = str(TEST_STATE_DIR)
         os.environ.pop("AGENTPIPE_APPROVAL_KEY", None)
-        # The suite drives the offline model; a real key in the environment must not reroute it.
-        for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL"):
-            os.environ.pop(name, None)
+        os.environ.pop("OPENAI_MODEL", None)
+        # The suite drives the offline model, with an API key that tests look for in the logs:
+        # it must never appear there.
+        port = os.environ.get("AGENTPIPE_OFFLINE_MODEL_PORT", "9099")
+        os.environ["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
+        os.environ["OPENAI_API_KEY"] = TEST_API_KEY
         os.environ.setdefault("AGENTPIPE_REVIEW_TIMEOUT_S", "600")
+        # Short enough that hang faults are tested in seconds.
+        os.environ.setdefault("AGENTPIPE_LLM_TIMEOUT_S", "4")
+        if config.getoption("--always-replay"):
+            # restate-server suspends at every await, so every step replays the journal.
+            os.environ["AGENTPIPE_RESTATE_INACTIVITY_TIMEOUT"] = "0s"
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,130 @@
+"""Shared pieces of the fault tests: kill a component mid-stream, then count what came out.
+
+The figures each test measures (in flight at the fault, lost, duplicated, LLM
+calls rerun) are appended to .agentpipe/reliability-figures.jsonl, from which
+the README's reliability table is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+from kafka_io import TopicReader, new_id, produce, result_reader, results_for
+
+from agentpipe.settings import get_settings
+from stack.components import stack_components
+from subscriptions.topics import request_topic, result_topic
+
+FIGURES_FILE = Path(__file__).resolve().parents[2] / ".agentpipe" / "reliability-figures.jsonl"
+CHAINING_STEPS = ("Extract metrics", "Sort metrics", "Format as table")
+
+
+def component_pid(name: str) -> int | None:
+    status = json.loads((get_settings().state_dir / "status.json").read_text())
+    return status["components"][name]["pid"]
+
+
+def kill_component(name: str, sig: int = signal.SIGKILL) -> int:
+    pid = component_pid(name)
+    assert pid, f"{name} is not running"
+    os.kill(pid, sig)
+    return pid
+
+
+def wait_component_back(name: str, old_pid: int, timeout: float = 90.0) -> None:
+    component = next(c for c in stack_components(get_settings(), get_settings().state_dir) if c.name == name)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = component_pid(name)
+        if pid and pid != old_pid and psutil.pid_exists(pid) and component.healthy():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"{name} did not come back within {timeout}s")
+
+
+@dataclass
+class FaultFigures:
+    fault: str
+    requests: int
+    in_flight_at_fault: int
+    lost: int
+    duplicated_records: int
+    results_after_dedupe: int
+    llm_calls_rerun: int
+    completed_steps_rerun: int
+
+    def record(self) -> None:
+        FIGURES_FILE.parent.mkdir(parents=True, exist_ok=True)
+        with FIGURES_FILE.open("a") as out:
+            out.write(json.dumps({**asdict(self), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
+
+
+def send_chaining_batch(count: int, tag: str) -> list[str]:
+    ids = [f"{tag}-{i:03d}" for i in range(count)]
+    for request_id in ids:
+        produce(request_topic("chaining"), {"request_id": request_id, "message": f"Revenue grew by {len(request_id)}%. Churn is at 2%."})
+    return ids
+
+
+def in_flight(calls: list[dict], ids: list[str], results_seen: set[str]) -> int:
+    """Requests that had started LLM work but had no result yet."""
+    started = {c["request_id"] for c in calls}
+    return len([r for r in ids if r in started and r not in results_seen])
+
+
+def check_batch_after_fault(
+    fault: str, ids: list[str], reader: TopicReader, model, fault_at: float, in_flight_count: int, timeout: float = 180
+) -> FaultFigures:
+    """Every request has exactly one result after dedupe, and no LLM step that finished
+    well before the fault ran again (a step in flight at the fault may run twice)."""
+    topic = result_topic("chaining")
+    try:
+        reader.collect(lambda seen: len(results_for(seen, ids)) == len(ids), timeout)
+    finally:
+        got = results_for(reader.seen, ids)
+    records = [r for r in reader.seen if r["topic"] == topic and r["value"].get("request_id") in set(ids)]
+    per_id = Counter(r["value"]["request_id"] for r in records)
+    lost = [r for r in ids if r not in got]
+
+    rerun_calls = 0
+    completed_rerun = []
+    for request_id in ids:
+        calls = model.calls(request_id=request_id)
+        by_step: dict[str, list[dict]] = {}
+        for call in calls:
+            by_step.setdefault(call["step"], []).append(call)
+        assert set(by_step) == set(CHAINING_STEPS), (request_id, by_step.keys())
+        for step, attempts in by_step.items():
+            rerun_calls += len(attempts) - 1
+            first = min(attempts, key=lambda c: c["started_at"])
+            # Journaled well before the fault, yet called again: the durability promise broke.
+            if len(attempts) > 1 and first["status"] == 200 and first["finished_at"] < fault_at - 1.0:
+                completed_rerun.append((request_id, step))
+    figures = FaultFigures(
+        fault=fault,
+        requests=len(ids),
+        in_flight_at_fault=in_flight_count,
+        lost=len(lost),
+        duplicated_records=sum(n - 1 for n in per_id.values()),
+        results_after_dedupe=len(got),
+        llm_calls_rerun=rerun_calls,
+        completed_steps_rerun=len(completed_rerun),
+    )
+    figures.record()
+    assert not lost, f"lost requests: {lost[:10]}"
+    assert all(got[r]["value"]["status"] == "ok" for r in ids), [got[r]["value"] for r in ids if got[r]["value"]["status"] != "ok"][:3]
+    assert not completed_rerun, f"completed steps ran again: {completed_rerun[:10]}"
+    return figures
+
+
+__all__ = [
+    "FaultFigures", "check_batch_after_fault", "component_pid", "in_flight", "kill_component",
+    "new_id", "result_reader", "send_chaining_batch", "wait_component_back",
+]

@@ -1,0 +1,365 @@
+"""compose.yaml agrees with agentpipe.settings, DESIGN.md and the local stack's Restate config.
+
+No Docker engine is needed: Debian's ``docker-compose`` (v1) validates the file and
+prints it normalized (anchors merged, variables resolved with their defaults). v1 has
+no JSON output, so the YAML is read with the interpreter docker-compose itself runs
+on (v1 is a Python program built on PyYAML); agentpipe does not depend on PyYAML.
+
+These tests do not use the session ``stack`` fixture.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tomllib
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from agentpipe.settings import Settings
+from stack.components import restate_config
+from stack.installs import RESTATE_VERSION
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE_FILE = ROOT / "compose.yaml"
+
+# DESIGN.md, "Default ports" and "Topics" (the external contract), transcribed.
+DESIGN_PORTS = {
+    "kafka_port": 9092,
+    "kafka_controller_port": 9093,
+    "restate_ingress_port": 8080,
+    "restate_admin_port": 9070,
+    "agent_service_port": 9080,
+    "remote_agents_port": 9081,
+    "offline_model_port": 9099,
+}
+DESIGN_TOPIC_PREFIX = "agent."
+# DESIGN.md's wording for each port in its "Default ports:" sentence.
+DESIGN_PORT_WORDS = {
+    "kafka_port": r"Kafka (\d+)",
+    "kafka_controller_port": r"controller (\d+)",
+    "restate_ingress_port": r"Restate ingress (\d+)",
+    "restate_admin_port": r"admin (\d+)",
+    "agent_service_port": r"agent service (\d+)",
+    "remote_agents_port": r"remote agents (\d+)",
+    "offline_model_port": r"offline model (\d+)",
+}
+
+PYTHON_SERVICES = {
+    # service: (command after `python -m`, the settings field of its port)
+    "offline-model": ("offline_model", "offline_model_port"),
+    "agent-service": ("handlers", "agent_service_port"),
+    "remote-agents": ("handlers.remote_agents", "remote_agents_port"),
+    "init": ("stack.init", None),
+}
+SERVICES = {"kafka", "restate", *PYTHON_SERVICES}
+
+
+def _clean_env() -> dict[str, str]:
+    """The environment without anything that would change the defaults under test."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("AGENTPIPE_", "OPENAI_", "COMPOSE_"))}
+
+
+@pytest.fixture(scope="module")
+def compose_bin() -> str:
+    path = shutil.which("docker-compose")
+    if path is None:
+        pytest.fail(
+            "docker-compose is not installed: install Debian's docker-compose package "
+            "(`apt-get install docker-compose`; `./dev test` does it) to validate compose.yaml",
+            pytrace=False,
+        )
+    return path
+
+
+def _compose(compose_bin: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [compose_bin, "-f", str(COMPOSE_FILE), *args],
+        cwd=ROOT, env=_clean_env(), capture_output=True, text=True, timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def config(compose_bin) -> dict:
+    """compose.yaml as docker-compose resolves it, as a dict."""
+    done = _compose(compose_bin, "config")
+    assert done.returncode == 0, f"docker-compose config failed:\n{done.stderr}"
+    shebang = Path(compose_bin).read_text(errors="replace").splitlines()[0]
+    assert shebang.startswith("#!"), f"{compose_bin} is not docker-compose v1 (a Python script): {shebang!r}"
+    interpreter = shebang[2:].strip().split()
+    to_json = subprocess.run(
+        [*interpreter, "-c", "import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)"],
+        input=done.stdout, capture_output=True, text=True, timeout=60,
+    )
+    assert to_json.returncode == 0, f"could not read docker-compose's YAML with {interpreter}: {to_json.stderr}"
+    return json.loads(to_json.stdout)
+
+
+@pytest.fixture(scope="module")
+def defaults() -> Settings:
+    """Settings as they are with no AGENTPIPE_*/OPENAI_* variables (the documented defaults)."""
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            if name.startswith(("AGENTPIPE_", "OPENAI_")):
+                mp.delenv(name)
+        mp.setenv("AGENTPIPE_STATE_DIR", "/nonexistent-agentpipe-state")  # no approval.key picked up
+        return Settings()
+
+
+def _published(service: dict) -> dict[int, int]:
+    """Host port → container port."""
+    ports = {}
+    for entry in service.get("ports", []):
+        if isinstance(entry, dict):
+            ports[int(entry["published"])] = int(entry["target"])
+            continue
+        spec = str(entry).split("/")[0]
+        parts = spec.split(":")
+        assert len(parts) >= 2, f"port {entry!r} is not published on a fixed host port"
+        ports[int(parts[-2])] = int(parts[-1])
+    return ports
+
+
+def _env(service: dict) -> dict:
+    env = service.get("environment", {})
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, None) for item in env)
+    return env
+
+
+def _mounts(service: dict) -> dict[str, str]:
+    """Container path → source (host path or volume name)."""
+    mounts = {}
+    for entry in service.get("volumes", []):
+        if isinstance(entry, dict):
+            mounts[entry["target"]] = entry["source"]
+        else:
+            source, target = str(entry).split(":")[:2]
+            mounts[target] = source
+    return mounts
+
+
+# -- the file as a whole -------------------------------------------------------
+
+def test_compose_file_is_valid_without_warnings(compose_bin):
+    done = _compose(compose_bin, "config", "-q")
+    assert done.returncode == 0, f"docker-compose config -q failed:\n{done.stderr}"
+    # Warnings such as "The X variable is not set. Defaulting to a blank string." mean a
+    # variable without a default: the file would not work on a fresh machine.
+    assert done.stderr.strip() == "", f"docker-compose config printed warnings:\n{done.stderr}"
+
+
+def test_services_images_and_build(config):
+    services = config["services"]
+    assert set(services) == SERVICES
+    pom = ET.parse(ROOT / "stack" / "pom.xml").getroot()
+    kafka_version = pom.find("{http://maven.apache.org/POM/4.0.0}properties/{http://maven.apache.org/POM/4.0.0}kafka.version").text
+    assert services["kafka"]["image"] == f"apache/kafka:{kafka_version}", "same Kafka as the local stack (stack/pom.xml)"
+    assert services["restate"]["image"] == f"docker.io/restatedev/restate:{RESTATE_VERSION}", \
+        "same restate-server as the local stack (stack/installs.py)"
+    images = set()
+    for name in PYTHON_SERVICES:
+        build = services[name].get("build")
+        assert build, f"{name} must be built from the repository"
+        context = build["context"] if isinstance(build, dict) else build
+        assert Path(context).resolve() == ROOT, f"{name} builds from {context}, not the repository root"
+        images.add(services[name].get("image"))
+    assert len(images) == 1, f"the Python services should share one image, got {images}"
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim\b", dockerfile, re.M), "Dockerfile must build on python:3.11-slim"
+    assert re.search(r"pip install (--no-deps )?\.", dockerfile), "Dockerfile must `pip install .` the project"
+    ignored = set((ROOT / ".dockerignore").read_text().split())
+    assert {".venv", ".agentpipe", ".git"} <= ignored, "local state and the virtualenv stay out of the image"
+
+
+# -- ports -----------------------------------------------------------------------
+
+def test_settings_defaults_are_the_ports_and_prefix_of_design(defaults):
+    for field, port in DESIGN_PORTS.items():
+        assert getattr(defaults, field) == port, f"settings.{field} is not DESIGN.md's {port}"
+    assert defaults.topic_prefix == DESIGN_TOPIC_PREFIX
+    # Where DESIGN.md ships with the repository, check the transcription above against it too.
+    for design in (ROOT / "DESIGN.md", ROOT / "docs" / "DESIGN.md"):
+        if design.exists():
+            text = " ".join(design.read_text().split())
+            sentence = re.search(r"Default ports:(.*?)\. All configurable", text)
+            assert sentence, f"{design} has no 'Default ports:' sentence"
+            for field, pattern in DESIGN_PORT_WORDS.items():
+                found = re.search(pattern, sentence.group(1))
+                assert found and int(found.group(1)) == DESIGN_PORTS[field], f"{design}: {field}"
+            assert f"Prefix `{DESIGN_TOPIC_PREFIX}` is the default" in text
+
+
+def test_host_ports_are_the_defaults(config, defaults):
+    services = config["services"]
+    expected = {
+        "kafka": {defaults.kafka_port},
+        "restate": {defaults.restate_ingress_port, defaults.restate_admin_port},
+        "offline-model": {defaults.offline_model_port},
+        "agent-service": {defaults.agent_service_port},
+        "remote-agents": {defaults.remote_agents_port},
+        "init": set(),
+    }
+    for name, ports in expected.items():
+        assert set(_published(services[name])) == ports, f"{name} publishes {_published(services[name])}"
+    # Inside the containers our processes listen on the settings' default ports.
+    for name, (_module, field) in PYTHON_SERVICES.items():
+        if field:
+            port = getattr(defaults, field)
+            assert _published(services[name]) == {port: port}
+
+
+def test_kafka_listeners_serve_containers_and_host(config, defaults):
+    kafka = config["services"]["kafka"]
+    env = {k: str(v) for k, v in _env(kafka).items()}
+    listeners = dict(re.match(r"(\w+)://[^:]*:(\d+)$", item).groups() for item in env["KAFKA_LISTENERS"].split(","))
+    advertised = dict(re.match(r"(\w+)://(.+)$", item).groups() for item in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+
+    # Containers: the bootstrap address the services are given is advertised as such.
+    bootstrap = _env(config["services"]["agent-service"])["AGENTPIPE_KAFKA_BOOTSTRAP"]
+    internal = [name for name, address in advertised.items() if address == bootstrap]
+    assert internal, f"no listener advertises {bootstrap} (advertised: {advertised})"
+    assert listeners[internal[0]] == bootstrap.split(":")[1], "the internal listener binds the advertised port"
+
+    # Host: localhost:<published> is advertised by the listener the published port leads to.
+    (published, target), = _published(kafka).items()
+    host = [name for name, port in listeners.items() if int(port) == target]
+    assert host, f"host port {published} leads to container port {target}, where no listener binds"
+    assert advertised.get(host[0]) == f"localhost:{published}", \
+        f"listener {host[0]} must advertise localhost:{published} so host clients reconnect to the published port"
+
+    controller = env["KAFKA_CONTROLLER_LISTENER_NAMES"]
+    assert int(listeners[controller]) == defaults.kafka_controller_port
+    assert all(protocols[name] == "PLAINTEXT" for name in listeners), "restate_config speaks PLAINTEXT to Kafka"
+    assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert env["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false", "like the local stack: topics come from subscriptions/"
+    assert "/var/lib/kafka/data" in _mounts(kafka) and env["KAFKA_LOG_DIRS"] == "/var/lib/kafka/data"
+
+
+# -- Restate -----------------------------------------------------------------------
+
+def test_restate_config_is_the_local_stacks(config, defaults):
+    restate = config["services"]["restate"]
+    command = restate["command"]
+    command = command.split() if isinstance(command, str) else command
+    assert "--config-file" in command, "restate-server must be started with the mounted config"
+    path = command[command.index("--config-file") + 1]
+    source = _mounts(restate).get(path)
+    assert source, f"{path} is not mounted into the restate container"
+    text = Path(source if Path(source).is_absolute() else ROOT / source).read_text()
+    mounted = tomllib.loads(text)
+
+    bootstrap = _env(config["services"]["agent-service"])["AGENTPIPE_KAFKA_BOOTSTRAP"]
+    expected = tomllib.loads(restate_config(defaults, mounted.get("base-dir", ""), brokers=bootstrap))
+    assert mounted == expected, (
+        "deploy/restate.toml differs from stack/components.py:restate_config(Settings(), base_dir, "
+        f"brokers={bootstrap!r}); regenerate it (see its header)"
+    )
+    assert mounted["base-dir"] in _mounts(restate), "Restate's base-dir must be a volume (journal survives restarts)"
+
+    clusters = mounted["ingress"]["kafka-clusters"]
+    assert [c["name"] for c in clusters] == [defaults.restate_kafka_cluster] == ["local"]
+    for name in PYTHON_SERVICES:
+        assert _env(config["services"][name])["AGENTPIPE_RESTATE_KAFKA_CLUSTER"] == clusters[0]["name"], \
+            f"{name}: subscriptions would name a Kafka cluster Restate does not know"
+
+    bound = {int(mounted[section]["bind-address"].rsplit(":", 1)[1]) for section in ("admin", "ingress")}
+    assert set(_published(restate).values()) == bound, "published ports lead to Restate's admin and ingress"
+
+
+# -- our services ----------------------------------------------------------------
+
+def test_service_environment_points_at_service_names(config, defaults):
+    services = config["services"]
+    expected = {
+        "AGENTPIPE_KAFKA_BOOTSTRAP": "kafka:9092",
+        "AGENTPIPE_RESTATE_ADMIN_URL": f"http://restate:{defaults.restate_admin_port}",
+        "AGENTPIPE_RESTATE_INGRESS_URL": f"http://restate:{defaults.restate_ingress_port}",
+        "AGENTPIPE_AGENT_SERVICE_URL": f"http://agent-service:{defaults.agent_service_port}",
+        "AGENTPIPE_REMOTE_AGENTS_URL": f"http://remote-agents:{defaults.remote_agents_port}",
+        "AGENTPIPE_RESTATE_KAFKA_CLUSTER": defaults.restate_kafka_cluster,
+        "AGENTPIPE_TOPIC_PREFIX": DESIGN_TOPIC_PREFIX,
+        "OPENAI_BASE_URL": f"http://offline-model:{defaults.offline_model_port}/v1",
+    }
+    keys = set()
+    for name in PYTHON_SERVICES:
+        env = _env(services[name])
+        for key, value in expected.items():
+            assert env.get(key) == value, f"{name}: {key}={env.get(key)!r}, expected {value!r}"
+        assert "OPENAI_API_KEY" in env and env["OPENAI_API_KEY"] in (None, ""), \
+            f"{name}: OPENAI_API_KEY must be passed through from the environment, not fixed"
+        assert env.get("AGENTPIPE_APPROVAL_KEY"), f"{name}: approvals need AGENTPIPE_APPROVAL_KEY (with a default)"
+        keys.add(env["AGENTPIPE_APPROVAL_KEY"])
+    assert len(keys) == 1, "every service must sign and check approvals with the same key"
+
+    # The variable names are real settings: the services see what compose means.
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            if name.startswith(("AGENTPIPE_", "OPENAI_")):
+                mp.delenv(name)
+        for key, value in _env(services["agent-service"]).items():
+            if value is not None:
+                mp.setenv(key, str(value))
+        seen = Settings()
+    assert seen.kafka_bootstrap == "kafka:9092"
+    assert seen.restate_admin_url == expected["AGENTPIPE_RESTATE_ADMIN_URL"]
+    assert seen.agent_service_url == expected["AGENTPIPE_AGENT_SERVICE_URL"]
+    assert seen.remote_agents_url == expected["AGENTPIPE_REMOTE_AGENTS_URL"]
+    assert seen.llm_base_url == expected["OPENAI_BASE_URL"]
+    assert seen.topic_prefix == DESIGN_TOPIC_PREFIX and seen.restate_kafka_cluster == defaults.restate_kafka_cluster
+    assert seen.approval_secret, "the approval key reaches the settings"
+
+
+def test_commands_healthchecks_and_start_order(config, defaults):
+    services = config["services"]
+    for name, (module, field) in PYTHON_SERVICES.items():
+        command = services[name]["command"]
+        command = command.split() if isinstance(command, str) else command
+        assert command[:3] == ["python", "-m", module], f"{name} runs {command}"
+        if field:
+            port = getattr(defaults, field)
+            if "--port" in command:
+                assert int(command[command.index("--port") + 1]) == port
+            test = " ".join(services[name]["healthcheck"]["test"])
+            assert f"127.0.0.1:{port}/health" in test, f"{name}'s healthcheck does not probe its port: {test}"
+    assert "--host" in services["offline-model"]["command"] and "0.0.0.0" in services["offline-model"]["command"], \
+        "the offline model listens on 127.0.0.1 by default; other containers need 0.0.0.0"
+
+    for name in SERVICES - {"init"}:
+        health = services[name].get("healthcheck", {})
+        assert health.get("test") and not health.get("disable"), f"{name} needs a healthcheck"
+
+    def waits_for(name: str) -> dict[str, str]:
+        return {dep: cond["condition"] for dep, cond in services[name].get("depends_on", {}).items()}
+
+    assert waits_for("init") == {s: "service_healthy" for s in ("kafka", "restate", "agent-service", "remote-agents")}
+    assert waits_for("restate").get("kafka") == "service_healthy", "Restate's Kafka ingress needs the broker"
+    assert str(services["init"].get("restart", "no")) == "no", "init is a one-shot"
+    restate_test = " ".join(services["restate"]["healthcheck"]["test"])
+    assert f":{defaults.restate_admin_port}/health" in restate_test
+    assert f":{defaults.restate_ingress_port}/restate/health" in restate_test
+
+
+def test_init_entry_point_gives_up_with_a_one_line_cause():
+    """`python -m stack.init` (compose's init) retries, then names what did not answer; no traceback."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed_port = sock.getsockname()[1]
+    env = {**_clean_env(), "AGENTPIPE_KAFKA_BOOTSTRAP": f"127.0.0.1:{closed_port}",
+           "AGENTPIPE_STATE_DIR": "/nonexistent-agentpipe-state"}
+    done = subprocess.run([sys.executable, "-m", "stack.init", "--timeout", "3"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done
+    assert "Traceback" not in done.stderr + done.stdout
+    errors = done.stderr.strip().splitlines()
+    assert len(errors) == 1 and errors[0].startswith("init: error: kafka:"), done.stderr
+    assert f"127.0.0.1:{closed_port}" in errors[0]
