@@ -37,7 +37,7 @@ def test_poison_mix(stack):
     plan: list[tuple[str, bytes, bytes | None, str | None]] = []
     for i in range(VALID):
         if i % 10 == 0:  # a tenth of the valid records are chat turns: 10 per session
-            session = sessions[i % SESSIONS]
+            session = sessions[(i // 10) % SESSIONS]
             text = f"turn {len(chat_sent[session]) + 1} of {session}"
             chat_sent[session].append(text)
             plan.append((request_topic("chat"), json.dumps({"request_id": f"{tag}-{i}", "message": text}).encode(),

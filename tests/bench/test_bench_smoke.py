@@ -1,0 +1,44 @@
+"""Smoke test of the benchmark script: ``python -m benchmarks --quick`` against the session stack.
+
+It checks that the script runs every variant and writes the table, the plot and
+the raw numbers, not what the numbers are (the machine is shared and noisy).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_quick_benchmark_writes_table_plot_and_numbers(stack, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=150,
+    )
+    assert done.returncode == 0, f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
+
+    table = (tmp_path / "quick.md").read_text()
+    assert table.strip() in done.stdout  # printed, too
+    for label in ("Restate via Kafka", "(c) Restate via HTTP ingress", "(a) plain consumer", "(b) plain consumer"):
+        assert label in table
+    assert "Overhead per journaled step" in table and "invocations in flight" in table
+
+    png = (tmp_path / "quick.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 10_000
+
+    data = json.loads((tmp_path / "quick.json").read_text())
+    assert {(r["variant"], r["mode"]) for r in data["runs"]} == {
+        (v, m)
+        for v in ("restate-kafka", "restate-ingress", "baseline-sequential", "baseline-concurrent")
+        for m in ("closed", "open")
+    }
+    for run in data["runs"]:
+        assert run["summary"]["ok"] > 0, run  # every variant carried requests end to end
+        assert run["resources"]["agent-service"]["rss_max_mb"] > 0
+    assert data["machine"]["cpus"] >= 1 and data["overhead"]["per_step"]["method_a_ms"] is not None
+    assert data["in_flight"]["ok"] == data["in_flight"]["requests"]
