@@ -1,54 +1,52 @@
-"""The `agentpipe` command line."""
+"""The `agentpipe` command line; each command lives in producers/commands/ over the client library."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
-from rich.console import Console
-
+from producers.commands import approvals, demo, invocations, replay, requests, stack, subscriptions
+from producers.commands.base import Parser
+from producers.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_UNREACHABLE, ClientError
 from stack.installs import StackError
 
-console = Console(stderr=True)
+COMMANDS = (stack, demo, requests, approvals, replay, invocations, subscriptions)
 
 
-def cmd_up(args) -> int:
-    from stack.local import up
-
-    report = up(timeout=args.timeout)
-    state = "already running" if report.already_running else f"ready in {report.seconds:.1f}s"
-    console.print(f"[green]stack {state}[/]; topics created: {len(report.created_topics)}; "
-                  f"subscriptions +{len(report.subscriptions.created)} -{len(report.subscriptions.removed)} "
-                  f"={len(report.subscriptions.unchanged)}")
-    return 0
-
-
-def cmd_down(args) -> int:
-    from stack.local import down
-
-    console.print("stack stopped" if down() else "stack was not running")
-    return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="agentpipe", description="Durable LLM agents fed by Kafka topics.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("up", help="start the local stack (Kafka, Restate, offline model, services)",
-                       epilog="example: agentpipe up")
-    p.add_argument("--timeout", type=float, default=180.0)
-    p.set_defaults(func=cmd_up)
-    p = sub.add_parser("down", help="stop the local stack started by `up`", epilog="example: agentpipe down")
-    p.set_defaults(func=cmd_down)
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="agentpipe",
+        description="Durable LLM agents fed by Kafka topics: run the local stack, send requests, read results, "
+                    "decide approvals, replay topics, inspect and cancel requests.",
+        epilog=f"examples:\n  agentpipe demo\n  agentpipe send chaining --wait\n\n{EXIT_CODES_HELP}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMANDS:
+        module.register(sub)
     return parser
+
+
+def fail(message: str, code: int) -> int:
+    print(f"agentpipe: error: {' '.join(message.split())}", file=sys.stderr)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except ClientError as exc:
+        return fail(str(exc), exc.exit_code)
     except StackError as exc:
-        console.print(f"[red]error:[/] {exc}")
-        return 3
+        return fail(str(exc), EXIT_UNREACHABLE)
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader (head, jq) went away: stop quietly, and keep Python from complaining at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

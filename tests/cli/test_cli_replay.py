@@ -87,7 +87,8 @@ def test_replay_by_time_selects_the_records_of_that_window(source_topic):
     time.sleep(0.05)
     fill(source_topic, 2, start=7)
 
-    proc = agentpipe("replay", source_topic, "--pattern", "orchestrator", "--since", since, "--until", until, "--dry-run")
+    proc = agentpipe("replay", source_topic, "--pattern", "orchestrator", "--since", since, "--until", until,
+                     "--dry-run")
     assert proc.returncode == 0, proc.stderr
     assert sorted(p["replay_of"] for p in json_lines(proc.stdout)) == sorted(window.values())
 

@@ -1,0 +1,270 @@
+"""Kafka access for the client: a quiet producer, and a reader over partition ranges.
+
+The reader assigns partitions itself (no consumer group, nothing committed), so
+any number of CLI invocations can read the same topics side by side. It knows
+where each partition ended when it was opened, which lets callers read "what is
+there now" and then, if they want, keep following.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, ClusterMetadata
+
+from agentpipe.settings import get_settings
+from producers.errors import NotFound, Unreachable
+
+# librdkafka logs every failed connect attempt to stderr; the CLI reports one line instead.
+_quiet = logging.getLogger("agentpipe.client.librdkafka")
+_quiet.addHandler(logging.NullHandler())
+_quiet.propagate = False
+
+BROKER_TIMEOUT_S = 5.0
+
+
+def kafka_config(**extra: Any) -> dict:
+    return {"bootstrap.servers": get_settings().kafka_bootstrap, "logger": _quiet, **extra}
+
+
+def cluster_metadata(timeout: float = BROKER_TIMEOUT_S) -> ClusterMetadata:
+    """Broker metadata, or Unreachable with the address that did not answer."""
+    bootstrap = get_settings().kafka_bootstrap
+    try:
+        return AdminClient(kafka_config()).list_topics(timeout=timeout)
+    except KafkaException as exc:
+        error = exc.args[0]
+        reason = error.str() if isinstance(error, KafkaError) else str(error)
+        raise Unreachable(
+            f"Kafka broker at {bootstrap} is unreachable ({reason}); is the stack up? (agentpipe up)"
+        ) from None
+
+
+def partitions_of(topic: str, metadata: ClusterMetadata | None = None) -> list[int]:
+    metadata = metadata or cluster_metadata()
+    if topic not in metadata.topics or metadata.topics[topic].error is not None:
+        raise NotFound(f"topic {topic!r} does not exist on {get_settings().kafka_bootstrap}")
+    return sorted(metadata.topics[topic].partitions)
+
+
+@dataclass(frozen=True)
+class Record:
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: dict[str, str]
+    timestamp_ms: int | None
+
+    @property
+    def key_text(self) -> str | None:
+        return self.key.decode("utf-8", "replace") if self.key is not None else None
+
+    @property
+    def coordinates(self) -> str:
+        """The id the intake derives for a record without one (DESIGN.md)."""
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+    def json(self) -> Any:
+        """The value parsed as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.value) if self.value is not None else None
+        except (UnicodeDecodeError, ValueError):
+            return None
+
+    @classmethod
+    def from_message(cls, msg) -> "Record":
+        ts_type, ts = msg.timestamp()
+        return cls(
+            topic=msg.topic(),
+            partition=msg.partition(),
+            offset=msg.offset(),
+            key=msg.key(),
+            value=msg.value(),
+            headers={k: (v or b"").decode("utf-8", "replace") for k, v in (msg.headers() or [])},
+            timestamp_ms=ts if ts_type != 0 else None,
+        )
+
+
+class Publisher:
+    """Produces JSON records; ``flush`` waits for every ack and raises if any failed."""
+
+    def __init__(self, timeout_s: float = 15.0):
+        # Bounded delivery: a broker that goes away fails the publish instead of hanging the CLI.
+        self._producer = Producer(kafka_config(**{
+            "enable.idempotence": True, "acks": "all", "linger.ms": 5,
+            "message.timeout.ms": int(timeout_s * 1000),
+        }))
+        self._timeout_s = timeout_s
+        self._deliveries: list[tuple[KafkaError | None, Any] | None] = []
+
+    def publish(
+        self,
+        topic: str,
+        value: dict,
+        key: str | bytes | None = None,
+        headers: dict[str, str] | None = None,
+        on_delivery: Callable[[], None] | None = None,
+    ) -> None:
+        slot = len(self._deliveries)
+        self._deliveries.append(None)
+
+        def delivered(err, msg) -> None:
+            self._deliveries[slot] = (err, msg)
+            if on_delivery is not None and err is None:
+                on_delivery()
+
+        payload = json.dumps(value, ensure_ascii=False).encode()
+        while True:
+            try:
+                self._producer.produce(topic, value=payload, key=key, on_delivery=delivered,
+                                       headers=[(k, v.encode()) for k, v in (headers or {}).items()])
+                break
+            except BufferError:  # local queue full: serve deliveries, then retry
+                self._producer.poll(0.05)
+        self._producer.poll(0)
+
+    def flush(self) -> list[tuple[int, int]]:
+        """(partition, offset) of each record published since the last flush, in publish order."""
+        self._producer.flush(self._timeout_s + 5)
+        deliveries, self._deliveries = self._deliveries, []
+        failed = [d[0] for d in deliveries if d is not None and d[0] is not None]
+        if failed or None in deliveries:
+            reason = failed[0].str() if failed else "not every record was acknowledged"
+            raise Unreachable(f"publishing to {get_settings().kafka_bootstrap} failed: {reason}")
+        return [(msg.partition(), msg.offset()) for _, msg in deliveries]
+
+    def __enter__(self) -> "Publisher":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._producer.flush(1)
+
+
+# A range per partition: (first offset to read, end offset captured when the range was made).
+Ranges = dict[tuple[str, int], tuple[int, int]]
+
+
+class TopicReader:
+    """Reads assigned partition ranges; ``read_available`` stops at the captured ends, ``follow`` does not."""
+
+    def __init__(self, ranges: Ranges):
+        self._consumer = Consumer(kafka_config(**{
+            "group.id": f"agentpipe-cli-{uuid.uuid4().hex[:12]}",  # never joined: partitions are assigned
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+        }))
+        self._ends = {tp: end for tp, (_, end) in ranges.items()}
+        self._next = {tp: start for tp, (start, _) in ranges.items()}
+        self._consumer.assign([TopicPartition(t, p, start) for (t, p), (start, _) in ranges.items()])
+
+    @classmethod
+    def open(cls, topics: Iterable[str], from_beginning: bool) -> "TopicReader":
+        """Every partition of ``topics``, from the beginning or from the current end."""
+        metadata = cluster_metadata()
+        ranges: Ranges = {}
+        with probe_consumer() as probe:
+            for topic in topics:
+                for partition in partitions_of(topic, metadata):
+                    low, high = watermarks(probe, topic, partition)
+                    ranges[(topic, partition)] = (low if from_beginning else high, high)
+        return cls(ranges)
+
+    def caught_up(self) -> bool:
+        return all(self._next.get(tp, 0) >= end for tp, end in self._ends.items())
+
+    def poll(self, timeout: float) -> Record | None:
+        msg = self._consumer.poll(timeout)
+        if msg is None:
+            self._sync_positions()
+            return None
+        if msg.error():
+            if msg.error().code() == KafkaError._PARTITION_EOF:
+                return None
+            if msg.error().fatal() or msg.error().code() == KafkaError._ALL_BROKERS_DOWN:
+                raise Unreachable(f"Kafka broker at {get_settings().kafka_bootstrap} went away: {msg.error().str()}")
+            return None
+        record = Record.from_message(msg)
+        self._next[(record.topic, record.partition)] = record.offset + 1
+        return record
+
+    def _sync_positions(self) -> None:
+        """Offsets without a record (transaction markers) still count as read."""
+        lagging = [TopicPartition(t, p) for (t, p), end in self._ends.items() if self._next.get((t, p), 0) < end]
+        if not lagging:
+            return
+        for tp in self._consumer.position(lagging):
+            if tp.offset >= 0:
+                self._next[(tp.topic, tp.partition)] = max(self._next.get((tp.topic, tp.partition), 0), tp.offset)
+
+    def read_available(self, timeout: float = 30.0, strict: bool = False) -> Iterator[Record]:
+        """Records until every partition reached the end captured at open.
+
+        Records that arrived since are yielded too (a later ``follow`` would not see
+        them again) unless ``strict``, which keeps exactly the captured range.
+        """
+        deadline = time.monotonic() + timeout
+        while not self.caught_up():
+            if time.monotonic() > deadline:
+                topics = ", ".join(sorted({t for t, _ in self._ends}))
+                raise Unreachable(f"reading {topics} did not finish within {timeout:.0f}s")
+            record = self.poll(0.2)
+            if record is not None and not (strict and record.offset >= self._ends[(record.topic, record.partition)]):
+                yield record
+
+    def follow(self) -> Iterator[Record]:
+        """Every record as it arrives, until the caller stops iterating."""
+        while True:
+            record = self.poll(0.2)
+            if record is not None:
+                yield record
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    def __enter__(self) -> "TopicReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def watermarks(consumer: Consumer, topic: str, partition: int, timeout: float = 15.0) -> tuple[int, int]:
+    """(low, high) offsets; a partition created moments ago may need a retry until its leader is known."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=BROKER_TIMEOUT_S)
+        except KafkaException as exc:
+            if time.monotonic() > deadline:
+                raise Unreachable(f"cannot read offsets of {topic}[{partition}]: {exc.args[0].str()}") from None
+            time.sleep(0.2)
+
+
+@contextmanager
+def probe_consumer() -> Iterator[Consumer]:
+    """A consumer only for offset look-ups; it never subscribes."""
+    consumer = Consumer(kafka_config(**{"group.id": "agentpipe-cli-probe"}))
+    try:
+        yield consumer
+    finally:
+        consumer.close()
+
+
+def offsets_for_time(consumer: Consumer, topic: str, partitions: list[int], timestamp_ms: int) -> dict[int, int]:
+    """Per partition, the first offset whose record time is >= timestamp (the end when there is none)."""
+    try:
+        found = consumer.offsets_for_times([TopicPartition(topic, p, timestamp_ms) for p in partitions],
+                                           timeout=BROKER_TIMEOUT_S)
+    except KafkaException as exc:
+        raise Unreachable(f"cannot look up offsets by time in {topic}: {exc.args[0].str()}") from None
+    return {tp.partition: tp.offset if tp.offset >= 0 else watermarks(consumer, topic, tp.partition)[1] for tp in found}

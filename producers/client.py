@@ -1,0 +1,183 @@
+"""The importable client: send requests to a pattern, read results once per request id, wait for them.
+
+    client = AgentpipeClient()
+    with client.watch_results(["chaining"]) as results:   # open before sending: no result is missed
+        sent = client.send("chaining", {"message": "Revenue grew by 12%."})
+        result = results.wait_for([sent.request_id], timeout=60)[sent.request_id]
+
+The request id always travels in the body: Restate's Kafka ingress hands the
+handlers the record's topic, partition, offset and key, but not its headers.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from producers.broker import Publisher, Record, TopicReader, cluster_metadata
+from producers.errors import UsageError
+from subscriptions.topics import PATTERNS, request_topic, result_topic
+
+
+def new_request_id(prefix: str = "req") -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+def require_pattern(name: str) -> str:
+    if name not in PATTERNS:
+        raise UsageError(f"unknown pattern {name!r}; choose from: {', '.join(PATTERNS)}")
+    return name
+
+
+def first_line(output: str | list[str] | None) -> str:
+    """The first non-empty line of a result's output (a list output: of its first item)."""
+    text = output[0] if isinstance(output, list) and output else output
+    for line in str(text or "").splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def require_key(pattern: str, key: str | None) -> None:
+    if PATTERNS[require_pattern(pattern)].keyed and not key:
+        raise UsageError(f"pattern {pattern!r} needs a key: the session id (--key)")
+
+
+@dataclass(frozen=True)
+class SentRequest:
+    request_id: str
+    pattern: str
+    topic: str
+    partition: int
+    offset: int
+    key: str | None
+    sent_at: float = field(default_factory=time.monotonic, compare=False)
+
+
+class ResultStream:
+    """Records of result topics as result dicts, each request id once (a repeated publish is dropped)."""
+
+    def __init__(self, reader: TopicReader, extra_topics: Iterable[str] = ()):
+        self.reader = reader
+        self._extra = set(extra_topics)
+        self.seen_ids: set[str] = set()
+
+    def accept(self, record: Record) -> dict | None:
+        """The result in ``record``, or None for a duplicate or a record that is not a result."""
+        value = record.json()
+        if not isinstance(value, dict) or not isinstance(value.get("request_id"), str):
+            return None
+        if value["request_id"] in self.seen_ids:
+            return None
+        self.seen_ids.add(value["request_id"])
+        return value
+
+    def _results(self, records: Iterable[Record], on_other: Callable[[Record], None] | None) -> Iterator[dict]:
+        for record in records:
+            if record.topic in self._extra:
+                if on_other is not None:
+                    on_other(record)
+                continue
+            result = self.accept(record)
+            if result is not None:
+                yield result
+
+    def available(self) -> Iterator[dict]:
+        """The results on the topics now."""
+        return self._results(self.reader.read_available(), None)
+
+    def follow(self, on_other: Callable[[Record], None] | None = None) -> Iterator[dict]:
+        """Results as they arrive, until the caller stops iterating."""
+        return self._results(self.reader.follow(), on_other)
+
+    def wait_for(
+        self,
+        request_ids: Iterable[str],
+        timeout: float,
+        on_result: Callable[[dict], None] | None = None,
+        on_other: Callable[[Record], None] | None = None,
+    ) -> dict[str, dict]:
+        """Results of ``request_ids`` that arrive within ``timeout``; missing ids are simply absent."""
+        wanted, found = set(request_ids), {}
+        deadline = time.monotonic() + timeout
+        while len(found) < len(wanted) and time.monotonic() < deadline:
+            record = self.reader.poll(min(0.2, max(deadline - time.monotonic(), 0.01)))
+            if record is None:
+                continue
+            for result in self._results([record], on_other):
+                if result["request_id"] in wanted:
+                    found[result["request_id"]] = result
+                    if on_result is not None:
+                        on_result(result)
+        return found
+
+    def close(self) -> None:
+        self.reader.close()
+
+    def __enter__(self) -> "ResultStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class AgentpipeClient:
+    """Requests out, results in; checks the broker answers when it is made."""
+
+    def __init__(self) -> None:
+        cluster_metadata()  # fail fast, with one line, when the broker is not there
+        self._publisher = Publisher()
+
+    def send(
+        self,
+        pattern: str,
+        body: dict | None = None,
+        *,
+        key: str | None = None,
+        request_id: str | None = None,
+    ) -> SentRequest:
+        """Publish one request and wait for the broker's ack."""
+        sent = self.send_many(pattern, [(body or {}, key, request_id)])
+        return sent[0]
+
+    def send_many(
+        self,
+        pattern: str,
+        requests: Iterable[tuple[dict, str | None, str | None]],
+        on_delivery: Callable[[], None] | None = None,
+    ) -> list[SentRequest]:
+        """Publish (body, key, request_id) triples in one batch; a missing id is generated."""
+        require_pattern(pattern)
+        topic = request_topic(pattern)
+        prepared = []
+        for body, key, request_id in requests:  # validate all before publishing any
+            require_key(pattern, key)
+            body = {**body, "request_id": request_id or body.get("request_id") or new_request_id(pattern)}
+            prepared.append((body, key))
+        for body, key in prepared:
+            self._publisher.publish(topic, body, key=key, headers={"request-id": body["request_id"]},
+                                    on_delivery=on_delivery)
+        coordinates = self._publisher.flush()
+        return [SentRequest(body["request_id"], pattern, topic, p, o, key)
+                for (body, key), (p, o) in zip(prepared, coordinates)]
+
+    @property
+    def publisher(self) -> Publisher:
+        return self._publisher
+
+    def watch_results(
+        self, patterns: Iterable[str], from_beginning: bool = False, extra_topics: Iterable[str] = ()
+    ) -> ResultStream:
+        """A stream over the result topics of ``patterns`` (plus ``extra_topics``, handed to ``on_other``)."""
+        extra = list(extra_topics)
+        topics = [result_topic(require_pattern(p)) for p in patterns] + extra
+        return ResultStream(TopicReader.open(topics, from_beginning), extra)
+
+    def request(self, pattern: str, body: dict | None = None, *, key: str | None = None,
+                request_id: str | None = None, timeout: float = 120.0) -> dict | None:
+        """Send and wait: the result, or None when it did not arrive within ``timeout``."""
+        with self.watch_results([pattern]) as results:
+            sent = self.send(pattern, body, key=key, request_id=request_id)
+            return results.wait_for([sent.request_id], timeout).get(sent.request_id)

@@ -1,0 +1,1 @@
+"""One module per group of `agentpipe` commands; each has ``register(subparsers)``."""

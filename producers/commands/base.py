@@ -1,0 +1,55 @@
+"""What every command shares: a parser with one-line errors, help with examples, argument types."""
+
+from __future__ import annotations
+
+import argparse
+import textwrap
+from collections.abc import Callable, Sequence
+
+from producers.errors import EXIT_CODES_HELP, EXIT_USAGE
+from subscriptions.topics import PATTERNS
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage errors as one line (and exit code 2) instead of the usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def add_command(
+    sub: argparse._SubParsersAction,
+    name: str,
+    summary: str,
+    examples: Sequence[str],
+    func: Callable[[argparse.Namespace], int] | None,
+    details: str = "",
+) -> Parser:
+    epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples) + f"\n\n{EXIT_CODES_HELP}"
+    description = f"{summary}\n\n{textwrap.fill(details, 100)}".strip()
+    parser = sub.add_parser(name, help=summary, description=description, epilog=epilog,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    if func is not None:
+        parser.set_defaults(func=func)
+    return parser
+
+
+def pattern_arg(text: str) -> str:
+    if text not in PATTERNS:
+        raise argparse.ArgumentTypeError(f"unknown pattern {text!r}; choose from: {', '.join(PATTERNS)}")
+    return text
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def add_timeout(parser: argparse.ArgumentParser, default: float, what: str = "results") -> None:
+    parser.add_argument("--timeout", type=positive_float, default=default, metavar="SECONDS",
+                        help=f"how long to wait for {what} (default {default:.0f}); exit code 4 when it runs out")

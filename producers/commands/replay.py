@@ -1,0 +1,90 @@
+"""`agentpipe replay`: re-publish a slice of a topic as new requests."""
+
+from __future__ import annotations
+
+from producers.client import AgentpipeClient
+from producers.commands.base import add_command, add_timeout, pattern_arg
+from producers.errors import EXIT_NOT_OK, EXIT_OK, EXIT_TIMEOUT
+from producers.render import err, json_line, out, progress, table, wants_json
+from producers.replay import ReplaySummary, plan_replay, plan_slice, read_slice, run_replay
+
+
+def show_plan(plan, replay_slice, as_json: bool) -> None:
+    if as_json:
+        for item in plan.items:
+            json_line({"request_id": item.request_id, "replay_of": item.replay_of, "key": item.key, "body": item.body})
+        return
+    out.print(f"dry run: would publish {len(plan.items)} request(s) to {plan.pattern} "
+              f"from {replay_slice.describe()} as batch {plan.batch}", highlight=False)
+    out.print(table(None, ["new request id", "replay of", "key"],
+                    ([i.request_id, i.replay_of, i.key or ""] for i in plan.items[:10])))
+    if len(plan.items) > 10:
+        out.print(f"... and {len(plan.items) - 10} more")
+
+
+def show_summary(summary: ReplaySummary, as_json: bool) -> None:
+    if as_json:
+        json_line(summary.to_dict())
+        return
+    rows = [("batch", summary.batch), ("pattern", summary.pattern), ("published", summary.published),
+            ("skipped", len(summary.skipped))]
+    if summary.waited:
+        rows += [("ok", summary.ok), ("error", summary.not_ok), ("missing", len(summary.missing))]
+        rows += [(f"  {status}", n) for status, n in sorted(summary.statuses.items()) if status != "ok"]
+    t = table("replay summary", ["", ""], rows)
+    t.show_header = False
+    out.print(t)
+
+
+def exit_code(summary: ReplaySummary) -> int:
+    if summary.missing:
+        return EXIT_TIMEOUT
+    return EXIT_NOT_OK if summary.not_ok else EXIT_OK
+
+
+def cmd_replay(args) -> int:
+    as_json = wants_json(args.json)
+    replay_slice = plan_slice(args.source_topic, args.partition, args.from_offset, args.to_offset,
+                              args.since, args.until)
+    plan = plan_replay(read_slice(replay_slice), args.pattern)
+    for reason in plan.skipped:
+        err.print(f"skipped {reason}", highlight=False)
+    if args.dry_run:
+        show_plan(plan, replay_slice, as_json)
+        return EXIT_OK
+    client = AgentpipeClient()
+    total = len(plan.items)
+    with progress() as bar:
+        published = bar.add_task("published", total=total)
+        received = bar.add_task("results", total=total, visible=args.wait)
+        summary = run_replay(client, plan, args.wait, args.timeout,
+                             on_published=lambda: bar.advance(published),
+                             on_result=lambda _: bar.advance(received))
+    show_summary(summary, as_json)
+    return exit_code(summary)
+
+
+def register(sub) -> None:
+    p = add_command(
+        sub, "replay", "re-publish a slice of a topic as new requests (new ids, replay_of set)",
+        ["agentpipe replay agent.requests.chaining --pattern chaining --from-offset 0 --to-offset 49 --wait",
+         "agentpipe replay agent.requests.orchestrator --pattern orchestrator --since 2h --until 1h --dry-run",
+         "agentpipe replay agent.requests.chat --pattern chat --since 2026-01-31T09:00:00Z --wait"],
+        cmd_replay,
+        "Each record becomes a request with a new id (one batch per run, so replaying the same slice twice "
+        "gives two batches) and replay_of = the original request id (body request_id, else "
+        "<topic>/<partition>/<offset>). Offsets apply to every partition (or --partition); --to-offset is "
+        "inclusive, --until exclusive; times are RFC 3339 or a span ago (90s, 15m, 2h, 1d). Without a range: "
+        "the whole topic. With --wait: exit 0 when every result is ok, 1 when some are not, 4 when some are missing.",
+    )
+    p.add_argument("source_topic", metavar="SOURCE_TOPIC")
+    p.add_argument("--pattern", type=pattern_arg, required=True, metavar="P", help="the pattern to send them to")
+    p.add_argument("--partition", type=int, action="append", metavar="N", help="only this partition (repeatable)")
+    p.add_argument("--from-offset", type=int, metavar="N", help="first offset (inclusive)")
+    p.add_argument("--to-offset", type=int, metavar="M", help="last offset (inclusive)")
+    p.add_argument("--since", metavar="T", help="records at or after time T")
+    p.add_argument("--until", metavar="T", help="records before time T")
+    p.add_argument("--dry-run", action="store_true", help="show what would be published, publish nothing")
+    p.add_argument("--wait", action="store_true", help="wait for every result and summarize ok / error / missing")
+    p.add_argument("--json", action="store_true", help="summary as JSON even on a terminal")
+    add_timeout(p, 300.0)

@@ -1,0 +1,116 @@
+"""`agentpipe send` and `agentpipe results`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from producers.client import AgentpipeClient, require_key
+from producers.commands.base import add_command, add_timeout, pattern_arg
+from producers.errors import EXIT_NOT_OK, EXIT_OK, UsageError, WaitTimeout
+from producers.render import err, json_line, out, results_table, result_line, show_result, wants_json
+from subscriptions.topics import PATTERNS
+
+
+def read_body(args) -> dict:
+    """The request body from --json FILE|- or --message; ``{}`` runs the pattern's example."""
+    if args.message is not None:
+        return {"message": args.message}
+    if args.json is None:
+        return {}
+    name = "standard input" if args.json == "-" else args.json
+    try:
+        text = sys.stdin.read() if args.json == "-" else Path(args.json).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {name}: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        body = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"invalid JSON in {name}: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+    if not isinstance(body, dict):
+        raise UsageError(f"the request in {name} must be a JSON object, not {type(body).__name__}")
+    return body
+
+
+def cmd_send(args) -> int:
+    body = read_body(args)
+    require_key(args.pattern, args.key)  # input errors before the broker is asked anything
+    client = AgentpipeClient()
+    if not args.wait:
+        sent = client.send(args.pattern, body, key=args.key, request_id=args.request_id)
+        print(sent.request_id, flush=True)  # alone on stdout, so ID=$(agentpipe send ...) works
+        if sys.stderr.isatty():
+            err.print(f"sent to {sent.topic} partition {sent.partition} offset {sent.offset}", highlight=False)
+        return EXIT_OK
+    with client.watch_results([args.pattern]) as results:
+        sent = client.send(args.pattern, body, key=args.key, request_id=args.request_id)
+        with err.status(f"waiting for the result of {sent.request_id}"):
+            result = results.wait_for([sent.request_id], args.timeout).get(sent.request_id)
+    if result is None:
+        raise WaitTimeout(f"no result for {sent.request_id} within {args.timeout:.0f}s "
+                          f"(see: agentpipe status {sent.request_id})")
+    show_result(result)
+    return EXIT_OK if result["status"] == "ok" else EXIT_NOT_OK
+
+
+def cmd_results(args) -> int:
+    patterns = args.pattern or list(PATTERNS)
+    as_json = wants_json(args.json)
+    wanted = set(args.request_id or [])
+
+    def keep(result: dict) -> bool:
+        return not wanted or result["request_id"] in wanted
+
+    client = AgentpipeClient()
+    # Without --follow the command shows what is on the topics, so it reads them from the start.
+    with client.watch_results(patterns, from_beginning=args.from_beginning or not args.follow) as stream:
+        if not args.follow:
+            results = sorted(filter(keep, stream.available()), key=lambda r: r.get("completed_at") or "")
+            if as_json:
+                for result in results:
+                    json_line(result)
+            elif results:
+                out.print(results_table(results))
+            else:
+                err.print("no results")
+            return EXIT_OK
+        for result in filter(keep, stream.follow()):
+            json_line(result) if as_json else out.print(result_line(result), highlight=False)
+    return EXIT_OK
+
+
+def register(sub) -> None:
+    p = add_command(
+        sub, "send", "publish one request to a pattern's request topic",
+        ['agentpipe send chaining --message "Revenue grew by 12%. Churn is at 3%." --wait',
+         "agentpipe send chat --key session-1 --message 'Hi, I am Ada' --wait",
+         "echo '{\"content\": \"borderline satire\"}' | agentpipe send human-in-the-loop --json -",
+         "ID=$(agentpipe send tool-routing); agentpipe results --request-id $ID --follow"],
+        cmd_send,
+        "Without --message or --json the body is {}, which runs the pattern's example request. "
+        "Prints the request id; with --wait, the result (JSON lines when piped) and exits 1 unless its status is ok.",
+    )
+    p.add_argument("pattern", type=pattern_arg, metavar="PATTERN", help=f"one of: {', '.join(PATTERNS)}")
+    body = p.add_mutually_exclusive_group()
+    body.add_argument("--message", metavar="TEXT", help="the request's message")
+    body.add_argument("--json", metavar="FILE", help="the whole request body from a JSON file, or - for stdin")
+    p.add_argument("--key", help="record key; for chat the session id (required there)")
+    p.add_argument("--request-id", metavar="ID", help="the request id (default: generated)")
+    p.add_argument("--wait", action="store_true", help="wait for the result and print it")
+    add_timeout(p, 120.0)
+
+    p = add_command(
+        sub, "results", "read results from the result topics, one per request id",
+        ["agentpipe results", "agentpipe results --pattern chaining --pattern chat --json",
+         "agentpipe results --follow", "agentpipe results --follow --from-beginning | jq .status"],
+        cmd_results,
+        "Duplicates (a publish repeated after a crash) are dropped by request id. Without --follow: everything "
+        "on the topics now, then exit. With --follow: new results as they arrive (all of them with "
+        "--from-beginning) until Ctrl-C. A table on a terminal, JSON lines when piped or with --json.",
+    )
+    p.add_argument("--pattern", type=pattern_arg, action="append", metavar="P", help="only this pattern (repeatable)")
+    p.add_argument("--request-id", action="append", metavar="ID", help="only this request id (repeatable)")
+    p.add_argument("--follow", "-f", action="store_true", help="keep reading new results")
+    p.add_argument("--from-beginning", action="store_true", help="with --follow: start from the oldest result")
+    p.add_argument("--json", action="store_true", help="JSON lines even on a terminal")

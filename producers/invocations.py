@@ -1,0 +1,157 @@
+"""Status and cancellation of a request, through Restate's admin API and its SQL introspection.
+
+The intake forwards every request to its pattern handler with the request id as
+idempotency key, so ``sys_invocation.idempotency_key`` finds the invocation that
+does the work. Its journal length, status and completion come from there; a
+moderation waiting for a person is told by a pending approval request
+(producers.approvals), and a cancelled one by the cancel signal in its journal
+(the handler turns cancellation into an ``error`` result and then completes
+normally, so the completion alone does not say it).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+
+import httpx
+
+from agentpipe.settings import get_settings
+from producers.approvals import HITL, ApprovalWatch
+from producers.errors import NotFound, NotOk, Unreachable, WaitTimeout
+from subscriptions.restate_admin import AdminApiError, admin_client
+from subscriptions.topics import PATTERNS
+
+# Restate's built-in signal that carries a cancellation (service protocol v4+).
+CANCEL_SIGNAL_INDEX = 1
+QUEUED = {"pending", "scheduled", "ready", "inboxed"}
+
+
+@contextmanager
+def admin_errors() -> Iterator[None]:
+    """Connection problems and HTTP errors of the admin API as one-line client errors."""
+    url = get_settings().restate_admin_url
+    try:
+        yield
+    except httpx.TransportError as exc:
+        raise Unreachable(
+            f"Restate admin API at {url} is unreachable ({type(exc).__name__}); is the stack up?"
+        ) from None
+    except AdminApiError as exc:
+        raise Unreachable(f"Restate admin API at {url}: {exc}") from None
+
+
+def sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def query(sql: str) -> list[dict]:
+    """Rows of a SQL query against Restate's introspection tables."""
+    with admin_errors(), admin_client(timeout=15) as client:
+        response = client.post("/query", json={"query": sql}, headers={"accept": "application/json"})
+        if response.status_code >= 400:
+            raise AdminApiError(f"query failed: HTTP {response.status_code}: {response.text[:300]}")
+        return response.json()["rows"]
+
+
+@dataclass
+class RequestStatus:
+    request_id: str
+    state: str  # queued | running | suspended | retrying | paused | waiting for approval | done | failed | cancelled
+    restate_status: str
+    invocation_id: str
+    target: str
+    journal_size: int
+    created_at: str | None
+    modified_at: str | None
+    completed_at: str | None
+    failure: str | None = None
+    approval_id: str | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def find_invocation(request_id: str) -> dict | None:
+    """The newest invocation whose idempotency key is ``request_id``."""
+    rows = query(
+        "SELECT id, target, target_service_name, status, journal_size, created_at, modified_at, completed_at, "
+        "completion_result, completion_failure, last_failure "
+        f"FROM sys_invocation WHERE idempotency_key = {sql_literal(request_id)} ORDER BY created_at DESC LIMIT 1"
+    )
+    return rows[0] if rows else None
+
+
+def was_cancelled(invocation: dict) -> bool:
+    if "cancel" in (invocation.get("completion_failure") or "").lower():
+        return True
+    rows = query(
+        f"SELECT COUNT(*) AS n FROM sys_journal WHERE id = {sql_literal(invocation['id'])} "
+        "AND entry_type = 'Notification: Signal' "
+        f"AND entry_lite_json LIKE '%\"SignalIndex\":{CANCEL_SIGNAL_INDEX}}}%'"
+    )
+    return bool(rows and rows[0]["n"])
+
+
+def pending_approval_for(request_id: str) -> str | None:
+    with ApprovalWatch() as watch:
+        book = watch.catch_up()
+    return next((r["approval_id"] for r in book.pending() if r["request_id"] == request_id), None)
+
+
+def _state(invocation: dict, request_id: str) -> tuple[str, str | None]:
+    restate_status = invocation["status"]
+    if restate_status == "completed":
+        if was_cancelled(invocation):
+            return "cancelled", None
+        return ("done", None) if invocation.get("completion_result") == "success" else ("failed", None)
+    if invocation["target_service_name"] == PATTERNS[HITL].service:
+        approval_id = pending_approval_for(request_id)
+        if approval_id:
+            return "waiting for approval", approval_id
+    if restate_status in QUEUED:
+        return "queued", None
+    return {"backing-off": "retrying"}.get(restate_status, restate_status), None
+
+
+def request_status(request_id: str) -> RequestStatus:
+    invocation = find_invocation(request_id)
+    if invocation is None:
+        raise NotFound(f"no invocation for request id {request_id!r} (unknown, not yet delivered, or past retention)")
+    state, approval_id = _state(invocation, request_id)
+    return RequestStatus(
+        request_id=request_id,
+        state=state,
+        restate_status=invocation["status"],
+        invocation_id=invocation["id"],
+        target=invocation["target"],
+        journal_size=invocation.get("journal_size") or 0,
+        created_at=invocation.get("created_at"),
+        modified_at=invocation.get("modified_at"),
+        completed_at=invocation.get("completed_at"),
+        failure=invocation.get("completion_failure") or invocation.get("last_failure"),
+        approval_id=approval_id,
+    )
+
+
+def cancel_request(request_id: str, timeout: float = 30.0) -> RequestStatus:
+    """Ask Restate to cancel the request's invocation and wait until it has stopped."""
+    status = request_status(request_id)
+    if status.restate_status == "completed":
+        raise NotOk(f"request {request_id} is already {status.state} ({status.invocation_id}); nothing to cancel")
+    with admin_errors(), admin_client(timeout=15) as client:
+        response = client.patch(f"/invocations/{status.invocation_id}/cancel")
+        if response.status_code == 404:
+            raise NotFound(f"invocation {status.invocation_id} is gone")
+        if response.status_code >= 400:
+            raise AdminApiError(f"cancel {status.invocation_id}: HTTP {response.status_code}: {response.text[:300]}")
+    deadline = time.monotonic() + timeout
+    while (find_invocation(request_id) or {}).get("status") != "completed":
+        if time.monotonic() > deadline:
+            raise WaitTimeout(
+                f"cancel of {status.invocation_id} requested, but it had not stopped after {timeout:.0f}s"
+            )
+        time.sleep(0.2)
+    return request_status(request_id)

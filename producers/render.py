@@ -1,0 +1,111 @@
+"""Output of the CLI: rich tables on a terminal, JSON lines when piped; progress and notes on stderr."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Sequence
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from rich.text import Text
+
+from producers.client import first_line
+
+out = Console(soft_wrap=False)
+err = Console(stderr=True)
+
+STATUS_STYLES = {"ok": "green", "error": "red", "rejected": "yellow", "timed_out": "magenta", "missing": "red",
+                 "done": "green", "cancelled": "yellow", "failed": "red", "waiting for approval": "cyan"}
+
+
+MAX_WHOLE_WIDTH = 60  # a column wider than this gives way too
+
+
+def wants_json(flag: bool = False) -> bool:
+    return flag or not sys.stdout.isatty()
+
+
+def json_line(value: object) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+    sys.stdout.flush()  # followers (jq, tail) see each line as it happens
+
+
+def styled(status: str) -> Text:
+    return Text(status, style=STATUS_STYLES.get(status, ""))
+
+
+def status_markup(status: str) -> str:
+    style = STATUS_STYLES.get(status)
+    return f"[{style}]{escape(status)}[/]" if style else escape(status)
+
+
+def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[object]],
+          wrap: Sequence[str] = (), cut: Sequence[str] = ()) -> Table:
+    """Cells stay whole on one line, except free-text columns: ``wrap`` ones fold, ``cut`` ones end in …
+
+    The whole columns keep their width on a narrow terminal; the free-text ones give way.
+    """
+    cells = [[cell if isinstance(cell, Text) else Text("" if cell is None else str(cell)) for cell in row]
+             for row in rows]
+    free = set(wrap) | set(cut)
+    # Columns cut with … share what the whole ones leave (ratio), so the table spans the terminal.
+    t = Table(title=title, title_justify="left", show_lines=False, expand=bool(set(cut) & set(columns)))
+    for i, name in enumerate(columns):
+        widest = max([len(name), *(row[i].cell_len for row in cells)])
+        t.add_column(name, no_wrap=name not in wrap, overflow="fold" if name in wrap else "ellipsis",
+                     ratio=1 if name in cut else None,
+                     width=None if name in free else min(widest, MAX_WHOLE_WIDTH))
+    for row in cells:
+        t.add_row(*row)
+    return t
+
+
+def results_table(results: Sequence[dict], title: str | None = None) -> Table:
+    return table(
+        title,
+        ["completed", "request id", "pattern", "status", "route", "output"],
+        ([clock(r.get("completed_at")), r["request_id"], r.get("pattern"), styled(r.get("status", "")),
+          r.get("route") or "", summary_text(r)] for r in results),
+        cut=("output",),
+    )
+
+
+def clock(rfc3339: str | None) -> str:
+    """HH:MM:SS of an RFC 3339 time (the date is rarely what a reader of recent results needs)."""
+    return (rfc3339 or "")[11:19]
+
+
+def summary_text(result: dict) -> str:
+    """The error (if any) and the first line of the output."""
+    return " ".join(filter(None, [result.get("error"), first_line(result.get("output"))]))
+
+
+def result_header(result: dict) -> str:
+    route = f" via {result['route']}" if result.get("route") else ""
+    replay = f" (replay of {result['replay_of']})" if result.get("replay_of") else ""
+    error = f" [red]{escape(result['error'])}[/]" if result.get("error") else ""
+    return (f"{result.get('completed_at', '')} {result.get('pattern')} {escape(result['request_id'])} "
+            f"{status_markup(result.get('status', ''))}{route}{replay}{error}")
+
+
+def result_line(result: dict) -> str:
+    return f"{result_header(result)}: {escape(first_line(result.get('output')))}"
+
+
+def show_result(result: dict) -> None:
+    """One result in full: JSON when piped, a header and the whole output on a terminal."""
+    if wants_json():
+        json_line(result)
+        return
+    out.print(result_header(result), highlight=False)
+    output = result.get("output")
+    out.print("\n".join(output) if isinstance(output, list) else output or "", markup=False, highlight=False)
+
+
+def progress() -> Progress:
+    """A progress display on stderr (it shows only its final state when stderr is not a terminal)."""
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err, transient=False)
