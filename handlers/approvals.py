@@ -64,10 +64,20 @@ async def decide(ctx: restate.ObjectContext, event: ApprovalEvent) -> dict:
 @approval_gate.handler()
 async def expire(ctx: restate.ObjectContext) -> bool:
     """Called by the waiting handler when its review timeout fires; False if a decision won the race."""
+    return await _close(ctx, "timed_out")
+
+
+@approval_gate.handler()
+async def cancel(ctx: restate.ObjectContext) -> bool:
+    """Called when the waiting moderation is cancelled, so a later decision is reported, not applied."""
+    return await _close(ctx, "cancelled")
+
+
+async def _close(ctx: restate.ObjectContext, status: str) -> bool:
     raw = await ctx.get("gate", type_hint=dict)
     if raw is None or raw["status"] != "pending":
         return False
-    ctx.set("gate", {**raw, "status": "timed_out"})
+    ctx.set("gate", {**raw, "status": status})
     return True
 
 

@@ -43,7 +43,12 @@ async def ask_a_human(run: PatternRun, request: ModerationRequest, reason: str) 
                         request=approval.model_dump())
     deadline_s = min(request.review_timeout_s or math.inf, get_settings().review_timeout_s)
     timeout = ctx.sleep(timedelta(seconds=deadline_s), name="Review timeout")
-    match await restate.select(decision=decision, timeout=timeout):
+    try:
+        winner = await restate.select(decision=decision, timeout=timeout)
+    except restate.TerminalError:
+        await ctx.object_call(approvals.cancel, key=approval_id, arg=None)  # cancelled while waiting
+        raise
+    match winner:
         case ["decision", verdict]:
             pass
         case _:

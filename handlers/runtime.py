@@ -31,6 +31,7 @@ PUBLISH_OPTIONS = RunOptions(
     type_hint=dict,
 )
 TOOL_OPTIONS_MAX_ATTEMPTS = 5
+CANCELLED = 409  # status code of the TerminalError Restate raises in a cancelled invocation
 
 
 @dataclass
@@ -118,11 +119,14 @@ async def run_pattern(
     request_id = request_id_for(ctx, request)
     bind_request(ctx.request().id, request_id, pattern)
     run = PatternRun(ctx, pattern, request_id)
+    cancelled: TerminalError | None = None
     try:
         outcome = await work(run, request)
     except TerminalError as exc:
-        log.warning("pattern failed", error=exc.message)
+        log.warning("pattern failed", error=exc.message, status_code=exc.status_code)
         outcome = Outcome(output="", status="error", error=exc.message)
+        if exc.status_code == CANCELLED:
+            cancelled = exc
     result = AgentResult(
         request_id=request_id,
         pattern=pattern,
@@ -134,7 +138,11 @@ async def run_pattern(
         source=request.source,
         replay_of=request.replay_of,
     )
-    return await publish_result(ctx, result)
+    published = await publish_result(ctx, result)
+    if cancelled is not None:
+        # Readers still get their one result; Restate still records the invocation as cancelled.
+        raise cancelled
+    return published
 
 
 async def _publish_result(result: dict) -> dict:

@@ -140,3 +140,21 @@ def test_malformed_approval_events_are_dead_lettered(stack):
     assert json.loads(__import__("base64").b64decode(
         next(r["value"]["payload_base64"] for r in reader.seen if r["key"] == key and "decision" in r["value"]["error"])
     ))["decision"] == "maybe"
+
+
+def test_cancelled_moderation_closes_its_approval_gate(stack):
+    import httpx
+    from restate_api import invocation_of, sql
+
+    with hitl_reader() as reader:
+        request_id = send_request("human-in-the-loop", {"content": BORDERLINE})
+        approval_id = approval_request_for(reader, request_id)["value"]["approval_id"]
+        invocation = invocation_of("HumanInTheLoopService", request_id)["id"]
+        httpx.patch(f"{get_settings().restate_admin_url}/invocations/{invocation}/cancel", timeout=10).raise_for_status()
+        result = result_for(reader, request_id)
+        assert (result["status"], result["error"]) == ("error", "cancelled")
+        assert gate_status(approval_id)["status"] == "cancelled"
+        decide(approval_id, "approved")
+        assert "already cancelled" in dead_letter_about(reader, approval_id)["error"]
+    [row] = sql(f"SELECT status, completion_result FROM sys_invocation WHERE id = '{invocation}'")
+    assert row["completion_result"] == "failure"

@@ -246,7 +246,7 @@ def test_up_on_a_stack_with_a_hung_deployment_fails_in_one_line(state_dir):
     hung = read_status(state_dir)["components"]["remote-agents"]["pid"]
     os.kill(hung, signal.SIGSTOP)  # accepts connections, never answers: Restate's discovery of it hangs
     try:
-        code, output, seconds = agentpipe("up", "--timeout", "60", env=env, timeout=180)
+        code, output, seconds = agentpipe("up", "--timeout", "20", env=env, timeout=180)
     finally:
         os.kill(hung, signal.SIGCONT)
     assert code != 0, output
