@@ -8,10 +8,12 @@ stops only what ``up`` started (the supervisor and its children).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,8 +25,7 @@ import psutil
 from agentpipe.settings import get_settings
 from stack.components import port_open, stack_components
 from stack.installs import StackError, kafka_classpath, log_tail, restate_binaries
-from subscriptions.kafka_topics import ensure_topics
-from subscriptions.restate_admin import register_deployments, sync_subscriptions
+from stack.init import initialize
 
 
 @dataclass
@@ -82,10 +83,21 @@ def _who_listens(port: int) -> str:
     return "another process"
 
 
+def _can_bind(port: int) -> bool:
+    # Components bind 0.0.0.0; a connect test misses a port held by an outgoing connection.
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is fine
+        try:
+            sock.bind(("0.0.0.0", port))
+            return True
+        except OSError:
+            return False
+
+
 def check_ports_free() -> None:
     for component in stack_components(get_settings(), state_dir()):
         for port in component.ports:
-            if port_open(port):
+            if port_open(port) or not _can_bind(port):
                 raise StackError(component.name, f"port {port} is already in use by {_who_listens(port)}")
 
 
@@ -109,6 +121,13 @@ def _wait_ready(pid: int, timeout: float) -> None:
 
 
 def up(timeout: float = 180.0) -> UpReport:
+    # Two `up` at once in one folder would race; the second waits and then finds the stack running.
+    with (state_dir() / "up.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _up(timeout)
+
+
+def _up(timeout: float) -> UpReport:
     started = time.monotonic()
     directory = state_dir()
     already = supervisor_pid() is not None
@@ -130,10 +149,9 @@ def up(timeout: float = 180.0) -> UpReport:
         except StackError:
             down()
             raise
-    created = ensure_topics()
-    register_deployments()
-    report = sync_subscriptions()
-    return UpReport(already, time.monotonic() - started, created, report)
+    # Topics, deployments, subscriptions: retried until the deadline, failures as StackError.
+    init = initialize(timeout=max(timeout - (time.monotonic() - started), 15.0))
+    return UpReport(already, time.monotonic() - started, init.created_topics, init.subscriptions)
 
 
 def down(timeout: float = 60.0) -> bool:
@@ -153,9 +171,11 @@ def down(timeout: float = 60.0) -> bool:
     # A supervisor killed hard leaves children behind: stop those it recorded.
     for info in (status or {}).get("components", {}).values():
         child = info.get("pid")
-        if child and psutil.pid_exists(child):
-            try:
-                psutil.Process(child).kill()
-            except psutil.Error:
-                pass
+        try:
+            process = psutil.Process(child) if child else None
+            # A pid may have been reused since the supervisor wrote it: compare start times.
+            if process and abs(process.create_time() - info.get("started_at", 0)) < 1.0:
+                process.kill()
+        except psutil.Error:
+            pass
     return pid is not None

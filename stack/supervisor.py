@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from agentpipe.logs import configure_logging, get_logger
 from agentpipe.settings import get_settings
 from stack.components import Component, child_env, stack_components
@@ -38,6 +40,15 @@ class Running:
     restart_at: float | None = None
 
 
+def _create_time(process: subprocess.Popen | None) -> float | None:
+    if process is None or process.poll() is not None:
+        return None
+    try:
+        return psutil.Process(process.pid).create_time()
+    except psutil.Error:
+        return None
+
+
 class Supervisor:
     def __init__(self, state_dir: Path):
         self.state_dir = state_dir
@@ -55,6 +66,7 @@ class Supervisor:
             "components": {
                 r.component.name: {
                     "pid": r.process.pid if r.process and r.process.poll() is None else None,
+                    "started_at": _create_time(r.process),
                     "restarts": r.restarts,
                     "log": str(r.component.log_file(self.state_dir)),
                 }

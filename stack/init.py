@@ -1,0 +1,128 @@
+"""``python -m stack.init``: make a running stack usable once Kafka and Restate answer.
+
+Creates the topics of subscriptions/topics.py, registers both deployments with
+Restate and syncs the subscriptions. Every step is idempotent and is retried
+until it succeeds or ``--timeout`` runs out, so this can start together with the
+rest of the stack (compose.yaml's ``init`` service) and can be run again at any
+time. Addresses come from the settings (AGENTPIPE_KAFKA_BOOTSTRAP,
+AGENTPIPE_RESTATE_ADMIN_URL, AGENTPIPE_AGENT_SERVICE_URL, AGENTPIPE_REMOTE_AGENTS_URL).
+
+Exit code 0 when done; 1 with a one-line cause naming the component otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable, TypeVar
+
+import httpx
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient
+
+from agentpipe.settings import get_settings
+from stack.installs import StackError
+from subscriptions.kafka_topics import ensure_topics
+from subscriptions.restate_admin import AdminApiError, SyncReport, register_deployment, sync_subscriptions
+
+T = TypeVar("T")
+
+# What "not answering yet" looks like: connection refused, unknown host (the name of a
+# container that is not up), a topic without a leader yet, Restate not reaching a deployment.
+NOT_READY = (KafkaException, AdminApiError, httpx.HTTPError, OSError)
+
+MAX_DELAY_S = 5.0
+
+
+class InitError(StackError):
+    """A step kept failing until the deadline; a StackError, so callers such as `up` report it as one line."""
+
+
+@dataclass
+class InitReport:
+    created_topics: list[str]
+    deployments: dict[str, list[str]]
+    subscriptions: SyncReport
+    seconds: float
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:300]
+
+
+def _retry(component: str, step: str, action: Callable[[float], T], deadline: float,
+           say: Callable[[str], None]) -> T:
+    """Run ``action(seconds_left)`` until it stops raising NOT_READY errors or the deadline passes."""
+    delay, attempt = 0.5, 0
+    while True:
+        attempt += 1
+        try:
+            return action(max(deadline - time.monotonic(), 1.0))
+        except NOT_READY as exc:
+            cause = _one_line(exc)
+            if time.monotonic() + delay >= deadline:
+                raise InitError(component, f"{step} failed after {attempt} attempt(s): {cause}") from None
+            if attempt == 1 or attempt % 5 == 0:
+                say(f"waiting for {component} ({step}): {cause}")
+            time.sleep(delay)
+            delay = min(delay * 2, MAX_DELAY_S)
+
+
+def _kafka_answers(bootstrap: str, seconds_left: float) -> None:
+    # log_level 0: librdkafka would otherwise print a line per refused connection while we wait.
+    AdminClient({"bootstrap.servers": bootstrap, "log_level": 0}).list_topics(timeout=min(seconds_left, 5.0))
+
+
+def _restate_answers(admin_url: str, seconds_left: float) -> None:
+    response = httpx.get(f"{admin_url}/health", timeout=min(seconds_left, 5.0))
+    if response.status_code != 200:
+        raise AdminApiError(f"GET {admin_url}/health: HTTP {response.status_code}")
+
+
+def initialize(timeout: float = 120.0, say: Callable[[str], None] = lambda _msg: None) -> InitReport:
+    """Topics, deployments, subscriptions; raises InitError when one step keeps failing."""
+    settings = get_settings()
+    started = time.monotonic()
+    deadline = started + timeout
+    _retry("kafka", f"connecting to {settings.kafka_bootstrap}",
+           lambda left: _kafka_answers(settings.kafka_bootstrap, left), deadline, say)
+    created = _retry("kafka", "creating topics", lambda left: ensure_topics(timeout=min(left, 30.0)), deadline, say)
+    say(f"kafka: {len(created)} topic(s) created")
+    _retry("restate", f"connecting to {settings.restate_admin_url}",
+           lambda left: _restate_answers(settings.restate_admin_url, left), deadline, say)
+    deployments: dict[str, list[str]] = {}
+    for uri in (settings.agent_service_url, settings.remote_agents_url):
+        # One step per deployment, so a cause names the one Restate cannot reach.
+        deployments[uri] = _retry("restate", f"registering {uri}", lambda _left, uri=uri: register_deployment(uri),
+                                  deadline, say)
+        say(f"restate: registered {uri} ({len(deployments[uri])} services)")
+    report = _retry("restate", "syncing subscriptions", lambda _left: sync_subscriptions(), deadline, say)
+    say(f"restate: subscriptions +{len(report.created)} -{len(report.removed)} ={len(report.unchanged)}")
+    return InitReport(created, deployments, report, time.monotonic() - started)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m stack.init",
+        description="Create topics, register deployments and sync subscriptions, retrying until the stack answers.",
+    )
+    parser.add_argument("--timeout", type=float, default=120.0, help="give up after this many seconds (120)")
+    args = parser.parse_args(argv)
+
+    def say(message: str) -> None:
+        print(f"init: {message}", flush=True)
+
+    try:
+        report = initialize(args.timeout, say)
+    except InitError as exc:
+        print(f"init: error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    say(f"done in {report.seconds:.1f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
