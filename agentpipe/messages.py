@@ -12,7 +12,7 @@ import hmac
 from datetime import datetime, timezone
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 Status = Literal["ok", "error", "rejected", "timed_out"]
 Decision = Literal["approved", "rejected"]
@@ -107,3 +107,8 @@ def signature_is_valid(key: bytes, event: ApprovalEvent) -> bool:
         return False
     expected = approval_signature(key, event.approval_id, event.decision)
     return hmac.compare_digest(expected, event.signature.lower())
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line naming each bad field, for dead letters a person reads."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from restate.serde import BytesSerde
 
 from agentpipe.logs import get_logger
-from agentpipe.messages import ApprovalEvent, signature_is_valid
+from agentpipe.messages import ApprovalEvent, describe_validation_error, signature_is_valid
 from agentpipe.settings import get_settings
 from handlers.intake import record_key, record_source
 from handlers.runtime import publish_dead_letter
@@ -95,8 +95,7 @@ def parse_approval_event(raw: bytes) -> ApprovalEvent:
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"approval event is not valid JSON: {exc}") from None
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
-        raise ValueError(f"approval event does not match the schema: {problems}") from None
+        raise ValueError(f"approval event does not match the schema: {describe_validation_error(exc)}") from None
 
 
 approval_intake = restate.Service(APPROVAL_INTAKE[0])

@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from restate.serde import BytesSerde
 
 from agentpipe.logs import bind_request, get_logger
-from agentpipe.messages import AgentRequest, Source
+from agentpipe.messages import AgentRequest, Source, describe_validation_error
 from agentpipe.settings import get_settings
 from handlers.requests import REQUEST_MODELS
 from handlers.runtime import publish_dead_letter
@@ -69,8 +69,9 @@ def parse_request(
     try:
         request = model.model_validate(body)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'value'}: {e['msg']}" for e in exc.errors())
-        raise RejectedRecord(f"record value does not match the {model.__name__} schema: {problems}") from None
+        raise RejectedRecord(
+            f"record value does not match the {model.__name__} schema: {describe_validation_error(exc)}"
+        ) from None
     request.source = source
     if not request.request_id:
         # Stable across redeliveries of the same record, so retries never fork the request.
