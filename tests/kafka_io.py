@@ -17,8 +17,15 @@ def new_id(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
+_producers: dict[str, Producer] = {}
+
+
 def producer() -> Producer:
-    return Producer({"bootstrap.servers": get_settings().kafka_bootstrap, "enable.idempotence": True})
+    """One idempotent producer per broker address, reused: starting one costs a round of PID setup."""
+    bootstrap = get_settings().kafka_bootstrap
+    if bootstrap not in _producers:
+        _producers[bootstrap] = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 2})
+    return _producers[bootstrap]
 
 
 def produce(

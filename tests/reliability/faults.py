@@ -13,10 +13,11 @@ import signal
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from pathlib import Path
 
 import psutil
-from kafka_io import TopicReader, new_id, produce, result_reader, results_for
+from kafka_io import TopicReader, new_id, producer, result_reader, results_for
 
 from agentpipe.settings import get_settings
 from stack.components import stack_components
@@ -67,20 +68,22 @@ class FaultFigures:
 
 
 def send_chaining_batch(count: int, tag: str) -> list[str]:
+    """Produce the whole batch at once, so it is in flight together."""
     ids = [f"{tag}-{i:03d}" for i in range(count)]
+    p = producer()
     for request_id in ids:
-        produce(request_topic("chaining"), {"request_id": request_id, "message": f"Revenue grew by {len(request_id)}%. Churn is at 2%."})
+        body = {"request_id": request_id, "message": f"Revenue grew by {len(request_id)}%. Churn is at 2%."}
+        p.produce(request_topic("chaining"), json.dumps(body).encode())
+    p.flush(30)
     return ids
 
 
-def in_flight(calls: list[dict], ids: list[str], results_seen: set[str]) -> int:
-    """Requests that had started LLM work but had no result yet."""
-    started = {c["request_id"] for c in calls}
-    return len([r for r in ids if r in started and r not in results_seen])
+def _epoch(rfc3339: str) -> float:
+    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
 
 
 def check_batch_after_fault(
-    fault: str, ids: list[str], reader: TopicReader, model, fault_at: float, in_flight_count: int, timeout: float = 180
+    fault: str, ids: list[str], reader: TopicReader, model, fault_at: float, timeout: float = 180
 ) -> FaultFigures:
     """Every request has exactly one result after dedupe, and no LLM step that finished
     well before the fault ran again (a step in flight at the fault may run twice)."""
@@ -95,8 +98,12 @@ def check_batch_after_fault(
 
     rerun_calls = 0
     completed_rerun = []
+    in_flight_count = 0
     for request_id in ids:
         calls = model.calls(request_id=request_id)
+        # In flight at the fault: LLM work had started and the result came after.
+        if request_id in got and min(c["started_at"] for c in calls) < fault_at < _epoch(got[request_id]["value"]["completed_at"]):
+            in_flight_count += 1
         by_step: dict[str, list[dict]] = {}
         for call in calls:
             by_step.setdefault(call["step"], []).append(call)
@@ -125,6 +132,6 @@ def check_batch_after_fault(
 
 
 __all__ = [
-    "FaultFigures", "check_batch_after_fault", "component_pid", "in_flight", "kill_component",
+    "FaultFigures", "check_batch_after_fault", "component_pid", "kill_component",
     "new_id", "result_reader", "send_chaining_batch", "wait_component_back",
 ]
