@@ -1,0 +1,370 @@
+"""The benchmark's outputs: a markdown table (printed and saved), a PNG plot and the raw numbers as JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+LABELS = {
+    "restate-kafka": "Restate via Kafka (durable)",
+    "restate-ingress": "(c) Restate via HTTP ingress",
+    "baseline-sequential": "(a) plain consumer, sequential per partition",
+    "baseline-concurrent": "(b) plain consumer, asyncio, no durability",
+}
+SHORT = {
+    "restate-kafka": "Restate+Kafka",
+    "restate-ingress": "(c) ingress",
+    "baseline-sequential": "(a) sequential",
+    "baseline-concurrent": "(b) asyncio",
+}
+
+
+def _fmt(value, digits: int = 0) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}" if isinstance(value, (int, float)) else str(value)
+
+
+def _load(run: dict) -> str:
+    return f"N={run['in_flight']}" if run["mode"] == "closed" else f"{run['rate']:g}/s"
+
+
+def _resource(run: dict, name: str, key: str = "rss_max_mb") -> str:
+    return _fmt(run["resources"].get(name, {}).get(key))
+
+
+def runs_table(runs: list[dict]) -> list[str]:
+    lines = [
+        "| model | mode | load | variant | sent | ok | throughput req/s | p50 ms | p95 ms | p99 ms "
+        "| LLM calls/req | CPU ms/req worker / restate | RSS MB agent / restate / consumer |",
+        "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in runs:
+        s, lat = run["summary"], run["summary"]["latency_ms"]
+        cpu = run.get("cpu_ms_per_request", {})
+        rss = " / ".join(_resource(run, n) for n in ("agent-service", "restate", "consumer"))
+        lines.append(
+            f"| {run['model_latency_ms']:g} ms | {run['mode']} | {_load(run)} | {LABELS[run['variant']]} "
+            f"| {s['sent']} | {s['ok']} | {_fmt(s['throughput_rps'], 1)} | {_fmt(lat['p50'])} | {_fmt(lat['p95'])} "
+            f"| {_fmt(lat['p99'])} | {_fmt(run.get('llm_calls_per_request'), 1)} "
+            f"| {_fmt(cpu.get('worker'), 1)} / {_fmt(cpu.get('restate'), 1)} | {rss} |"
+        )
+    return lines
+
+
+CPU_COLUMNS = ("agent-service", "restate", "consumer", "offline-model", "kafka", "driver")
+
+
+def cpu_table(runs: list[dict]) -> list[str]:
+    lines = ["| model | mode | variant | " + " | ".join(CPU_COLUMNS) + " | everything else | whole machine |",
+             "|---:|---|---|" + "---:|" * (len(CPU_COLUMNS) + 2)]
+    for run in runs:
+        res = run["resources"]
+        cells = " | ".join(_fmt(res.get(n, {}).get("cpu_mean_pct")) for n in CPU_COLUMNS)
+        lines.append(f"| {run['model_latency_ms']:g} ms | {run['mode']} | {SHORT[run['variant']]} | {cells} "
+                     f"| {_fmt(res.get('others_cpu_pct'))} | {_fmt(res.get('system_cpu_pct'))} |")
+    return lines
+
+
+def targets(data: dict) -> list[dict]:
+    """The issue's targets against this run (recomputed whenever the report is rendered)."""
+    runs, rate = data["runs"], data["config"]["rate"]
+
+    def find(variant: str, mode: str, latency: float) -> dict | None:
+        wanted = (variant, mode, latency)
+        return next((r for r in runs if (r["variant"], r["mode"], r["model_latency_ms"]) == wanted), None)
+
+    out = []
+    # Capacity is what the closed loop reaches; an open loop cannot show more than the rate it offers.
+    durable = find("restate-kafka", "closed", 100) or find("restate-kafka", "open", 100)
+    if durable:
+        rps = durable["summary"]["throughput_rps"]
+        load = _load(durable)
+        out.append({"name": "chaining, 100 ms model: sustained throughput", "goal": "≥ 200 req/s",
+                    "measured": f"{rps} req/s ({durable['mode']} loop, {load})", "met": rps >= 200})
+        b = find("baseline-concurrent", durable["mode"], 100)
+        if b and b["summary"]["throughput_rps"]:
+            share = rps / b["summary"]["throughput_rps"]
+            out.append({"name": "… relative to baseline (b), same load", "goal": "≥ 50 %",
+                        "measured": f"{share:.0%} of {b['summary']['throughput_rps']} req/s", "met": share >= 0.5})
+    at_rate = find("restate-kafka", "open", 100)
+    if at_rate:
+        p99 = at_rate["summary"]["latency_ms"]["p99"]
+        goal = 3 * 300
+        out.append({"name": f"p99 end to end at {rate:g} req/s, 100 ms model",
+                    "goal": f"≤ {goal} ms (3 × 3 × 100 ms) at 100 req/s",
+                    "measured": f"{_fmt(p99)} ms ({at_rate['summary']['ok']}/{at_rate['summary']['sent']} ok)",
+                    "met": (p99 is not None and p99 <= goal) if rate == 100 else None})
+    overhead = data.get("overhead")
+    if overhead:
+        per = overhead["per_step"]
+        measured = per["method_b_ms"] if per["method_b_ms"] is not None else per["method_a_ms"]
+        out.append({"name": "overhead per journaled step, 0 ms model", "goal": "≤ 5 ms median",
+                    "measured": f"B {per['method_b_ms']} ms, A {per['method_a_ms']} ms", "met": measured <= 5})
+    in_flight = data.get("in_flight")
+    if in_flight:
+        rss = in_flight["agent_rss_max_mb"]
+        out.append({"name": f"{in_flight['requests']} invocations in flight: agent service RSS",
+                    "goal": "< 300 MB with 1,000 in flight",
+                    "measured": f"{rss} MB (max {_fmt(in_flight['max_running'])} running at once)",
+                    "met": None if in_flight["requests"] < 1000 else (rss is not None and rss < 300)})
+    return out
+
+
+def targets_table(targets: list[dict]) -> list[str]:
+    lines = ["| target | goal | measured | met |", "|---|---|---|---|"]
+    for t in targets:
+        met = {True: "yes", False: "no", None: "n/a"}[t["met"]]
+        lines.append(f"| {t['name']} | {t['goal']} | {t['measured']} | {met} |")
+    return lines
+
+
+def _during(runs: list[dict]) -> str:
+    others = [r["resources"].get("others_cpu_pct") for r in runs if r["resources"].get("others_cpu_pct") is not None]
+    if not others:
+        return ""
+    return (f"During the runs, work outside the benchmarked processes took {sum(others) / len(others):.0f}% of one "
+            f"core on average (between {min(others):.0f}% and {max(others):.0f}% per run), "
+            "so absolute numbers are noisy.")
+
+
+def compare_table(before: dict, after: dict) -> list[str]:
+    """Key numbers of the same (model, mode, variant) runs side by side."""
+    def key(run: dict) -> tuple:
+        return run["model_latency_ms"], run["mode"], run["variant"]
+
+    earlier = {key(r): r for r in before.get("runs", [])}
+    lines = ["| model | mode | variant | throughput req/s | p50 ms | p99 ms | worker CPU ms/req |",
+             "|---:|---|---|---:|---:|---:|---:|"]
+    for run in after["runs"]:
+        old = earlier.get(key(run))
+        if old is None:
+            continue
+
+        def pair(get, digits: int = 0) -> str:
+            return f"{_fmt(get(old), digits)} → {_fmt(get(run), digits)}"
+
+        lines.append(
+            f"| {run['model_latency_ms']:g} ms | {run['mode']} | {SHORT[run['variant']]} "
+            f"| {pair(lambda r: r['summary']['throughput_rps'], 1)} "
+            f"| {pair(lambda r: r['summary']['latency_ms']['p50'])} "
+            f"| {pair(lambda r: r['summary']['latency_ms']['p99'])} "
+            f"| {pair(lambda r: r.get('cpu_ms_per_request', {}).get('worker'), 1)} |"
+        )
+    o_before, o_after = before.get("overhead"), after.get("overhead")
+    if o_before and o_after:
+        lines.append(f"| 0 ms | overhead/step | Restate | | | | A {o_before['per_step']['method_a_ms']} → "
+                     f"{o_after['per_step']['method_a_ms']} ms, B {o_before['per_step']['method_b_ms']} → "
+                     f"{o_after['per_step']['method_b_ms']} ms |")
+    f_before, f_after = before.get("in_flight"), after.get("in_flight")
+    if f_before and f_after:
+        lines.append(f"| {f_after['model_latency_ms']:g} ms | {f_after['requests']} in flight | agent RSS max | | | | "
+                     f"{f_before['agent_rss_max_mb']} → {f_after['agent_rss_max_mb']} MB |")
+    return lines
+
+
+def _comparison(data: dict) -> list[str]:
+    before = data.get("compared_with")
+    if not before:
+        return []
+    return [f"## Before → after ({before.get('label') or before.get('generated_at')} → "
+            f"{data.get('label') or data['generated_at']})", "", *compare_table(before, data), ""]
+
+
+def markdown(data: dict) -> str:
+    m, bg, cfg = data["machine"], data["background_load"], data["config"]
+    lines = [
+        f"# agentpipe benchmark — {data['pattern']}{' (quick smoke run)' if data['quick'] else ''}",
+        "",
+        f"Generated {data['generated_at']} by `{data['command']}`.",
+        "",
+        f"Machine: {m['cpu_model']}, {m['cpus']} cores ({m['cpus_usable']} usable), {m['memory_gb']} GB RAM, "
+        f"Linux {m['kernel']}, Python {m['python']}. Everything runs on it: Kafka, restate-server, the agent "
+        "service, the offline model (a deterministic stand-in for an LLM) and the load driver.",
+        f"Before the run the machine was {bg['system_cpu_pct']:.0f}% busy (load average {bg['loadavg_1m']}; "
+        f"processes outside the stack took {bg['other_processes_cpu_pct']:.0f}% of one core). {_during(data['runs'])}",
+        "",
+        f"Per variant: {cfg['warmup_s']:g} s warm-up, then {cfg['duration_s']:g} s measured. Closed loop keeps "
+        f"N={cfg['concurrency']} requests in flight; open loop offers {cfg['rate']:g} requests/s.",
+        "",
+        *([f"Run label: **{data['label']}**", ""] if data.get("label") else []),
+        "## Targets (issue 6)",
+        "",
+        *targets_table(data["targets"]),
+        "",
+        *(_comparison(data)),
+        "## Runs",
+        "",
+        *runs_table(data["runs"]),
+        "",
+        f"CPU by process during each run (mean % of one core; the machine has {m['cpus'] * 100}%; the driver is "
+        "this benchmark's own process; everything else = other work on the machine, e.g. other sessions' stacks):",
+        "",
+        *cpu_table(data["runs"]),
+        "",
+    ]
+    if data.get("overhead"):
+        o = data["overhead"]
+        lines += [
+            "## Overhead per journaled step (0 ms model, one request at a time)",
+            "",
+            "| measure | value |",
+            "|---|---:|",
+            f"| direct LLM call (this process, openai client), p50 | {o['direct']['llm_call_ms_p50']} ms |",
+            f"| direct result publish (acks=all), p50 | {o['direct']['publish_ms_p50']} ms |",
+            f"| direct request: 3 LLM calls + publish, p50 | {o['direct']['request_ms_p50']} ms |",
+            f"| Restate handler over HTTP ingress, reply p50 | {o['ingress']['reply_ms_p50']} ms |",
+            f"| journal: gap between LLM step completions, p50 / mean | {_fmt(o['journal']['llm_step_gap_ms_p50'], 1)}"
+            f" / {_fmt(o['journal']['llm_step_gap_ms_mean'], 2)} ms |",
+            f"| journal: invocation input → output, p50 | {_fmt(o['journal']['invocation_ms_p50'], 1)} ms |",
+            f"| **A: (ingress reply − direct request) / 4 steps** | **{o['per_step']['method_a_ms']} ms** |",
+            "| **B: journal step gap − direct LLM call (p50; mean)** "
+            f"| **{_fmt(o['per_step']['method_b_ms'], 2)} ms; "
+            f"{_fmt(o['per_step']['method_b_mean_ms'], 2)} ms** |",
+            "",
+            "A charges invocation start/end (HTTP ingress, first journal write, output) to the 4 steps "
+            "(3 LLM calls + publish), so it is an upper bound. B reads Restate's `sys_journal` timestamps "
+            "(1 ms resolution) of requests that came through Kafka: for the 2nd and 3rd LLM step the time between "
+            "consecutive `Notification: Run` entries covers acking the previous step, resuming the handler, "
+            "journaling the next command, the model call and journaling its result; the direct model call time "
+            "is subtracted.",
+            "",
+        ]
+    if data.get("in_flight"):
+        f = data["in_flight"]
+        lines += [
+            f"## {f['requests']} invocations in flight ({f['model_latency_ms']:g} ms model, all produced at once)",
+            "",
+            f"Completed {f['ok']}/{f['requests']} in {f['seconds']:.1f} s; at most {_fmt(f['max_running'])} "
+            f"invocations of {f['service']} were running at once (Restate SQL, sampled each second). "
+            f"Agent service RSS: {f['agent_rss_before_mb']} MB before, max {f['agent_rss_max_mb']} MB while in flight. "
+            f"restate-server RSS max {f['restate_rss_max_mb']} MB.",
+            "",
+        ]
+    profile = data.get("profile") or {}
+    if profile.get("error"):
+        lines += ["## Profile", "", f"Not recorded: {profile['error']}", ""]
+    elif profile:
+        lines += [
+            "## Profile of the agent service under load",
+            "",
+            f"{profile['context']}. Full listing: `{profile['file']}`.",
+            "",
+            "| package (self time) | % of GIL-holding samples |",
+            "|---|---:|",
+            *(f"| {name} | {pct} |" for name, pct in profile["summary"]["packages"][:8]),
+            "",
+            f"Self time inside our code (handlers/, agentpipe/): {profile['summary']['ours_self_pct']}%.",
+            "",
+        ]
+        hottest = profile["summary"].get("hottest_ours")
+        if hottest:
+            share = dict(profile["summary"]["ours_inclusive"]).get(hottest)
+            below = profile["summary"]["inside_hottest_ours"]
+            lines += [f"Hottest frame of our code: `{hottest}`, {share}% of samples inclusive. Self time below it:", "",
+                      "| package | % of GIL-holding samples |", "|---|---:|",
+                      *(f"| {name} | {pct} |" for name, pct in below["packages"][:8]), ""]
+    lines += [
+        "## Notes",
+        "",
+        "- Latency: from just before the request is produced to Kafka (or POSTed to the ingress) until its result "
+        "record is polled from the result topic, on the driver's monotonic clock; p50/p95/p99 over requests sent "
+        "in the measured window that returned status ok. Throughput: results seen in the window per second.",
+        "- Every variant does the same work: the three chaining prompts (`handlers.prompts`) against the same "
+        "offline model server, and a result record published with acks=all. The Restate variants journal each step; "
+        "the baselines consume their own copy of the request topic (`bench.requests.*`) and publish to their own "
+        "result topic, so they never compete with the Restate subscription.",
+        "- (a) processes one record at a time per partition (4 partitions) and commits after the result is acked; "
+        "(b) runs every record as its own task (up to 1000) and commits on poll (a crash loses in-flight work).",
+        "- LLM calls per request: from the offline model's call log for a sample of the run's request ids.",
+        "- A request whose result does not arrive within max(15 s, 30 × the model latency) counts as not ok; "
+        "`–` means no request sent in the measured window finished in time (the variant cannot keep up: "
+        "(a) handles 4 requests at a time, one per partition).",
+        "- RSS: max over the measured window, sampled every 0.25 s with psutil (consumer = the baseline's own "
+        "process). CPU ms/req: CPU time of the process doing the work (agent service, or the baseline consumer) and "
+        "of restate-server per completed request; it is less sensitive to the rest of the machine than latency.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _latency_panel(ax, runs: dict, mode: str, variants: list[str]) -> None:
+    from matplotlib.ticker import FuncFormatter, LogLocator
+
+    width = 0.8 / 3
+    shown: list[float] = []
+    for i, (pct, color) in enumerate((("p50", "#4c72b0"), ("p95", "#dd8452"), ("p99", "#c44e52"))):
+        values = [(runs.get((mode, v)) or {}).get("summary", {}).get("latency_ms", {}).get(pct) for v in variants]
+        shown += [v for v in values if v]
+        ax.bar([x + (i - 1) * width for x in range(len(variants))], [v or 0 for v in values], width,
+               label=pct, color=color)
+    for x, v in enumerate(variants):
+        if (runs.get((mode, v)) or {}).get("summary", {}).get("latency_ms", {}).get("p50") is None:
+            # No request of the window finished in time: say so instead of an invisible bar.
+            ax.text(x, 0.5, "timed out", transform=ax.get_xaxis_transform(), ha="center", fontsize=8, color="gray")
+    ax.set_yscale("log")
+    if shown:
+        # A fixed floor well below the shortest bar, so bar heights compare honestly.
+        ax.set_ylim(bottom=min(shown) / 3, top=max(shown) * 1.5)
+    # Ticks at 1, 2 and 5 per decade, so a panel spanning less than a decade still has labels.
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda _value, _pos: ""))
+    ax.set_ylabel("ms (log scale)")
+
+
+def _throughput_panel(ax, runs: dict, modes: list[str], variants: list[str]) -> None:
+    for i, mode in enumerate(modes):
+        values = [(runs.get((mode, v)) or {}).get("summary", {}).get("throughput_rps") or 0 for v in variants]
+        offset = (i - (len(modes) - 1) / 2) * (0.8 / len(modes))
+        bars = ax.bar([x + offset for x in range(len(variants))], values, 0.8 / len(modes), label=f"{mode} loop")
+        ax.bar_label(bars, fmt="%.0f", fontsize=7)
+    ax.set_ylabel("results / s")
+    ax.margins(y=0.15)
+
+
+def plot(data: dict, path: Path) -> None:
+    try:
+        import matplotlib
+    except ImportError:
+        # The JSON and the table are written first, so the run's numbers are kept.
+        raise SystemExit("the plot needs matplotlib: pip install -e '.[bench]'") from None
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    latencies = sorted({r["model_latency_ms"] for r in data["runs"]})
+    modes = [m for m in ("closed", "open") if any(r["mode"] == m for r in data["runs"])]
+    variants = [v for v in LABELS if any(r["variant"] == v for r in data["runs"])]
+    cols = len(modes) + 1
+    fig, axes = plt.subplots(max(1, len(latencies)), cols, figsize=(5.2 * cols, 3.6 * max(1, len(latencies))),
+                             squeeze=False)
+    for row, latency in enumerate(latencies):
+        runs = {(r["mode"], r["variant"]): r for r in data["runs"] if r["model_latency_ms"] == latency}
+        for col, mode in enumerate(modes):
+            ax = axes[row][col]
+            _latency_panel(ax, runs, mode, variants)
+            load = next((_load(r) for (m, _), r in runs.items() if m == mode), "")
+            ax.set_title(f"model {latency:g} ms — {mode} loop ({load}): latency", fontsize=9)
+            ax.set_xticks(range(len(variants)), [SHORT[v] for v in variants], fontsize=8)
+            ax.legend(fontsize=7)
+        ax = axes[row][-1]
+        _throughput_panel(ax, runs, modes, variants)
+        ax.set_title(f"model {latency:g} ms: throughput", fontsize=9)
+        ax.set_xticks(range(len(variants)), [SHORT[v] for v in variants], fontsize=8)
+        ax.legend(fontsize=7)
+    m = data["machine"]
+    fig.suptitle(f"agentpipe {data['pattern']}: durable pipeline vs plain consumers — {m['cpu_model']}, "
+                 f"{m['cpus']} cores, offline model", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(data: dict, out_dir: Path, stem: str) -> dict[str, Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {"md": out_dir / f"{stem}.md", "png": out_dir / f"{stem}.png", "json": out_dir / f"{stem}.json"}
+    data["targets"] = targets(data)
+    paths["json"].write_text(json.dumps(data, indent=2) + "\n")
+    paths["md"].write_text(markdown(data))
+    plot(data, paths["png"])
+    return paths

@@ -1,0 +1,327 @@
+"""Runs one benchmark against the running local stack: every (model latency, variant, mode)
+run, then the per-step overhead probe, the in-flight memory check and the profile.
+
+The offline model's latency is changed for the run and restored afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from agentpipe.settings import get_settings
+from benchmarks import baselines, load, monitor, overhead, profile, report
+from benchmarks.cli import BenchConfig
+from offline_model.client import OfflineModelControl
+from subscriptions.topics import PATTERNS, request_topic, result_topic
+
+# Patterns whose requests wait for a person cannot be benchmarked unattended.
+UNATTENDED = [name for name in PATTERNS if name != "human-in-the-loop"]
+
+
+class BenchError(Exception):
+    pass
+
+
+_STARTED = time.monotonic()
+
+
+def say(text: str) -> None:
+    print(f"[bench {time.monotonic() - _STARTED:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+
+def ingress_path(pattern: str) -> str:
+    p = PATTERNS[pattern]
+    return f"/{p.service}/{{key}}/{p.handler}" if p.keyed else f"/{p.service}/{p.handler}"
+
+
+def request_body(pattern: str) -> dict:
+    from handlers import prompts
+
+    # The same payload for every variant; other patterns run their example request.
+    return {"message": prompts.EXAMPLE_REPORT} if pattern == "chaining" else {}
+
+
+class Bench:
+    def __init__(self, config: BenchConfig, model: OfflineModelControl, sampler: monitor.ProcessSampler,
+                 watcher: load.ResultWatcher, run_id: str):
+        self.config = config
+        self.model = model
+        self.sampler = sampler
+        self.watcher = watcher
+        self.run_id = run_id
+        self.pattern = PATTERNS[config.pattern]
+        self.body = request_body(config.pattern)
+
+    def request_timeout(self, latency_ms: float) -> float:
+        # Generous for a healthy pipeline, bounded for one that cannot keep up (the sequential baseline).
+        return max(15.0, 10 * 3 * latency_ms / 1000)
+
+    async def open_target(self, variant: str) -> tuple[load.Target, baselines.BaselineProcess | None]:
+        if variant == "restate-kafka":
+            return load.KafkaTarget(variant, request_topic(self.pattern.name), result_topic(self.pattern.name)), None
+        if variant == "restate-ingress":
+            return load.IngressTarget(variant, ingress_path(self.pattern.name), result_topic(self.pattern.name)), None
+        mode = variant.removeprefix("baseline-")
+        process = baselines.BaselineProcess(mode)
+        pid = await process.start()
+        self.sampler.watch("consumer", pid)
+        requests, results = baselines.bench_topics(mode)
+        return load.KafkaTarget(variant, requests, results), process
+
+    async def drive(self, target: load.Target, mode: str, id_prefix: str, timeout: float) -> load.LoadRun:
+        common = dict(duration=self.config.duration, warmup=self.config.warmup, id_prefix=id_prefix,
+                      request_timeout=timeout)
+        if mode == "closed":
+            return await load.closed_loop(target, self.watcher, self.body, in_flight=self.config.concurrency, **common)
+        return await load.open_loop(target, self.watcher, self.body, rate=self.config.rate, **common)
+
+    async def one_run(self, latency: float, variant: str, mode: str) -> dict:
+        label = f"{variant} {mode} @ {latency:g} ms"
+        say(f"run {label}")
+        target, process = await self.open_target(variant)
+        id_prefix = f"bench-{self.run_id}-{variant.split('-')[-1][:4]}-{mode}-{latency:g}"
+        try:
+            driven = await self.drive(target, mode, id_prefix, self.request_timeout(latency))
+        finally:
+            await target.close()
+            if process is not None:
+                await process.stop()
+                self.sampler.unwatch("consumer")
+        summary = load.summarize(driven)
+        resources = self.sampler.summary(*driven.window)
+        worker = "consumer" if process is not None else "agent-service"
+        cpu_ms = {name: cpu_ms_per_request(resources, name, summary) for name in (worker, "restate")}
+        if variant.startswith("restate") and summary["ok"] < summary["sent"]:
+            # Requests we stopped waiting for still run inside Restate; they must not load the next run.
+            await wait_idle(self.pattern.service)
+        say(f"  {summary['throughput_rps']} req/s, p50 {summary['latency_ms']['p50']} ms, "
+            f"p99 {summary['latency_ms']['p99']} ms, ok {summary['ok']}/{summary['sent']}")
+        return {
+            "variant": variant, "mode": mode, "model_latency_ms": latency,
+            "in_flight": self.config.concurrency if mode == "closed" else None,
+            "rate": self.config.rate if mode == "open" else None,
+            "summary": summary, "resources": resources,
+            "cpu_ms_per_request": {"worker": cpu_ms[worker], "restate": cpu_ms["restate"] if process is None else None},
+            "llm_calls_per_request": self.llm_calls_per_request(driven),
+        }
+
+    def llm_calls_per_request(self, driven: load.LoadRun, sample: int = 20) -> float | None:
+        ok = [o.request_id for o in driven.outcomes if o.status == "ok"]
+        if not ok:
+            return None
+        picked = random.Random(0).sample(ok, min(sample, len(ok)))
+        return round(sum(len(self.model.calls(request_id=rid)) for rid in picked) / len(picked), 2)
+
+    async def overhead(self) -> dict:
+        say("overhead per journaled step (0 ms model)")
+        self.model.set_latency(0)
+        count = self.config.overhead_requests
+        _, direct_results = baselines.bench_topics("sequential")
+        direct = await overhead.direct_probe(count, direct_results, self.body["message"])
+        ingress = await overhead.ingress_probe(count, ingress_path("chaining"), self.body,
+                                               f"bench-{self.run_id}-ovh-ingress")
+        # One at a time through Kafka, for the journal timestamps (the intake sets idempotency key = request id).
+        target = load.KafkaTarget("restate-kafka", request_topic("chaining"), result_topic("chaining"))
+        try:
+            ids = []
+            for i in range(count):
+                request_id = f"bench-{self.run_id}-ovh-kafka-{i}"
+                ids.append((await load.one_request(target, self.watcher, request_id, self.body, 30)).request_id)
+        finally:
+            await target.close()
+        journal = overhead.journal_step_gaps(PATTERNS["chaining"].service, ids)
+        result = {"direct": direct, "ingress": ingress, "journal": journal,
+                  "per_step": overhead.per_step_overhead(direct, ingress, journal)}
+        say(f"  per step: A {result['per_step']['method_a_ms']} ms, B {result['per_step']['method_b_ms']} ms")
+        return result
+
+    async def in_flight(self) -> dict:
+        count, latency = self.config.in_flight, self.config.in_flight_latency
+        say(f"{count} invocations in flight ({latency:g} ms model)")
+        self.model.set_latency(latency)
+        await asyncio.sleep(1.0)
+        rss_before = self.sampler.summary(time.monotonic() - 1.0, time.monotonic()).get("agent-service", {})
+        target = load.KafkaTarget("restate-kafka", request_topic(self.pattern.name), result_topic(self.pattern.name))
+        running: list[int] = []
+        stop = asyncio.Event()
+
+        async def watch_running() -> None:
+            query = (f"SELECT count(*) AS n FROM sys_invocation WHERE target_service_name = '{self.pattern.service}' "
+                     "AND status = 'running'")
+            while not stop.is_set():
+                try:
+                    rows = await asyncio.to_thread(monitor.sql, query, 5.0)
+                    running.append(int(rows[0]["n"]) if rows else 0)
+                except Exception:  # noqa: BLE001 - introspection is best effort
+                    pass
+                await asyncio.sleep(1.0)
+
+        watcher_task = asyncio.create_task(watch_running())
+        try:
+            driven = await load.burst(target, self.watcher, self.body, count=count,
+                                      id_prefix=f"bench-{self.run_id}-inflight",
+                                      request_timeout=120 + 6 * latency / 1000)
+        finally:
+            stop.set()
+            await watcher_task
+            await target.close()
+        resources = self.sampler.summary(*driven.window)
+        summary = load.summarize(driven)
+        result = {
+            "requests": count, "model_latency_ms": latency, "service": self.pattern.service,
+            "ok": summary["ok"], "seconds": driven.window[1] - driven.window[0],
+            "latency_ms": summary["latency_ms"], "max_running": max(running) if running else None,
+            "agent_rss_before_mb": round(rss_before.get("rss_mean_mb", 0), 1),
+            "agent_rss_max_mb": resources.get("agent-service", {}).get("rss_max_mb"),
+            "restate_rss_max_mb": resources.get("restate", {}).get("rss_max_mb"),
+        }
+        say(f"  ok {result['ok']}/{count} in {result['seconds']:.1f} s, agent RSS max {result['agent_rss_max_mb']} MB, "
+            f"running max {result['max_running']}")
+        if summary["ok"] < count:
+            await wait_idle(self.pattern.service)
+        return result
+
+    async def profile(self, pid: int) -> dict:
+        seconds, latency = self.config.profile_seconds, self.config.profile_latency
+        say(f"profiling the agent service for {seconds:g} s "
+            f"(closed loop N={self.config.concurrency}, {latency:g} ms model)")
+        self.model.set_latency(latency)
+        out = Path(self.config.out)
+        out.mkdir(parents=True, exist_ok=True)
+        raw = out / f".{self.config.name}-profile.raw"
+        target = load.KafkaTarget("restate-kafka", request_topic(self.pattern.name), result_topic(self.pattern.name))
+
+        async def record_after_warmup() -> str | None:
+            await asyncio.sleep(1.0)
+            return await profile.record(pid, seconds, raw)
+
+        try:
+            driven, error = await asyncio.gather(
+                load.closed_loop(target, self.watcher, self.body, in_flight=self.config.concurrency,
+                                 duration=seconds + 1.0, warmup=1.0, id_prefix=f"bench-{self.run_id}-profile",
+                                 request_timeout=self.request_timeout(latency)),
+                record_after_warmup(),
+            )
+        finally:
+            await target.close()
+        if error:
+            say(f"  {error}")
+            return {"error": error}
+        summary = load.summarize(driven)
+        cpu = self.sampler.summary(*driven.window).get("agent-service", {}).get("cpu_mean_pct")
+        context = (f"restate-kafka closed loop N={self.config.concurrency}, {latency:g} ms model, "
+                   f"{summary['throughput_rps']} req/s, agent service at {cpu}% CPU, py-spy {seconds:g} s")
+        stats = profile.summarize(profile.parse(raw))
+        file = out / ("profile.txt" if self.config.name == "latest" else f"{self.config.name}-profile.txt")
+        file.write_text(profile.render(stats, context))
+        # The raw collapsed stacks stay beside it (git-ignored) for flame graphs.
+        return {"context": context, "file": file.name, "raw": raw.name, "summary": stats}
+
+
+def cpu_ms_per_request(resources: dict, name: str, summary: dict) -> float | None:
+    """CPU time one process spent per completed request in the window (less sensitive to other load than latency)."""
+    cpu = resources.get(name, {}).get("cpu_mean_pct")
+    if cpu is None or not summary["throughput_rps"]:
+        return None
+    return round(cpu / 100 * 1000 / summary["throughput_rps"], 2)
+
+
+async def wait_idle(service: str, timeout: float = 180.0) -> None:
+    """Until Restate has no unfinished invocation of the service or the intake (left over from requests we gave up on).
+
+    Two idle readings in a row, since records still in Kafka become intake invocations one by one.
+    """
+    query = ("SELECT count(*) AS n FROM sys_invocation WHERE target_service_name IN "
+             f"('{service}', 'RequestIntake', 'ChatIntake') AND status != 'completed'")
+    deadline = time.monotonic() + timeout
+    idle = 0
+    while time.monotonic() < deadline:
+        rows = await asyncio.to_thread(monitor.sql, query)
+        idle = idle + 1 if not rows or int(rows[0]["n"]) == 0 else 0
+        if idle >= 2:
+            return
+        await asyncio.sleep(1.0)
+    say(f"warning: {service} still has unfinished invocations after {timeout:.0f}s")
+
+
+async def run_benchmark(config: BenchConfig, command: str) -> tuple[dict, dict[str, Path]]:
+    settings = get_settings()
+    if config.pattern not in UNATTENDED:
+        raise BenchError(f"pattern must be one of {', '.join(UNATTENDED)}")
+    if config.compare and not Path(config.compare).is_file():
+        raise BenchError(f"--compare: {config.compare} is not a file")
+    if not settings.uses_offline_model:
+        raise BenchError("the benchmark drives the offline model (it sets its latency); "
+                         "unset OPENAI_API_KEY and OPENAI_BASE_URL")
+    try:
+        pids = monitor.stack_pids()
+    except RuntimeError as exc:
+        raise BenchError(str(exc)) from None
+    if "agent-service" not in pids or "restate" not in pids:
+        raise BenchError(f"the stack is not fully running (found {', '.join(pids) or 'nothing'}); run `agentpipe up`")
+    model = OfflineModelControl(settings.offline_model_url)
+    if not model.health():
+        raise BenchError(f"the offline model does not answer at {settings.offline_model_url}")
+    if config.pattern != "chaining":
+        # The plain-consumer baselines and the overhead probe implement the chaining pattern only.
+        config.variants = [v for v in config.variants if v.startswith("restate")]
+        config.overhead_requests = 0
+
+    seconds = 1.0 if config.quick else 5.0
+    say(f"measuring background load ({seconds:g} s)")
+    background = monitor.background_load(seconds, exclude=set(pids.values()))
+    baselines.ensure_bench_topics()
+    previous_latency = model.state().get("latency_ms", 0.0)
+    watched = {name: pids[name] for name in ("agent-service", "restate", "offline-model", "kafka") if name in pids}
+    sampler = monitor.ProcessSampler({**watched, "driver": os.getpid()}).start()
+    bench_results = [baselines.bench_topics(m)[1] for m in baselines.MODES]
+    watcher = load.ResultWatcher([result_topic(config.pattern), *bench_results], asyncio.get_running_loop())
+    bench = Bench(config, model, sampler, watcher, load.new_run_id())
+    runs: list[dict] = []
+    overhead_result = in_flight = profile_result = None
+    try:
+        for latency in config.latencies:
+            model.set_latency(latency)
+            for variant in config.variants:
+                for mode in config.modes:
+                    runs.append(await bench.one_run(latency, variant, mode))
+                    await asyncio.sleep(0.5)
+        if config.overhead_requests > 0:
+            overhead_result = await bench.overhead()
+        if config.in_flight > 0:
+            in_flight = await bench.in_flight()
+        if config.profile_seconds > 0:
+            profile_result = await bench.profile(pids["agent-service"])
+    finally:
+        model.set_latency(previous_latency)
+        watcher.close()
+        sampler.stop()
+        model.close()
+    data = {
+        "pattern": config.pattern,
+        "label": config.label,
+        "quick": config.quick,
+        "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": command,
+        "machine": monitor.machine(),
+        "background_load": background,
+        "config": {"latencies_ms": config.latencies, "modes": config.modes, "variants": config.variants,
+                   "concurrency": config.concurrency, "rate": config.rate, "duration_s": config.duration,
+                   "warmup_s": config.warmup, "partitions": settings.request_partitions},
+        "runs": runs,
+        "overhead": overhead_result,
+        "in_flight": in_flight,
+        "profile": profile_result,
+    }
+    if config.compare:
+        before = json.loads(Path(config.compare).read_text())
+        before.pop("compared_with", None)  # one level is enough
+        data["compared_with"] = before
+    return data, report.write(data, Path(config.out), config.name)
