@@ -32,6 +32,9 @@ def llm_client() -> openai.AsyncOpenAI:
         base_url=settings.llm_base_url,
         timeout=settings.llm_timeout_s,
         max_retries=0,
+        # The profile showed httpx's connection pool dominating CPU with hundreds of calls in flight;
+        # the aiohttp transport costs about half as much per call and stays flat under load.
+        http_client=openai.DefaultAioHttpClient(timeout=settings.llm_timeout_s),
     )
 
 

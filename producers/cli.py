@@ -6,12 +6,12 @@ import argparse
 import os
 import sys
 
-from producers.commands import approvals, demo, invocations, replay, requests, stack, subscriptions
+from producers.commands import approvals, bench, demo, invocations, replay, requests, stack, subscriptions
 from producers.commands.base import Parser
 from producers.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_UNREACHABLE, ClientError
 from stack.installs import StackError
 
-COMMANDS = (stack, demo, requests, approvals, replay, invocations, subscriptions)
+COMMANDS = (stack, demo, requests, approvals, replay, invocations, subscriptions, bench)
 
 
 def build_parser() -> Parser:
