@@ -56,16 +56,3 @@ async def tool_loop(run: PatternRun, messages: list[dict], tools: list[dict]) ->
         for call in calls:
             messages.append(tool_result_message(call["id"], results[call["id"]]))
     raise TerminalError(f"the agent did not answer within {max_rounds} tool rounds")
-
-
-def tool_names(messages: list[dict]) -> list[str]:
-    """Names of tools called so far (for results that report what the agent did)."""
-    return [
-        call["function"]["name"]
-        for message in messages
-        if message.get("role") == "assistant"
-        for call in message.get("tool_calls") or []
-    ]
-
-
-

@@ -8,7 +8,7 @@ A pattern module writes only its algorithm as ``async def work(run, request) -> 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Awaitable, Callable
 
@@ -50,7 +50,6 @@ class PatternRun:
     ctx: restate.Context
     pattern: str
     request_id: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
     async def llm(
         self,
