@@ -32,3 +32,15 @@ def test_chat_over_http_uses_the_path_key_as_session(stack):
     value = ingress(f"Chat/{session}/message", {"message": "hi there"})
     assert value["session_id"] == session and "hi there" in value["output"]
     assert [m["role"] for m in ingress(f"Chat/{session}/history")] == ["user", "assistant"]
+
+
+def test_request_id_header_is_used_over_http(stack):
+    import httpx
+
+    from agentpipe.settings import get_settings
+
+    request_id = new_id("header-id")
+    response = httpx.post(f"{get_settings().restate_ingress_url}/CallChainingService/run", json={},
+                          headers={"request-id": request_id}, timeout=30)
+    response.raise_for_status()
+    assert response.json()["request_id"] == request_id
