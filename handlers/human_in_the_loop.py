@@ -11,22 +11,15 @@ from datetime import timedelta
 
 import restate
 
-from agentpipe.kafka_publisher import get_publisher
-from agentpipe.messages import ApprovalRequest, now_rfc3339
+from agentpipe.messages import ApprovalRequest
 from agentpipe.settings import get_settings
 from handlers import approvals, prompts
 from handlers.requests import ModerationRequest
-from handlers.runtime import PUBLISH_OPTIONS, Outcome, PatternRun, run_pattern
+from handlers.runtime import Outcome, PatternRun, publish_step, run_pattern
 from handlers.tools import GET_HUMAN_REVIEW, BadToolCall, parse_arguments
 from subscriptions.topics import approval_requests_topic
 
 human_in_the_loop = restate.Service("HumanInTheLoopService")
-
-
-async def _publish_approval_request(request: dict) -> dict:
-    request = {**request, "requested_at": now_rfc3339()}
-    await get_publisher().publish(approval_requests_topic(), key=request["approval_id"], value=request)
-    return request
 
 
 async def ask_a_human(run: PatternRun, request: ModerationRequest, reason: str) -> Outcome:
@@ -39,8 +32,8 @@ async def ask_a_human(run: PatternRun, request: ModerationRequest, reason: str) 
     )
     approval = ApprovalRequest(approval_id=approval_id, request_id=run.request_id, content=request.text,
                                reason=reason, requested_at="")
-    await ctx.run_typed("Publish approval request", _publish_approval_request, PUBLISH_OPTIONS,
-                        request=approval.model_dump())
+    await publish_step(ctx, "Publish approval request", approval_requests_topic(), approval_id,
+                       approval.model_dump(), "requested_at")
     deadline_s = min(request.review_timeout_s or math.inf, get_settings().review_timeout_s)
     timeout = ctx.sleep(timedelta(seconds=deadline_s), name="Review timeout")
     try:

@@ -144,28 +144,34 @@ async def run_pattern(
     return published
 
 
-async def _publish_result(result: dict) -> dict:
-    # completed_at is read inside the step, so a replay sees the journaled value.
-    result = {**result, "completed_at": now_rfc3339()}
-    await get_publisher().publish(
-        result_topic(result["pattern"]),
-        key=result.get("session_id") or result["request_id"],
-        value=result,
-        headers={"request-id": result["request_id"], "pattern": result["pattern"]},
+async def _publish_stamped(
+    topic: str, key: str | None, value: dict, time_field: str, headers: dict[str, str] | None = None
+) -> dict:
+    # The time is read inside the step, so a replay sees the journaled value.
+    value = {**value, time_field: now_rfc3339()}
+    await get_publisher().publish(topic, key=key, value=value, headers=headers)
+    return value
+
+
+async def publish_step(
+    ctx: restate.Context, step: str, topic: str, key: str | None, value: dict, time_field: str,
+    headers: dict[str, str] | None = None,
+) -> dict:
+    """Publish one record in a journaled step, stamping ``time_field``; returns what was published."""
+    return await ctx.run_typed(
+        step, _publish_stamped, PUBLISH_OPTIONS,
+        topic=topic, key=key, value=value, time_field=time_field, headers=headers,
     )
-    return result
 
 
 async def publish_result(ctx: restate.Context, result: AgentResult) -> dict:
-    published = await ctx.run_typed("Publish result", _publish_result, PUBLISH_OPTIONS, result=result.to_record_value())
+    value = result.to_record_value()
+    published = await publish_step(
+        ctx, "Publish result", result_topic(result.pattern), result.session_id or result.request_id, value,
+        "completed_at", headers={"request-id": result.request_id, "pattern": result.pattern},
+    )
     log.info("result published", status=published["status"])
     return published
-
-
-async def _publish_dead_letter(key: str | None, letter: dict) -> dict:
-    letter = {**letter, "failed_at": now_rfc3339()}
-    await get_publisher().publish(dead_letters_topic(), key=key, value=letter)
-    return letter
 
 
 async def publish_dead_letter(
@@ -173,7 +179,7 @@ async def publish_dead_letter(
 ) -> dict:
     letter = DeadLetter.for_payload(source, error, payload, failed_at="").model_dump()
     log.warning("dead letter", error=error, source=source.model_dump() if source else None)
-    return await ctx.run_typed("Dead-letter record", _publish_dead_letter, PUBLISH_OPTIONS, key=key, letter=letter)
+    return await publish_step(ctx, "Dead-letter record", dead_letters_topic(), key, letter, "failed_at")
 
 
 def tool_result_message(call_id: str, result: dict) -> dict:
