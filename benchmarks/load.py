@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import httpx
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from agentpipe.settings import get_settings
+from producers.broker import watermarks
 
 
 @dataclass
@@ -60,19 +61,9 @@ class ResultWatcher:
         parts = []
         for topic in self.topics:
             for partition in metadata.topics[topic].partitions:
-                high = self._high_watermark(topic, partition)
+                high = watermarks(self.consumer, topic, partition, timeout=30.0)[1]
                 parts.append(TopicPartition(topic, partition, high))
         self.consumer.assign(parts)
-
-    def _high_watermark(self, topic: str, partition: int, timeout: float = 30.0) -> int:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                return self.consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5)[1]
-            except KafkaException:
-                if time.monotonic() > deadline:  # a just-created topic may not have a leader yet
-                    raise
-                time.sleep(0.2)
 
     def expect(self, request_id: str) -> asyncio.Future:
         """Register before sending, so a fast result cannot slip past."""

@@ -7,9 +7,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from agentpipe.settings import get_settings
+from producers.broker import watermarks
 from subscriptions.topics import dead_letters_topic, request_topic, result_topic
 
 
@@ -86,19 +87,10 @@ class TopicReader:
         metadata = self.consumer.list_topics(timeout=10)
         for topic in self.topics:
             for partition in metadata.topics[topic].partitions:
-                parts.append(TopicPartition(topic, partition, self._end_offset(topic, partition)))
+                # watermarks() waits out a partition created moments ago that has no leader yet.
+                high = watermarks(self.consumer, topic, partition, timeout=30.0)[1]
+                parts.append(TopicPartition(topic, partition, high))
         self.consumer.assign(parts)
-
-    def _end_offset(self, topic: str, partition: int, timeout: float = 30.0) -> int:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                return self.consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5)[1]
-            except KafkaException:
-                # A partition created moments ago may not have its leader known to this client yet.
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
 
     def collect(self, done: Callable[[list[dict]], bool], timeout: float = 60.0) -> list[dict]:
         """Poll until ``done(records)`` holds; each record is {topic, partition, offset, key, headers, value}."""
@@ -149,6 +141,13 @@ def results_for(records: list[dict], request_ids: Iterable[str]) -> dict[str, di
 def wait_for_results(pattern: str, request_ids: list[str], reader: TopicReader, timeout: float = 60.0) -> dict[str, dict]:
     reader.collect(lambda seen: len(results_for(seen, request_ids)) == len(set(request_ids)), timeout)
     return results_for(reader.seen, request_ids)
+
+
+def request_and_wait(pattern: str, body: dict | None = None, key: str | None = None, timeout: float = 60.0) -> dict:
+    """Send one request and return the value of its result record."""
+    with result_reader(pattern) as reader:
+        request_id = send_request(pattern, body, key=key)
+        return wait_for_results(pattern, [request_id], reader, timeout)[request_id]["value"]
 
 
 def result_reader(*patterns: str, dead_letters: bool = True) -> TopicReader:
