@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kafka_io import new_id, result_reader, send_request, wait_for_results
+from kafka_io import new_id, request_and_wait
 from offline_model.client import OfflineModelControl
 
 from agentpipe.settings import get_settings
@@ -20,9 +20,8 @@ def test_parallel_agents_give_three_answers_from_concurrent_calls(stack):
     control = model()
     control.set_latency(200)  # long enough that sequential calls could not overlap by accident
     try:
-        with result_reader("parallel-agents") as reader:
-            request_id = send_request("parallel-agents", {"message": "I hate the new update. It crashes daily. Support never answers."})
-            value = wait_for_results("parallel-agents", [request_id], reader)[request_id]["value"]
+        value = request_and_wait("parallel-agents", {"message": "I hate the new update. It crashes daily. Support never answers."})
+        request_id = value["request_id"]
     finally:
         control.set_latency(0)
     assert value["status"] == "ok", value
@@ -36,9 +35,8 @@ def test_parallel_agents_give_three_answers_from_concurrent_calls(stack):
 
 def test_orchestrator_runs_one_worker_per_planned_task(stack):
     control = model()
-    with result_reader("orchestrator") as reader:
-        request_id = send_request("orchestrator", {"message": "Write a product description for solar headphones."})
-        value = wait_for_results("orchestrator", [request_id], reader)[request_id]["value"]
+    value = request_and_wait("orchestrator", {"message": "Write a product description for solar headphones."})
+    request_id = value["request_id"]
     assert value["status"] == "ok", value
     assert [entry.split(":")[0] for entry in value["output"]] == ["formal", "conversational", "technical"]
     for entry in value["output"]:
@@ -52,9 +50,7 @@ def test_invalid_task_list_is_asked_for_again(stack):
     control = model()
     request_id = new_id("orch-retry")
     control.malformed_json(1, match=request_id)
-    with result_reader("orchestrator") as reader:
-        send_request("orchestrator", {"request_id": request_id})
-        value = wait_for_results("orchestrator", [request_id], reader)[request_id]["value"]
+    value = request_and_wait("orchestrator", {"request_id": request_id})
     assert value["status"] == "ok" and len(value["output"]) == 3
     steps = [c["step"] for c in control.calls(request_id=request_id)]
     assert steps[:2] == ["Plan tasks", "Plan tasks (attempt 2)"]
@@ -64,9 +60,7 @@ def test_task_list_that_stays_invalid_ends_with_status_error(stack):
     control = model()
     request_id = new_id("orch-invalid")
     control.malformed_json(10, match=request_id)
-    with result_reader("orchestrator") as reader:
-        send_request("orchestrator", {"request_id": request_id})
-        value = wait_for_results("orchestrator", [request_id], reader)[request_id]["value"]
+    value = request_and_wait("orchestrator", {"request_id": request_id})
     control.reset()
     assert value["status"] == "error"
     assert "no valid task list in 3 attempts" in value["error"]
@@ -74,9 +68,8 @@ def test_task_list_that_stays_invalid_ends_with_status_error(stack):
 
 def test_evaluator_stops_at_the_round_that_passes(stack):
     control = model()
-    with result_reader("evaluator-optimizer") as reader:
-        request_id = send_request("evaluator-optimizer", {})
-        value = wait_for_results("evaluator-optimizer", [request_id], reader)[request_id]["value"]
+    value = request_and_wait("evaluator-optimizer", {})
+    request_id = value["request_id"]
     assert value["status"] == "ok", value
     assert "Addressed feedback" in value["output"]
     steps = [c["step"] for c in control.calls(request_id=request_id)]

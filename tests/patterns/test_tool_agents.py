@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from kafka_io import result_reader, send_request, wait_for_results
+from kafka_io import new_id, request_and_wait
 from offline_model.client import OfflineModelControl
 from restate_api import invocation_of, journal
 
@@ -14,9 +14,8 @@ def model() -> OfflineModelControl:
 
 
 def test_tool_routing_looks_up_the_user_finds_the_outage_and_opens_a_ticket(stack):
-    with result_reader("tool-routing") as reader:
-        request_id = send_request("tool-routing", {"user_id": "user-7", "message": "My API calls fail. Why?"})
-        value = wait_for_results("tool-routing", [request_id], reader)[request_id]["value"]
+    value = request_and_wait("tool-routing", {"user_id": "user-7", "message": "My API calls fail. Why?"})
+    request_id = value["request_id"]
     assert value["status"] == "ok", value
     assert "TCK-" in value["output"] and "degraded" in value["output"]
     tool_calls = [c["tool_calls"] for c in model().calls(request_id=request_id)]
@@ -29,9 +28,8 @@ def test_tool_routing_looks_up_the_user_finds_the_outage_and_opens_a_ticket(stac
 
 
 def test_parallel_tools_run_one_weather_step_per_city_concurrently(stack):
-    with result_reader("parallel-tools") as reader:
-        request_id = send_request("parallel-tools", {"message": "Weather in Paris, Oslo and Lima please"})
-        value = wait_for_results("parallel-tools", [request_id], reader)[request_id]["value"]
+    value = request_and_wait("parallel-tools", {"message": "Weather in Paris, Oslo and Lima please"})
+    request_id = value["request_id"]
     assert value["status"] == "ok", value
     assert [line.split(":")[0] for line in value["output"].splitlines()] == ["Paris", "Oslo", "Lima"]
 
@@ -47,11 +45,9 @@ def test_parallel_tools_run_one_weather_step_per_city_concurrently(stack):
 
 def test_a_malformed_tool_call_goes_back_to_the_model_and_the_request_still_completes(stack):
     control = model()
-    with result_reader("parallel-tools") as reader:
-        request_id = "malformed-args-" + __import__("uuid").uuid4().hex[:8]
-        control.malformed_tool_args(1, match=request_id)
-        send_request("parallel-tools", {"request_id": request_id, "message": "Weather in Rome and Cairo"})
-        value = wait_for_results("parallel-tools", [request_id], reader)[request_id]["value"]
+    request_id = new_id("malformed-args")
+    control.malformed_tool_args(1, match=request_id)
+    value = request_and_wait("parallel-tools", {"request_id": request_id, "message": "Weather in Rome and Cairo"})
     assert value["status"] == "ok", value
     assert "Rome" in value["output"] and "Cairo" in value["output"]
     assert any(c["fault"] for c in control.calls(request_id=request_id))

@@ -5,7 +5,7 @@ other requests keep flowing meanwhile."""
 from __future__ import annotations
 
 import pytest
-from kafka_io import new_id, result_reader, send_request, wait_for_results
+from kafka_io import new_id, request_and_wait, result_reader, send_request, wait_for_results
 from offline_model.client import OfflineModelControl
 
 from agentpipe.settings import get_settings
@@ -19,9 +19,7 @@ def model():
 
 
 def run_one(request_id: str, timeout: float = 90) -> dict:
-    with result_reader("chaining") as reader:
-        send_request("chaining", {"request_id": request_id})
-        return wait_for_results("chaining", [request_id], reader, timeout)[request_id]["value"]
+    return request_and_wait("chaining", {"request_id": request_id}, timeout=timeout)
 
 
 @pytest.mark.parametrize("status", [429, 500, 503])
@@ -69,9 +67,7 @@ def test_exhausted_retries_end_with_status_error_and_others_keep_flowing(stack, 
 def test_the_tool_loop_is_bounded(stack, model):
     request_id = new_id("loop-bound")
     model.malformed_tool_args(1000, match=request_id)  # every round's tool call is unusable
-    with result_reader("parallel-tools") as reader:
-        send_request("parallel-tools", {"request_id": request_id})
-        value = wait_for_results("parallel-tools", [request_id], reader)[request_id]["value"]
+    value = request_and_wait("parallel-tools", {"request_id": request_id})
     rounds = get_settings().tool_loop_max_rounds
     assert value["status"] == "error" and f"within {rounds} tool rounds" in value["error"]
     assert len(model.calls(request_id=request_id)) == rounds
