@@ -2,18 +2,26 @@
 
 Environment variables use the prefix ``AGENTPIPE_`` (``AGENTPIPE_KAFKA_BOOTSTRAP``),
 plus the standard ``OPENAI_API_KEY``, ``OPENAI_BASE_URL`` and ``OPENAI_MODEL``.
-Defaults are the ports and topics of DESIGN.md.
+Defaults are the local stack's ports and topics (docs/contract.md). Every value
+is validated when the settings are loaded, so a bad one stops a component at
+start with a message naming the variable, never in the middle of a request.
 """
 
 from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 OFFLINE_MODEL_NAME = "agentpipe-offline-deterministic"
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+# librdkafka options whose values are secrets: masked in logs, never printed.
+SECRET_KAFKA_OPTIONS = ("sasl.password", "ssl.key.password", "ssl.keystore.password", "ssl.key.pem",
+                        "sasl.oauthbearer.client.secret")
 
 
 class Settings(BaseSettings):
@@ -21,25 +29,33 @@ class Settings(BaseSettings):
 
     # Kafka (bootstrap defaults to the local broker's port)
     kafka_bootstrap: str = ""
-    kafka_port: int = 9092
-    kafka_controller_port: int = 9093
-    topic_prefix: str = "agent."
-    request_partitions: int = 4
-    restate_kafka_cluster: str = "local"
+    kafka_port: Port = 9092
+    kafka_controller_port: Port = 9093
+    # librdkafka options for every Kafka client of agentpipe and for Restate's Kafka ingress,
+    # as JSON: {"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512", ...}.
+    kafka_options: dict[str, str] = Field(default_factory=dict)
+    topic_prefix: str = Field(default="agent.", min_length=1, max_length=100)
+    request_partitions: int = Field(default=4, ge=1, le=1000)
+    restate_kafka_cluster: str = Field(default="local", pattern=r"^[a-z0-9][a-z0-9-]*$")
 
     # Restate (URLs default to the local ports)
     restate_ingress_url: str = ""
     restate_admin_url: str = ""
-    restate_ingress_port: int = 8080
-    restate_admin_port: int = 9070
-    restate_node_port: int = 5122
+    restate_ingress_port: Port = 8080
+    restate_admin_port: Port = 9070
+    restate_node_port: Port = 5122
     # "0s" makes restate-server suspend at every await, so every step replays the journal.
     restate_inactivity_timeout: str = "1m"
+    # Public keys (publickeyv1_…) whose signatures the deployments accept; restate-server signs
+    # every request with the matching private key. Empty: read <state_dir>/request-identity.pub.
+    request_identity_keys: list[str] = Field(default_factory=list)
 
-    # Our own processes
-    agent_service_port: int = 9080
-    remote_agents_port: int = 9081
-    offline_model_port: int = 9099
+    # Our own processes. The local stack binds every port to this address; widen it only
+    # behind a firewall (the admin API has no authentication).
+    bind_host: str = "127.0.0.1"
+    agent_service_port: Port = 9080
+    remote_agents_port: Port = 9081
+    offline_model_port: Port = 9099
     # How restate-server reaches the deployments (compose uses service names).
     agent_service_url: str = ""
     remote_agents_url: str = ""
@@ -52,26 +68,41 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "AGENTPIPE_OPENAI_BASE_URL")
     )
     model: str | None = Field(default=None, validation_alias=AliasChoices("OPENAI_MODEL", "AGENTPIPE_MODEL"))
-    llm_timeout_s: float = 20.0
-    llm_max_attempts: int = 5
-    llm_initial_backoff_ms: int = 200
-    llm_max_backoff_ms: int = 5_000
+    llm_timeout_s: float = Field(default=20.0, gt=0)
+    llm_max_attempts: int = Field(default=5, ge=1, le=100)
+    llm_initial_backoff_ms: int = Field(default=200, ge=1)
+    llm_max_backoff_ms: int = Field(default=5_000, ge=1)
 
-    # Bounds
-    max_record_bytes: int = 256 * 1024
-    tool_loop_max_rounds: int = 6
-    evaluator_max_rounds: int = 5
-    orchestrator_max_tasks: int = 5
-    chat_history_max: int = 20
+    # Bounds (each must be at least 1: zero never means "unlimited")
+    max_record_bytes: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024)
+    tool_loop_max_rounds: int = Field(default=6, ge=1, le=100)
+    tool_calls_max_per_round: int = Field(default=8, ge=1, le=100)
+    evaluator_max_rounds: int = Field(default=5, ge=1, le=100)
+    orchestrator_max_tasks: int = Field(default=5, ge=1, le=100)
+    chat_history_max: int = Field(default=20, ge=2, le=10_000)
+    chat_history_max_bytes: int = Field(default=64 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # Attempts of one invocation before Restate pauses it (crashes, unreachable deployment).
+    # Bad input never needs them: it becomes a dead letter or an error result at once.
+    invocation_max_attempts: int = Field(default=100, ge=1, le=10_000)
 
     # Human in the loop
     approval_key: SecretStr | None = None
-    review_timeout_s: float = 24 * 3600.0
+    review_timeout_s: float = Field(default=24 * 3600.0, gt=0)
+    # How long a finished review (its decision and state) is kept before Restate deletes it.
+    approval_retention_s: float = Field(default=7 * 24 * 3600.0, gt=0)
 
     # Local stack
     state_dir: Path = Path(".agentpipe")
     cache_dir: Path = Path.home() / ".cache" / "agentpipe"
-    log_level: str = "info"
+    log_level: str = Field(default="info", pattern=r"(?i)^(debug|info|warning|error|critical)$")
+
+    @field_validator("approval_key", mode="before")
+    @classmethod
+    def _empty_key_is_unset(cls, value: object) -> object:
+        # AGENTPIPE_APPROVAL_KEY= (empty) must not quietly mean "no signatures needed".
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value.strip() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _local_defaults(self) -> "Settings":
@@ -81,11 +112,16 @@ class Settings(BaseSettings):
         self.restate_admin_url = self.restate_admin_url or f"http://{local}:{self.restate_admin_port}"
         self.agent_service_url = self.agent_service_url or f"http://{local}:{self.agent_service_port}"
         self.remote_agents_url = self.remote_agents_url or f"http://{local}:{self.remote_agents_port}"
+        if self.llm_max_backoff_ms < self.llm_initial_backoff_ms:
+            raise ValueError("llm_max_backoff_ms must not be below llm_initial_backoff_ms")
         # `agentpipe up` makes a key once per state folder; clients of that stack sign with it.
         if self.approval_key is None:
-            key_file = self.state_dir / "approval.key"
-            if key_file.exists():
-                self.approval_key = SecretStr(key_file.read_text().strip())
+            key = _read_text(self.state_dir / "approval.key")
+            if key:
+                self.approval_key = SecretStr(key)
+        if not self.request_identity_keys:
+            public = _read_text(self.state_dir / "request-identity.pub")
+            self.request_identity_keys = [public] if public else []
         return self
 
     @property
@@ -119,7 +155,29 @@ class Settings(BaseSettings):
     def approval_secret(self) -> bytes | None:
         return self.approval_key.get_secret_value().encode() if self.approval_key else None
 
+    def secret_values(self) -> list[str]:
+        """Every configured secret, for the log redactor."""
+        values = [s.get_secret_value() for s in (self.openai_api_key, self.approval_key) if s is not None]
+        values += [v for k, v in self.kafka_options.items() if k in SECRET_KAFKA_OPTIONS]
+        return [v for v in values if v]
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return None
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()
+
+
+def describe_settings_error(exc: ValidationError) -> str:
+    """One line naming each bad variable, for a component that refuses to start."""
+    parts = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "settings"
+        parts.append(f"AGENTPIPE_{field.upper()}: {error['msg']}")
+    return "invalid settings: " + "; ".join(parts)
