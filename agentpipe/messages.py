@@ -1,4 +1,4 @@
-"""The message contract of DESIGN.md as typed models.
+"""The message contract (docs/contract.md) as typed models.
 
 Requests are validated at the edge (the intake); results, approval requests,
 approval events and dead letters are built only through these models.
@@ -86,27 +86,49 @@ class DeadLetter(BaseModel):
     error: str
     payload_base64: str
     failed_at: str
+    # The original payload's size; when it was too large to carry whole, payload_base64 holds its start.
+    payload_bytes: int = 0
+    payload_truncated: bool = False
 
     @classmethod
-    def for_payload(cls, source: Source | None, error: str, payload: bytes, failed_at: str) -> "DeadLetter":
+    def for_payload(
+        cls, source: Source | None, error: str, payload: bytes, failed_at: str, keep_bytes: int | None = None
+    ) -> "DeadLetter":
+        kept = payload if keep_bytes is None else payload[:keep_bytes]
         return cls(
             source=source,
             error=error,
-            payload_base64=base64.b64encode(payload).decode(),
+            payload_base64=base64.b64encode(kept).decode(),
             failed_at=failed_at,
+            payload_bytes=len(payload),
+            payload_truncated=len(kept) < len(payload),
         )
 
 
 def approval_signature(key: bytes, approval_id: str, decision: str) -> str:
-    """Hex HMAC-SHA256 over ``approval_id + "\\n" + decision`` (DESIGN.md)."""
+    """Hex HMAC-SHA256 over ``approval_id + "\\n" + decision`` with the approval key."""
     return hmac.new(key, f"{approval_id}\n{decision}".encode(), hashlib.sha256).hexdigest()
 
 
-def signature_is_valid(key: bytes, event: ApprovalEvent) -> bool:
-    if not event.signature:
-        return False
+SIGNATURE_HEX_CHARS = 64
+
+
+def signature_problem(key: bytes | None, event: ApprovalEvent) -> str:
+    """Why the event's signature does not hold; "" when it does."""
+    if key is None:
+        return "no approval key is configured, so no decision is accepted"
+    signature = event.signature or ""
+    if not signature:
+        return "approval event has no signature"
+    # Only hex of the right length is compared (compare_digest refuses non-ASCII text); either case is hex.
+    if len(signature) != SIGNATURE_HEX_CHARS or any(c not in "0123456789abcdefABCDEF" for c in signature):
+        return f"approval signature must be {SIGNATURE_HEX_CHARS} hex characters"
     expected = approval_signature(key, event.approval_id, event.decision)
-    return hmac.compare_digest(expected, event.signature.lower())
+    return "" if hmac.compare_digest(expected, signature.lower()) else "approval signature is invalid"
+
+
+def signature_is_valid(key: bytes | None, event: ApprovalEvent) -> bool:
+    return not signature_problem(key, event)
 
 
 def describe_validation_error(exc: ValidationError) -> str:

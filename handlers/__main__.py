@@ -1,8 +1,15 @@
 """python -m handlers: the agent service on AGENTPIPE_AGENT_SERVICE_PORT (9080)."""
 
-from agentpipe.settings import get_settings
-from handlers.app import app
-from handlers.serve import serve
+from handlers.serve import require_approval_key, require_identity_keys, serve
+
+
+def build_app():
+    # Imported only after the start-up checks: the services read (validated) settings at import.
+    from handlers.app import build_app as build
+
+    return build()
+
 
 if __name__ == "__main__":
-    serve(app, get_settings().agent_service_port, component="agent-service")
+    serve(build_app, lambda s: s.agent_service_port, component="agent-service",
+          checks=(require_identity_keys, require_approval_key))

@@ -2,8 +2,9 @@
 
     LLM (with tools) → tool calls as concurrent durable steps → results back to the LLM → … → answer
 
-Bounded by ``tool_loop_max_rounds``. A tool the LLM was not offered, or
-arguments that do not parse, go back to the LLM as an error result instead of
+Bounded by ``tool_loop_max_rounds`` rounds of at most ``tool_calls_max_per_round``
+calls each. A tool the LLM was not offered, arguments that do not parse, or a
+call past the per-round cap go back to the LLM as an error result instead of
 running anything.
 """
 
@@ -13,7 +14,6 @@ from __future__ import annotations
 import restate
 from restate import TerminalError
 
-from agentpipe.settings import get_settings
 from handlers.runtime import PatternRun, tool_result_message
 from handlers.tools import TOOL_IMPLEMENTATIONS, BadToolCall, parse_arguments
 
@@ -24,7 +24,8 @@ def _step_name(name: str, arguments: dict) -> str:
 
 
 async def tool_loop(run: PatternRun, messages: list[dict], tools: list[dict]) -> str:
-    max_rounds = get_settings().tool_loop_max_rounds
+    bounds = await run.bounds()
+    max_rounds = bounds.tool_loop_max_rounds
     for round_no in range(1, max_rounds + 1):
         reply = await run.llm(f"Agent round {round_no}", messages, tools=tools)
         calls = reply["tool_calls"]
@@ -42,7 +43,10 @@ async def tool_loop(run: PatternRun, messages: list[dict], tools: list[dict]) ->
         )
         pending: list[tuple[str, restate.RestateDurableFuture[dict]]] = []
         rejected: dict[str, dict] = {}
-        for call in calls:
+        for index, call in enumerate(calls):
+            if index >= bounds.tool_calls_max_per_round:
+                rejected[call["id"]] = {"error": f"at most {bounds.tool_calls_max_per_round} tool calls per round"}
+                continue
             try:
                 arguments = parse_arguments(call, tools)
             except BadToolCall as exc:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import restate
 
+from handlers.policies import invocation_retry_policy
 from handlers import prompts
 from handlers.requests import AgentRoutingRequest
 from handlers.routing import classify
 from handlers.runtime import Outcome, PatternRun, run_pattern
 
-agent_router = restate.Service("AgentRouterService")
+agent_router = restate.Service("AgentRouterService", invocation_retry_policy=invocation_retry_policy())
 
 
 async def route_to_specialist(run: PatternRun, request: AgentRoutingRequest) -> Outcome:

@@ -1,11 +1,18 @@
-"""The agent service's ASGI app: the intakes, the approval gate and the ten pattern services."""
+"""The agent service's ASGI app: the intakes, the approval review and the ten pattern services.
+
+Over Restate's HTTP ingress only the ten pattern handlers and Chat's read
+handler are reachable; the intakes and everything that decides an approval are
+private to Restate. The app itself answers only restate-server: every request
+must carry a request identity signed with the stack's key.
+"""
 
 from __future__ import annotations
 
 import restate
 
+from agentpipe.settings import get_settings
 from handlers.agent_routing import agent_router
-from handlers.approvals import approval_gate, approval_intake
+from handlers.approvals import approval_intake, review
 from handlers.chaining import call_chaining
 from handlers.chat import chat
 from handlers.evaluator_optimizer import evaluator_optimizer
@@ -21,7 +28,7 @@ SERVICES = [
     request_intake,
     chat_intake,
     approval_intake,
-    approval_gate,
+    review,
     call_chaining,
     tool_router,
     parallel_tool_agent,
@@ -34,4 +41,6 @@ SERVICES = [
     chat,
 ]
 
-app = restate.app(services=SERVICES)
+
+def build_app():
+    return restate.app(services=SERVICES, identity_keys=get_settings().request_identity_keys)

@@ -1,124 +1,165 @@
-"""Approvals as events: human decisions on agent.approvals resolve the waiting durable promise.
+"""Approvals: a durable promise that only a checked, signed decision can complete.
 
-    agent.approvals → ApprovalIntake (verify HMAC) → ApprovalGate[approval_id].decide → resolve awakeable
+    HumanInTheLoopService → ApprovalReview[approval_id].run
+        publish the approval request → wait on promise "decision" (or the review timeout)
+    agent.approvals → ApprovalIntake[record key] → ApprovalReview[approval_id].decide
+        check the HMAC signature → resolve promise "decision" (the first one wins)
 
-ApprovalGate is a Virtual Object keyed by approval id, so decisions on one
-approval are applied one at a time: the first valid decision wins, and an
-unknown, duplicate or late decision changes nothing and is reported as a dead letter.
+The decision is checked where it is consumed: ``decide`` is the only code that
+completes the promise, and it does so only for an event signed with the
+approval key. Workflow promises cannot be completed from outside Restate (unlike
+awakeables, which anyone who learns the id can resolve over HTTP ingress), and
+the whole workflow is private to Restate. The review timeout and cancellation
+complete the same promise, so whatever comes later (a decision after the
+timeout, a second decision) finds it taken and is reported, not applied.
+ApprovalIntake is keyed by the record key (the approval id), so decisions on one
+approval are applied in topic order. Finished reviews are kept for
+``approval_retention_s`` and then deleted by Restate.
 """
 
 from __future__ import annotations
 
-import json
+from datetime import timedelta
+from typing import Literal
 
 import restate
 from pydantic import BaseModel, ValidationError
+from restate import TerminalError
 from restate.serde import BytesSerde
 
 from agentpipe.logs import get_logger
-from agentpipe.messages import ApprovalEvent, describe_validation_error, signature_is_valid
+from agentpipe.messages import ApprovalEvent, ApprovalRequest, describe_validation_error, signature_problem
 from agentpipe.settings import get_settings
 from handlers.intake import record_key, record_source
-from handlers.runtime import publish_dead_letter
-from subscriptions.topics import APPROVAL_INTAKE
+from handlers.policies import invocation_retry_policy
+from handlers.records import RejectedRecord, decode_json_object, printable
+from handlers.runtime import publish_dead_letter, publish_step
+from subscriptions.topics import APPROVAL_INTAKE, approval_requests_topic
 
 log = get_logger(__name__)
 
+DECISION = "decision"
 
-class PendingApproval(BaseModel):
-    awakeable_id: str
+
+class ReviewRequest(BaseModel):
     request_id: str
+    content: str
+    reason: str
+    timeout_s: float
 
 
-class GateState(BaseModel):
-    status: str  # pending | approved | rejected | timed_out
-    awakeable_id: str
-    request_id: str
-    reviewer: str | None = None
+class Verdict(BaseModel):
+    decision: Literal["approved", "rejected", "timed_out", "cancelled"]
+    reviewer: str = ""
+    comment: str = ""
 
 
-approval_gate = restate.VirtualObject("ApprovalGate")
+class DecideOutcome(BaseModel):
+    applied: bool
+    reason: str = ""
+    request_id: str | None = None
 
 
-@approval_gate.handler("open")
-async def open_gate(ctx: restate.ObjectContext, pending: PendingApproval) -> None:
-    ctx.set("gate", GateState(status="pending", **pending.model_dump()).model_dump())
+review = restate.Workflow("ApprovalReview", ingress_private=True, invocation_retry_policy=invocation_retry_policy())
 
 
-@approval_gate.handler()
-async def decide(ctx: restate.ObjectContext, event: ApprovalEvent) -> dict:
-    raw = await ctx.get("gate", type_hint=dict)
-    if raw is None:
-        return {"applied": False, "reason": f"unknown approval id {ctx.key()!r}"}
-    gate = GateState.model_validate(raw)
-    if gate.status != "pending":
-        return {"applied": False, "reason": f"approval {ctx.key()!r} is already {gate.status}"}
-    gate.status, gate.reviewer = event.decision, event.reviewer
-    ctx.set("gate", gate.model_dump())
-    ctx.resolve_awakeable(
-        gate.awakeable_id, {"decision": event.decision, "reviewer": event.reviewer, "comment": event.comment}
-    )
-    return {"applied": True, "request_id": gate.request_id}
+@review.main(workflow_retention=timedelta(seconds=get_settings().approval_retention_s))
+async def run(ctx: restate.WorkflowContext, request: ReviewRequest) -> Verdict:
+    approval_id = ctx.key()
+    ctx.set("request_id", request.request_id)
+    ctx.set("status", "pending")
+    approval = ApprovalRequest(approval_id=approval_id, request_id=request.request_id, content=request.content,
+                               reason=request.reason, requested_at="")
+    published = await publish_step(ctx, "Publish approval request", approval_requests_topic(), approval_id,
+                                   approval.model_dump(), "requested_at")
+    ctx.set("requested", published)
+    decision = ctx.promise(DECISION, type_hint=Verdict)
+    timeout = ctx.sleep(timedelta(seconds=request.timeout_s), name="Review timeout")
+    try:
+        winner = await restate.select(decision=decision.value(), timeout=timeout)
+    except TerminalError:
+        # Cancelled while waiting: take the promise so a later decision is reported, not applied.
+        ctx.set("status", (await _close(ctx, Verdict(decision="cancelled"))).decision)
+        raise
+    match winner:
+        case ["decision", verdict]:
+            pass
+        case _:
+            verdict = await _close(ctx, Verdict(decision="timed_out"))
+    ctx.set("status", verdict.decision)
+    return verdict
 
 
-@approval_gate.handler()
-async def expire(ctx: restate.ObjectContext) -> bool:
-    """Called by the waiting handler when its review timeout fires; False if a decision won the race."""
-    return await _close(ctx, "timed_out")
+async def _close(ctx: restate.WorkflowContext, closing: Verdict) -> Verdict:
+    """Complete the promise with ``closing``; a decision that got there first wins instead."""
+    promise = ctx.promise(DECISION, type_hint=Verdict)
+    try:
+        await promise.resolve(closing)
+        return closing
+    except TerminalError:
+        return await promise.value()
 
 
-@approval_gate.handler()
-async def cancel(ctx: restate.ObjectContext) -> bool:
-    """Called when the waiting moderation is cancelled, so a later decision is reported, not applied."""
-    return await _close(ctx, "cancelled")
+def check_signature(event: ApprovalEvent) -> str:
+    """Run as a journaled step, so a replay sees the verdict the key gave at the time."""
+    return signature_problem(get_settings().approval_secret, event)
 
 
-async def _close(ctx: restate.ObjectContext, status: str) -> bool:
-    raw = await ctx.get("gate", type_hint=dict)
-    if raw is None or raw["status"] != "pending":
-        return False
-    ctx.set("gate", {**raw, "status": status})
-    return True
-
-
-@approval_gate.handler(kind="shared")
-async def status(ctx: restate.ObjectSharedContext) -> dict | None:
-    return await ctx.get("gate", type_hint=dict)
+@review.handler()
+async def decide(ctx: restate.WorkflowSharedContext, event: ApprovalEvent) -> DecideOutcome:
+    approval_id = ctx.key()
+    if event.approval_id != approval_id:
+        return DecideOutcome(applied=False, reason=f"decision names approval {printable(event.approval_id)!r}, "
+                                                   f"not {approval_id!r}")
+    request_id = await ctx.get("request_id", type_hint=str)
+    if request_id is None:
+        return DecideOutcome(applied=False, reason=f"unknown approval id {approval_id!r}")
+    problem = await ctx.run_typed("Check signature", check_signature, event=event)
+    if problem:
+        return DecideOutcome(applied=False, reason=f"{problem} (approval {approval_id!r})", request_id=request_id)
+    promise = ctx.promise(DECISION, type_hint=Verdict)
+    taken = await promise.peek()
+    if taken is None:
+        try:
+            await promise.resolve(Verdict(decision=event.decision, reviewer=event.reviewer, comment=event.comment))
+            return DecideOutcome(applied=True, request_id=request_id)
+        except TerminalError:
+            taken = await promise.peek()  # another completion won the race
+    state = taken.decision if taken else "decided"
+    return DecideOutcome(applied=False, reason=f"approval {approval_id!r} is already {state}", request_id=request_id)
 
 
 def parse_approval_event(raw: bytes) -> ApprovalEvent:
-    limit = get_settings().max_record_bytes
-    if len(raw) > limit:
-        raise ValueError(f"approval event is {len(raw)} bytes, over the limit of {limit} bytes")
+    body = decode_json_object(raw, get_settings().max_record_bytes, "approval event")
     try:
-        return ApprovalEvent.model_validate(json.loads(raw))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"approval event is not valid JSON: {exc}") from None
+        return ApprovalEvent.model_validate(body)
     except ValidationError as exc:
-        raise ValueError(f"approval event does not match the schema: {describe_validation_error(exc)}") from None
+        raise RejectedRecord(
+            f"approval event does not match the schema: {printable(describe_validation_error(exc), 500)}"
+        ) from None
 
 
-approval_intake = restate.Service(APPROVAL_INTAKE[0])
+# Keyed by the record key (the approval id): one approval's decisions are applied in topic order.
+approval_intake = restate.VirtualObject(
+    APPROVAL_INTAKE[0], ingress_private=True, invocation_retry_policy=invocation_retry_policy()
+)
 
 
 @approval_intake.handler(APPROVAL_INTAKE[1], accept="*/*", input_serde=BytesSerde())
-async def ingest(ctx: restate.Context, raw: bytes) -> dict:
+async def ingest(ctx: restate.ObjectContext, raw: bytes) -> dict:
     headers = ctx.request().headers
     source, key = record_source(headers), record_key(headers)
     try:
         event = parse_approval_event(raw)
-    except ValueError as exc:
+        if key is not None and key != event.approval_id:
+            raise RejectedRecord(f"record key {printable(key)!r} is not the approval id {event.approval_id!r}")
+    except RejectedRecord as exc:
         await publish_dead_letter(ctx, key, source, str(exc), raw)
         return {"applied": False, "reason": str(exc)}
-    secret = get_settings().approval_secret
-    if secret is not None and not signature_is_valid(secret, event):
-        reason = "approval event has no signature" if not event.signature else "approval signature is invalid"
-        await publish_dead_letter(ctx, key, source, f"{reason} (approval {event.approval_id!r})", raw)
-        return {"applied": False, "reason": reason}
-    outcome = await ctx.object_call(decide, key=event.approval_id, arg=event)
-    if not outcome["applied"]:
-        # Unknown, duplicate or late: nothing changes; the record is kept as a dead letter for people to see.
-        await publish_dead_letter(ctx, key, source, outcome["reason"], raw)
+    outcome = await ctx.workflow_call(decide, key=event.approval_id, arg=event)
+    if not outcome.applied:
+        # Unknown, unsigned, duplicate or late: nothing changes; the record is kept as a dead letter for people.
+        await publish_dead_letter(ctx, key, source, outcome.reason, raw)
     else:
         log.info("approval applied", approval_id=event.approval_id, decision=event.decision)
-    return outcome
+    return outcome.model_dump()

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import restate
 
+from handlers.policies import invocation_retry_policy
 from handlers import prompts
 from handlers.requests import ChainingRequest
 from handlers.runtime import Outcome, PatternRun, run_pattern
 
-call_chaining = restate.Service("CallChainingService")
+call_chaining = restate.Service("CallChainingService", invocation_retry_policy=invocation_retry_policy())
 
 
 async def chain(run: PatternRun, request: ChainingRequest) -> Outcome:

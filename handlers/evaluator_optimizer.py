@@ -10,18 +10,19 @@ from __future__ import annotations
 
 import restate
 
-from agentpipe.settings import get_settings
 from handlers import prompts
+from handlers.policies import invocation_retry_policy
 from handlers.requests import EvaluatorRequest
 from handlers.runtime import Outcome, PatternRun, run_pattern
 
-evaluator_optimizer = restate.Service("EvaluatorOptimizer")
+evaluator_optimizer = restate.Service("EvaluatorOptimizer", invocation_retry_policy=invocation_retry_policy())
 
 
 async def improve(run: PatternRun, request: EvaluatorRequest) -> Outcome:
     feedback = ""
     solution = ""
-    for round_no in range(1, get_settings().evaluator_max_rounds + 1):
+    rounds = (await run.bounds()).evaluator_max_rounds
+    for round_no in range(1, rounds + 1):
         prompt = f"Task: {request.message}"
         if feedback:
             prompt += f"\n\nPrevious solution:\n{solution}\n\nFeedback: {feedback}"
@@ -32,7 +33,6 @@ async def improve(run: PatternRun, request: EvaluatorRequest) -> Outcome:
         if verdict.strip().upper().startswith("PASS"):
             return Outcome(output=solution)
         feedback = verdict.strip().removeprefix("IMPROVE").lstrip(":").strip() or verdict.strip()
-    rounds = get_settings().evaluator_max_rounds
     return Outcome(output=f"[not passed after {rounds} rounds; last feedback: {feedback}]\n{solution}")
 
 

@@ -1,19 +1,20 @@
 """Intake: the thin handlers the Kafka subscriptions deliver raw records to.
 
-    record → validate → (bad: dead letter) → send to the pattern handler, idempotency key = request id
+    record → decode strictly, validate → (bad: dead letter) → send to the pattern handler, idempotency key = request id
 
 The intake takes raw bytes, so a record that is not JSON, has the wrong shape,
 is too large or (chat) has no key becomes a dead letter instead of a failed
-invocation, and its partition keeps flowing. Forwarding with the request id as
-idempotency key makes two records with the same id run once. The intake holds
-no LLM step: the pattern invocation keeps the only journal of the work.
+invocation, and its partition keeps flowing. No exception of decoding,
+validating or re-encoding escapes: a retry could never fix it, and for chat
+it would hold up every later message of the session. Forwarding with the
+request id as idempotency key makes two records with the same id run once. The
+intake holds no LLM step: the pattern invocation keeps the only journal of the work.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 
 import restate
 from pydantic import ValidationError
@@ -22,15 +23,15 @@ from restate.serde import BytesSerde
 from agentpipe.logs import bind_request, get_logger
 from agentpipe.messages import AgentRequest, Source, describe_validation_error
 from agentpipe.settings import get_settings
+from handlers.policies import invocation_retry_policy
+from handlers.records import RejectedRecord, decode_json_object, printable
 from handlers.requests import REQUEST_MODELS
 from handlers.runtime import publish_dead_letter
-from subscriptions.topics import CHAT_INTAKE, REQUEST_INTAKE, pattern_for_request_topic
+from subscriptions.topics import CHAT_INTAKE, REQUEST_INTAKE, Pattern, pattern_for_request_topic
 
 log = get_logger(__name__)
 
-
-class RejectedRecord(Exception):
-    """A record that can never be processed; it goes to the dead-letter topic."""
+MAX_SESSION_ID_CHARS = 256
 
 
 def record_source(headers: dict[str, str]) -> Source | None:
@@ -48,8 +49,8 @@ def record_key(headers: dict[str, str]) -> str | None:
     if encoded is None:
         return None
     try:
-        return base64.b64decode(encoded).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+        return base64.b64decode(encoded, validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
 
 
@@ -57,20 +58,12 @@ def parse_request(
     raw: bytes, model: type[AgentRequest], source: Source | None, header_request_id: str | None = None
 ) -> AgentRequest:
     """Validate one record value; raises RejectedRecord with a message a person can act on."""
-    limit = get_settings().max_record_bytes
-    if len(raw) > limit:
-        raise RejectedRecord(f"record value is {len(raw)} bytes, over the limit of {limit} bytes")
-    try:
-        body = json.loads(raw.decode("utf-8")) if raw.strip() else {}
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RejectedRecord(f"record value is not valid UTF-8 JSON: {exc}") from None
-    if not isinstance(body, dict):
-        raise RejectedRecord(f"record value must be a JSON object, got {type(body).__name__}")
+    body = decode_json_object(raw, get_settings().max_record_bytes)
     try:
         request = model.model_validate(body)
     except ValidationError as exc:
         raise RejectedRecord(
-            f"record value does not match the {model.__name__} schema: {describe_validation_error(exc)}"
+            f"record value does not match the {model.__name__} schema: {printable(describe_validation_error(exc), 500)}"
         ) from None
     request.source = source
     if not request.request_id:
@@ -79,25 +72,44 @@ def parse_request(
     return request
 
 
+def check_session_key(session_key: str | None) -> str:
+    if not session_key:
+        raise RejectedRecord("chat record has no key: the key must be the session id (non-empty UTF-8)")
+    if len(session_key) > MAX_SESSION_ID_CHARS:
+        raise RejectedRecord(f"chat session id is {len(session_key)} characters, over {MAX_SESSION_ID_CHARS}")
+    return session_key
+
+
+def _forwardable(raw: bytes, pattern: Pattern | None, session_key: str | None, headers: dict[str, str],
+                 source: Source | None) -> tuple[AgentRequest, bytes]:
+    """The request and the exact bytes to forward; every way this can fail is a RejectedRecord."""
+    if pattern is None:
+        raise RejectedRecord(f"no pattern is subscribed to topic {source.topic if source else '(none)'}")
+    if pattern.keyed:
+        check_session_key(session_key)
+    request = parse_request(raw, REQUEST_MODELS[pattern.name], source, headers.get("request-id"))
+    try:
+        return request, request.model_dump_json(exclude_none=True).encode()
+    except Exception as exc:  # noqa: BLE001 - whatever breaks re-encoding, a retry would break it again
+        raise RejectedRecord(f"record value cannot be encoded again: {printable(str(exc))}") from None
+
+
 async def _ingest(ctx: restate.Context, raw: bytes, session_key: str | None) -> dict:
     headers = ctx.request().headers
     source = record_source(headers)
     key = record_key(headers)
     pattern = pattern_for_request_topic(source.topic) if source else None
     try:
-        if pattern is None:
-            raise RejectedRecord(f"no pattern is subscribed to topic {source.topic if source else '(none)'}")
-        if pattern.keyed and not session_key:
-            raise RejectedRecord("chat record has no key: the key must be the session id (non-empty UTF-8)")
-        request = parse_request(raw, REQUEST_MODELS[pattern.name], source, headers.get("request-id"))
+        request, payload = _forwardable(raw, pattern, session_key, headers, source)
     except RejectedRecord as exc:
         letter = await publish_dead_letter(ctx, key, source, str(exc), raw)
         return {"status": "dead-lettered", "error": letter["error"]}
+    assert pattern is not None and request.request_id is not None
     bind_request(ctx.request().id, request.request_id, pattern.name)
     ctx.generic_send(
         pattern.service,
         pattern.handler,
-        request.model_dump_json(exclude_none=True).encode(),
+        payload,
         key=session_key if pattern.keyed else None,
         idempotency_key=request.request_id,
     )
@@ -105,7 +117,10 @@ async def _ingest(ctx: restate.Context, raw: bytes, session_key: str | None) -> 
     return {"status": "forwarded", "request_id": request.request_id}
 
 
-request_intake = restate.Service(REQUEST_INTAKE[0])
+# Private: only the subscriptions deliver here, never an HTTP caller.
+request_intake = restate.Service(
+    REQUEST_INTAKE[0], ingress_private=True, invocation_retry_policy=invocation_retry_policy()
+)
 
 
 @request_intake.handler(REQUEST_INTAKE[1], accept="*/*", input_serde=BytesSerde())
@@ -114,7 +129,9 @@ async def ingest(ctx: restate.Context, raw: bytes) -> dict:
 
 
 # A Virtual Object keyed by the record key: records of one session pass in topic order.
-chat_intake = restate.VirtualObject(CHAT_INTAKE[0])
+chat_intake = restate.VirtualObject(
+    CHAT_INTAKE[0], ingress_private=True, invocation_retry_policy=invocation_retry_policy()
+)
 
 
 @chat_intake.handler(CHAT_INTAKE[1], accept="*/*", input_serde=BytesSerde())

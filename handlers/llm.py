@@ -14,7 +14,7 @@ from functools import lru_cache
 import openai
 from restate import RunOptions, TerminalError
 
-from agentpipe.logs import get_logger
+from agentpipe.logs import get_logger, scrub_secrets
 from agentpipe.settings import get_settings
 
 log = get_logger(__name__)
@@ -84,7 +84,8 @@ async def chat_completion(
         if _is_retryable_status(exc.status_code):
             log.warning("llm call failed, will retry", step=step, status=exc.status_code)
             raise RetryableLlmError(f"HTTP {exc.status_code} from the model") from None
-        raise TerminalError(f"LLM call '{step}' rejected: HTTP {exc.status_code}: {exc.message}") from None
+        # Providers echo part of a rejected key in the message; it would reach the journal and the result.
+        raise TerminalError(f"LLM call '{step}' rejected: HTTP {exc.status_code}: {scrub_secrets(exc.message)}") from None
     except (openai.APITimeoutError, openai.APIConnectionError) as exc:
         log.warning("llm call failed, will retry", step=step, error=type(exc).__name__)
         raise RetryableLlmError(f"{type(exc).__name__} calling the model") from None

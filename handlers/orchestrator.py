@@ -11,12 +11,12 @@ import restate
 from pydantic import BaseModel, Field, ValidationError
 from restate import TerminalError
 
-from agentpipe.settings import get_settings
+from handlers.policies import invocation_retry_policy
 from handlers import prompts
 from handlers.requests import OrchestratorRequest
 from handlers.runtime import Outcome, PatternRun, run_pattern
 
-orchestrator = restate.Service("Orchestrator")
+orchestrator = restate.Service("Orchestrator", invocation_retry_policy=invocation_retry_policy())
 
 PLAN_ATTEMPTS = 3  # invalid plans are asked for again, then the request fails
 
@@ -66,7 +66,7 @@ async def plan(run: PatternRun, task: str) -> list[Task]:
         except (json.JSONDecodeError, ValidationError) as exc:
             problem = str(exc).splitlines()[0]
             continue
-        return tasks[: get_settings().orchestrator_max_tasks]
+        return tasks[: (await run.bounds()).orchestrator_max_tasks]
     raise TerminalError(f"the orchestrator returned no valid task list in {PLAN_ATTEMPTS} attempts: {problem}")
 
 

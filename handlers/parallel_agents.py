@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import restate
 
+from handlers.policies import invocation_retry_policy
 from handlers import prompts
 from handlers.requests import ParallelAgentsRequest
 from handlers.runtime import Outcome, PatternRun, run_pattern
 
-parallel_agents = restate.Service("ParallelAgentsService")
+parallel_agents = restate.Service("ParallelAgentsService", invocation_retry_policy=invocation_retry_policy())
 
 STEP_NAMES = {"sentiment": "Analyze sentiment", "key_points": "Extract key points", "summary": "Summarize"}
 

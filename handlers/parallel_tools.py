@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import restate
 
+from handlers.policies import invocation_retry_policy
 from handlers import prompts
 from handlers.agent_loop import tool_loop
 from handlers.requests import ParallelToolsRequest
 from handlers.runtime import Outcome, PatternRun, run_pattern
 from handlers.tools import GET_WEATHER
 
-parallel_tool_agent = restate.Service("ParallelToolAgent")
+parallel_tool_agent = restate.Service("ParallelToolAgent", invocation_retry_policy=invocation_retry_policy())
 
 
 async def weather_agent(run: PatternRun, request: ParallelToolsRequest) -> Outcome:

@@ -11,11 +11,12 @@ import json
 
 import restate
 
+from handlers.policies import invocation_retry_policy
 from handlers.requests import AgentRoutingRequest
 from handlers.routing import classify
 from handlers.runtime import Outcome, PatternRun, run_pattern
 
-remote_agent_router = restate.Service("RemoteAgentRouterService")
+remote_agent_router = restate.Service("RemoteAgentRouterService", invocation_retry_policy=invocation_retry_policy())
 
 
 async def call_remote_specialist(run: PatternRun, request: AgentRoutingRequest) -> Outcome:

@@ -50,6 +50,7 @@ class ModerationRequest(AgentRequest):
 
 class ChatRequest(AgentRequest):
     message: str = prompts.EXAMPLE_CHAT_MESSAGE
+    reset: bool = False  # true: clear the session's history instead of replying
 
 
 REQUEST_MODELS: dict[str, type[AgentRequest]] = {

@@ -15,10 +15,14 @@ from typing import Any, Awaitable, Callable
 import restate
 from restate import RunOptions, TerminalError
 
-from agentpipe.kafka_publisher import get_publisher
-from agentpipe.logs import bind_request, get_logger
+from pydantic import BaseModel
+
+from agentpipe.kafka_publisher import PermanentPublishError, get_publisher
+from agentpipe.logs import bind_request, get_logger, scrub_secrets
 from agentpipe.messages import AgentRequest, AgentResult, DeadLetter, Source, Status, now_rfc3339
+from agentpipe.settings import get_settings
 from handlers.llm import chat_completion, llm_run_options
+from handlers.records import printable
 from subscriptions.topics import dead_letters_topic, result_topic
 
 log = get_logger(__name__)
@@ -32,6 +36,7 @@ PUBLISH_OPTIONS = RunOptions(
 )
 TOOL_OPTIONS_MAX_ATTEMPTS = 5
 CANCELLED = 409  # status code of the TerminalError Restate raises in a cancelled invocation
+PAYLOAD_TOO_LARGE = 413  # our status code for a record the broker can never take
 
 
 @dataclass
@@ -43,6 +48,26 @@ class Outcome:
     session_id: str | None = None
 
 
+class Bounds(BaseModel):
+    """The settings that shape a journal, read once per invocation in a journaled step.
+
+    A replay after a restart with other settings sees the values the invocation
+    started with, so it takes the same path through its journal.
+    """
+
+    tool_loop_max_rounds: int
+    tool_calls_max_per_round: int
+    evaluator_max_rounds: int
+    orchestrator_max_tasks: int
+    chat_history_max: int
+    chat_history_max_bytes: int
+    review_timeout_s: float
+
+
+def current_bounds() -> Bounds:
+    return Bounds.model_validate(get_settings().model_dump(include=set(Bounds.model_fields)))
+
+
 @dataclass
 class PatternRun:
     """One invocation of a pattern: its context plus the ids every step and log line carries."""
@@ -50,6 +75,12 @@ class PatternRun:
     ctx: restate.Context
     pattern: str
     request_id: str
+    _bounds: Bounds | None = None
+
+    async def bounds(self) -> Bounds:
+        if self._bounds is None:
+            self._bounds = await self.ctx.run_typed("Read bounds", current_bounds)
+        return self._bounds
 
     async def llm(
         self,
@@ -109,6 +140,15 @@ def request_id_for(ctx: restate.Context, request: AgentRequest) -> str:
     return ctx.request().id
 
 
+def oversized(request: AgentRequest) -> str | None:
+    """Over HTTP ingress nothing measured the body yet; Kafka records were measured by the intake."""
+    if request.source is not None:
+        return None
+    size = len(request.model_dump_json().encode())
+    limit = get_settings().max_record_bytes
+    return f"request is {size} bytes, over the limit of {limit} bytes" if size > limit else None
+
+
 async def run_pattern(
     ctx: restate.Context,
     pattern: str,
@@ -120,24 +160,32 @@ async def run_pattern(
     run = PatternRun(ctx, pattern, request_id)
     cancelled: TerminalError | None = None
     try:
+        problem = oversized(request)
+        if problem:
+            raise TerminalError(problem, status_code=413)
         outcome = await work(run, request)
     except TerminalError as exc:
         log.warning("pattern failed", error=exc.message, status_code=exc.status_code)
         outcome = Outcome(output="", status="error", error=exc.message)
         if exc.status_code == CANCELLED:
             cancelled = exc
+    except Exception as exc:  # noqa: BLE001 - a defect: retrying the invocation would hit it again
+        # Restate's own control flow (suspension) is a BaseException and passes through.
+        log.exception("pattern raised an unexpected error")
+        outcome = Outcome(output="", status="error", error=f"internal error: {type(exc).__name__}: {exc}")
     result = AgentResult(
         request_id=request_id,
         pattern=pattern,
         status=outcome.status,
         output=outcome.output,
-        error=outcome.error,
+        error=scrub_secrets(outcome.error),
         session_id=outcome.session_id,
         route=outcome.route,
         source=request.source,
         replay_of=request.replay_of,
     )
-    published = await publish_result(ctx, result)
+    published, cancelled_while_publishing = await publish_result(ctx, result)
+    cancelled = cancelled or cancelled_while_publishing
     if cancelled is not None:
         # Readers still get their one result; Restate still records the invocation as cancelled.
         raise cancelled
@@ -149,7 +197,11 @@ async def _publish_stamped(
 ) -> dict:
     # The time is read inside the step, so a replay sees the journaled value.
     value = {**value, time_field: now_rfc3339()}
-    await get_publisher().publish(topic, key=key, value=value, headers=headers)
+    try:
+        await get_publisher().publish(topic, key=key, value=value, headers=headers)
+    except PermanentPublishError as exc:
+        # A retry cannot fix it (too large, not encodable); the caller publishes something smaller.
+        raise TerminalError(str(exc), status_code=PAYLOAD_TOO_LARGE) from None
     return value
 
 
@@ -157,29 +209,65 @@ async def publish_step(
     ctx: restate.Context, step: str, topic: str, key: str | None, value: dict, time_field: str,
     headers: dict[str, str] | None = None,
 ) -> dict:
-    """Publish one record in a journaled step, stamping ``time_field``; returns what was published."""
+    """Publish one record in a journaled step, stamping ``time_field``; returns what was published.
+
+    Transient failures (broker down) are retried until they pass; a record the broker can
+    never take raises TerminalError with status 413.
+    """
     return await ctx.run_typed(
         step, _publish_stamped, PUBLISH_OPTIONS,
         topic=topic, key=key, value=value, time_field=time_field, headers=headers,
     )
 
 
-async def publish_result(ctx: restate.Context, result: AgentResult) -> dict:
-    value = result.to_record_value()
-    published = await publish_step(
-        ctx, "Publish result", result_topic(result.pattern), result.session_id or result.request_id, value,
-        "completed_at", headers={"request-id": result.request_id, "pattern": result.pattern},
-    )
-    log.info("result published", status=published["status"])
-    return published
+async def publish_result(ctx: restate.Context, result: AgentResult) -> tuple[dict, TerminalError | None]:
+    """Publish the one result; returns it and the cancellation that arrived meanwhile, if any.
+
+    A cancellation that lands during the publish interrupts the await, not the step: the
+    publish is awaited again, so the request still ends in exactly one result. A result
+    too large for the broker is replaced by an error result saying so.
+    """
+    cancelled: TerminalError | None = None
+    step = "Publish result"
+    for _attempt in range(3):  # at most: cancelled once, too large once
+        try:
+            published = await publish_step(
+                ctx, step, result_topic(result.pattern), result.session_id or result.request_id,
+                result.to_record_value(), "completed_at",
+                headers={"request-id": result.request_id, "pattern": result.pattern},
+            )
+            log.info("result published", status=published["status"])
+            return published, cancelled
+        except TerminalError as exc:
+            if exc.status_code == CANCELLED and cancelled is None:
+                cancelled = exc
+                continue
+            if exc.status_code != PAYLOAD_TOO_LARGE or result.status == "error" and not result.output:
+                raise
+            size = len(json.dumps(result.to_record_value(), ensure_ascii=False).encode())
+            result = result.model_copy(update={
+                "status": "error", "output": "",
+                "error": f"the result ({size} bytes) could not be published: {exc.message}",
+            })
+            step = "Publish result (error)"
+    raise TerminalError("the result could not be published")
 
 
 async def publish_dead_letter(
     ctx: restate.Context, key: str | None, source: Source | None, error: str, payload: bytes
 ) -> dict:
-    letter = DeadLetter.for_payload(source, error, payload, failed_at="").model_dump()
+    """Publish a dead letter; a payload too large to carry is cut, and the letter says so."""
     log.warning("dead letter", error=error, source=source.model_dump() if source else None)
-    return await publish_step(ctx, "Dead-letter record", dead_letters_topic(), key, letter, "failed_at")
+    keep = get_settings().max_record_bytes
+    for step in ("Dead-letter record", "Dead-letter record (payload cut)"):
+        letter = DeadLetter.for_payload(source, printable(error, 2000), payload, failed_at="", keep_bytes=keep)
+        try:
+            return await publish_step(ctx, step, dead_letters_topic(), key, letter.model_dump(), "failed_at")
+        except TerminalError as exc:
+            if exc.status_code != PAYLOAD_TOO_LARGE:
+                raise
+            keep = 0
+    raise TerminalError("the dead letter could not be published")
 
 
 def tool_result_message(call_id: str, result: dict) -> dict:

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import restate
 
+from handlers.policies import invocation_retry_policy
 from handlers import prompts
 from handlers.agent_loop import tool_loop
 from handlers.requests import ToolRoutingRequest
 from handlers.runtime import Outcome, PatternRun, run_pattern
 from handlers.tools import SUPPORT_TOOLS
 
-tool_router = restate.Service("ToolRouterService")
+tool_router = restate.Service("ToolRouterService", invocation_retry_policy=invocation_retry_policy())
 
 
 async def support_agent(run: PatternRun, request: ToolRoutingRequest) -> Outcome:

@@ -159,7 +159,7 @@ class OfflineModelApp:
         if fault is not None and fault.kind == HANG:
             await asyncio.sleep(fault.seconds or 0)
         if fault is not None and fault.kind == FAIL:
-            response = self._failure(fault.status or 500)
+            response = self._failure(fault.status or 500, request.headers.get("authorization", ""))
             self.log.finish(entry, response.status, FAIL)
             return response
         if body.get("stream"):
@@ -198,7 +198,13 @@ class OfflineModelApp:
         return Response(200, completion)
 
     @staticmethod
-    def _failure(status: int) -> Response:
+    def _failure(status: int, authorization: str = "") -> Response:
+        if status == 401:
+            # As a real provider does: the message echoes the start and the tail of the key it got.
+            key = authorization.removeprefix("Bearer ").strip()
+            shown = f"{key[:8]}{'*' * max(len(key) - 12, 4)}{key[-4:]}" if len(key) > 12 else "***"
+            return error(401, f"Incorrect API key provided: {shown}. You can find your API key in your "
+                              "account settings (injected by the offline model).", "invalid_api_key")
         if status == 429:
             response = error(429, "Rate limit reached (injected by the offline model).", "rate_limit_exceeded")
             response.headers["retry-after-ms"] = "50"

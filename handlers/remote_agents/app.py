@@ -1,7 +1,10 @@
-"""ASGI app of the remote-agents deployment."""
+"""ASGI app of the remote-agents deployment; only restate-server (request identity) may call it."""
 
 import restate
 
+from agentpipe.settings import get_settings
 from handlers.remote_agents.specialists import SERVICES
 
-app = restate.app(services=SERVICES)
+
+def build_app():
+    return restate.app(services=SERVICES, identity_keys=get_settings().request_identity_keys)

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from agentpipe.logs import bind_request
 from handlers import prompts
+from handlers.policies import invocation_retry_policy
 from handlers.runtime import PatternRun
 
 
@@ -19,7 +20,7 @@ class SpecialistQuestion(BaseModel):
 
 
 def _specialist(route: str) -> restate.Service:
-    service = restate.Service(f"{route.capitalize()}Agent")
+    service = restate.Service(f"{route.capitalize()}Agent", invocation_retry_policy=invocation_retry_policy())
 
     @service.handler()
     async def run(ctx: restate.Context, question: SpecialistQuestion) -> str:
