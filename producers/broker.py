@@ -32,7 +32,9 @@ BROKER_TIMEOUT_S = 5.0
 
 
 def kafka_config(**extra: Any) -> dict:
-    return {"bootstrap.servers": get_settings().kafka_bootstrap, "logger": _quiet, **extra}
+    settings = get_settings()
+    # The settings' librdkafka options (security.protocol, sasl.*, ssl.*) pass through.
+    return {"bootstrap.servers": settings.kafka_bootstrap, **settings.kafka_options, "logger": _quiet, **extra}
 
 
 def cluster_metadata(timeout: float = BROKER_TIMEOUT_S) -> ClusterMetadata:

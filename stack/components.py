@@ -19,6 +19,7 @@ import httpx
 
 from agentpipe.settings import Settings
 from stack.installs import STACK_DIR, kafka_classpath, restate_binaries
+from stack.secrets import ensure_identity_keys
 
 
 @dataclass
@@ -107,33 +108,41 @@ def _kafka_command(settings: Settings, state_dir: Path) -> list[str]:
 
 def _restate_command(settings: Settings, state_dir: Path) -> list[str]:
     server, _cli = restate_binaries(state_dir / "logs")
+    identity_key, _public = ensure_identity_keys(state_dir)
     config = state_dir / "restate.toml"
-    config.write_text(restate_config(settings, state_dir / "restate-data"))
+    config.write_text(restate_config(settings, state_dir / "restate-data", identity_key))
     return [str(server), "--config-file", str(config), "--no-logo"]
 
 
-def restate_config(settings: Settings, base_dir: Path | str, brokers: str | None = None) -> str:
-    """restate-server's config; compose.yaml's copy is checked against the same settings."""
+def restate_config(settings: Settings, base_dir: Path | str, identity_key_file: Path | str) -> str:
+    """restate-server's config; compose.yaml's copy is checked against the same settings.
+
+    Every listener binds ``bind_host`` (127.0.0.1 unless widened). The server signs each
+    request to the deployments with the identity key, so nothing else can speak to them.
+    HTTP ingress takes no body larger than a Kafka record may be. The Kafka cluster is
+    registered through the admin API (stack/init.py), with the librdkafka options of the
+    settings passed through.
+    """
+    host = settings.bind_host
     return f"""\
 node-name = "agentpipe"
 base-dir = "{base_dir}"
-bind-port = {settings.restate_node_port}
+bind-address = "{host}:{settings.restate_node_port}"
+advertised-address = "http://127.0.0.1:{settings.restate_node_port}/"
 disable-telemetry = true
 default-num-partitions = 8
 log-format = "json"
 
 [admin]
-bind-address = "0.0.0.0:{settings.restate_admin_port}"
+bind-address = "{host}:{settings.restate_admin_port}"
 
 [ingress]
-bind-address = "0.0.0.0:{settings.restate_ingress_port}"
-
-[[ingress.kafka-clusters]]
-name = "{settings.restate_kafka_cluster}"
-brokers = ["PLAINTEXT://{brokers or settings.kafka_bootstrap}"]
+bind-address = "{host}:{settings.restate_ingress_port}"
+request-size-limit = "{settings.max_record_bytes} B"
 
 [worker.invoker]
 inactivity-timeout = "{settings.restate_inactivity_timeout}"
+request-identity-private-key-pem-file = "{identity_key_file}"
 """
 
 

@@ -22,10 +22,18 @@ import httpx
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from agentpipe.kafka_publisher import client_config
 from agentpipe.settings import get_settings
 from stack.installs import StackError
 from subscriptions.kafka_topics import ensure_topics
-from subscriptions.restate_admin import AdminApiError, SyncReport, register_deployment, sync_subscriptions
+from subscriptions.restate_admin import (
+    AdminApiError,
+    DeploymentInUse,
+    SyncReport,
+    ensure_kafka_cluster,
+    register_deployment,
+    sync_subscriptions,
+)
 
 T = TypeVar("T")
 
@@ -73,7 +81,8 @@ def _retry(component: str, step: str, action: Callable[[float], T], deadline: fl
 
 def _kafka_answers(bootstrap: str, seconds_left: float) -> None:
     # log_level 0: librdkafka would otherwise print a line per refused connection while we wait.
-    AdminClient({"bootstrap.servers": bootstrap, "log_level": 0}).list_topics(timeout=min(seconds_left, 5.0))
+    AdminClient(client_config(**{"bootstrap.servers": bootstrap, "log_level": 0})).list_topics(
+        timeout=min(seconds_left, 5.0))
 
 
 def _restate_answers(admin_url: str, seconds_left: float) -> None:
@@ -96,9 +105,14 @@ def initialize(timeout: float = 120.0, say: Callable[[str], None] = lambda _msg:
     deployments: dict[str, list[str]] = {}
     for uri in (settings.agent_service_url, settings.remote_agents_url):
         # One step per deployment, so a cause names the one Restate cannot reach.
-        deployments[uri] = _retry("restate", f"registering {uri}", lambda _left, uri=uri: register_deployment(uri),
-                                  deadline, say)
+        try:
+            deployments[uri] = _retry("restate", f"registering {uri}", lambda _left, uri=uri: register_deployment(uri),
+                                      deadline, say)
+        except DeploymentInUse as exc:
+            raise InitError("restate", str(exc)) from None
         say(f"restate: registered {uri} ({len(deployments[uri])} services)")
+    cluster = _retry("restate", "registering the Kafka cluster", lambda _left: ensure_kafka_cluster(), deadline, say)
+    say(f"restate: Kafka cluster {cluster!r} at {settings.kafka_bootstrap}")
     report = _retry("restate", "syncing subscriptions", lambda _left: sync_subscriptions(), deadline, say)
     say(f"restate: subscriptions +{len(report.created)} -{len(report.removed)} ={len(report.unchanged)}")
     return InitReport(created, deployments, report, time.monotonic() - started)

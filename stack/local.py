@@ -11,7 +11,6 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -26,6 +25,7 @@ from agentpipe.settings import get_settings
 from stack.components import port_open, stack_components
 from stack.installs import StackError, kafka_classpath, log_tail, restate_binaries
 from stack.init import initialize
+from stack.secrets import ensure_approval_key, ensure_identity_keys
 
 
 @dataclass
@@ -65,11 +65,7 @@ def approval_key() -> str:
     configured = get_settings().approval_key
     if configured is not None:
         return configured.get_secret_value()
-    key_file = state_dir() / "approval.key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_hex(32))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    return ensure_approval_key(state_dir())
 
 
 def _who_listens(port: int) -> str:
@@ -84,11 +80,11 @@ def _who_listens(port: int) -> str:
 
 
 def _can_bind(port: int) -> bool:
-    # Components bind 0.0.0.0; a connect test misses a port held by an outgoing connection.
+    # Components bind bind_host; a connect test misses a port held by an outgoing connection.
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers do: TIME_WAIT is fine
         try:
-            sock.bind(("0.0.0.0", port))
+            sock.bind((get_settings().bind_host, port))
             return True
         except OSError:
             return False
@@ -136,6 +132,7 @@ def _up(timeout: float) -> UpReport:
         # Fetch in the foreground so install errors (no java, registry unreachable) surface here.
         kafka_classpath(directory / "logs")
         restate_binaries(directory / "logs")
+        ensure_identity_keys(directory)
         env = {**os.environ, "AGENTPIPE_STATE_DIR": str(directory), "AGENTPIPE_APPROVAL_KEY": approval_key()}
         (directory / "logs").mkdir(exist_ok=True)
         with (directory / "logs" / "supervisor.log").open("ab") as out:

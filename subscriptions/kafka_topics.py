@@ -1,4 +1,4 @@
-"""Create every topic of DESIGN.md that is missing; existing topics are left as they are."""
+"""Create every topic of the contract (docs/contract.md) that is missing; existing topics are left as they are."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import time
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from agentpipe.kafka_publisher import client_config
 from agentpipe.settings import get_settings
 from subscriptions.topics import (
     approval_requests_topic,
@@ -28,7 +29,7 @@ def desired_topics() -> dict[str, int]:
 
 def ensure_topics(bootstrap: str | None = None, timeout: float = 30.0) -> list[str]:
     """Returns the topics it created."""
-    admin = AdminClient({"bootstrap.servers": bootstrap or get_settings().kafka_bootstrap})
+    admin = AdminClient(client_config(**({"bootstrap.servers": bootstrap} if bootstrap else {})))
     existing = set(admin.list_topics(timeout=timeout).topics)
     missing = [NewTopic(name, partitions, 1) for name, partitions in desired_topics().items() if name not in existing]
     if not missing:

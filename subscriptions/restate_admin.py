@@ -21,6 +21,10 @@ class AdminApiError(Exception):
     pass
 
 
+class DeploymentInUse(Exception):
+    """New code at a registered URL while invocations still run on the old code: waiting will not fix it."""
+
+
 def admin_client(timeout: float = 30.0) -> httpx.Client:
     return httpx.Client(base_url=get_settings().restate_admin_url, timeout=timeout)
 
@@ -32,14 +36,61 @@ def _check(response: httpx.Response, what: str) -> httpx.Response:
 
 
 def register_deployment(uri: str) -> list[str]:
-    """Register (or update) a deployment; returns the service names it offers.
+    """Register a deployment; returns the service names it offers.
 
-    ``force`` makes Restate discover the endpoint again: without it, a URI that
-    is already registered returns the old service list even after a code change.
+    Registering the same code again changes nothing. When the code behind ``uri`` changed,
+    Restate refuses (409) unless forced, because forcing swaps the code under the
+    invocations that run on the registered version. It is forced only when none of
+    them is unfinished; otherwise the new version belongs at a new URL (docs/operations.md).
     """
     with admin_client() as client:
-        response = _check(client.post("/deployments", json={"uri": uri, "force": True}), f"registering {uri}")
+        response = client.post("/deployments", json={"uri": uri})
+        if response.status_code == 409:
+            busy = unfinished_invocations_at(client, uri)
+            if busy:
+                raise DeploymentInUse(
+                    f"the code behind {uri} changed while {busy} invocation(s) still run on the registered "
+                    "version; let them finish, or serve the new version at a new URL and register that "
+                    "(see docs/operations.md, upgrades)"
+                )
+            response = client.post("/deployments", json={"uri": uri, "force": True})
+        _check(response, f"registering {uri}")
         return [service["name"] for service in response.json()["services"]]
+
+
+def unfinished_invocations_at(client: httpx.Client, uri: str) -> int:
+    """How many invocations that are not completed are pinned to the deployment registered at ``uri``."""
+    deployments = _check(client.get("/deployments"), "listing deployments").json()["deployments"]
+    ids = [d["id"] for d in deployments if d.get("uri", "").rstrip("/") == uri.rstrip("/")]
+    if not ids:
+        return 0
+    listed = ", ".join(f"'{i}'" for i in ids)
+    rows = _check(client.post("/query", json={"query": (
+        "SELECT count(*) AS n FROM sys_invocation "
+        f"WHERE pinned_deployment_id IN ({listed}) AND status != 'completed'"
+    )}, headers={"accept": "application/json"}), "counting invocations").json()["rows"]
+    return int(rows[0]["n"]) if rows else 0
+
+
+def ensure_kafka_cluster() -> str:
+    """Register (or update) the Kafka cluster Restate's subscriptions read from; returns its name.
+
+    Through the admin API, once for the whole Restate cluster, with the librdkafka options
+    of the settings passed through (security.protocol, sasl.*, ssl.*).
+    """
+    settings = get_settings()
+    name = settings.restate_kafka_cluster
+    properties = {"bootstrap.servers": settings.kafka_bootstrap, **settings.kafka_options}
+    with admin_client() as client:
+        existing = client.get(f"/kafka-clusters/{name}")
+        if existing.status_code == 404:
+            _check(client.post("/kafka-clusters", json={"name": name, "properties": properties}),
+                   f"registering Kafka cluster {name}")
+        else:
+            _check(existing, f"reading Kafka cluster {name}")
+            _check(client.patch(f"/kafka-clusters/{name}", json={"properties": properties}),
+                   f"updating Kafka cluster {name}")
+    return name
 
 
 def register_deployments() -> dict[str, list[str]]:
