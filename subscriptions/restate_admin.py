@@ -6,7 +6,9 @@ the map) removed, matching ones left alone, so running it twice changes nothing.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
 
@@ -35,36 +37,60 @@ def _check(response: httpx.Response, what: str) -> httpx.Response:
     return response
 
 
-def register_deployment(uri: str) -> list[str]:
-    """Register a deployment; returns the service names it offers.
+def code_revision() -> str:
+    """A fingerprint of the code the deployments run (the packages they import)."""
+    root = Path(__file__).resolve().parent.parent
+    digest = hashlib.sha256()
+    for package in ("agentpipe", "handlers", "subscriptions"):
+        for path in sorted((root / package).rglob("*.py")):
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return f"rev-{digest.hexdigest()[:12]}"
 
-    Registering the same code again changes nothing. When the code behind ``uri`` changed,
-    Restate refuses (409) unless forced, because forcing swaps the code under the
-    invocations that run on the registered version. It is forced only when none of
-    them is unfinished; otherwise the new version belongs at a new URL (docs/operations.md).
+
+def revision_uri(base_url: str, revision: str | None = None) -> str:
+    """Where Restate reaches one code revision of a deployment: the SDK serves any path prefix."""
+    return f"{base_url.rstrip('/')}/{revision or code_revision()}/"
+
+
+def register_deployment(base_url: str, revision: str | None = None) -> list[str]:
+    """Register the running code as a deployment revision of ``base_url``; returns its service names.
+
+    Each code revision is its own deployment (``<base_url>/rev-<hash>/``), so changed code
+    is never swapped under invocations that started on other code: Restate keeps those
+    pinned to their revision. Registering the same revision again changes nothing. Here
+    one process serves ``base_url``, so once the code changed the old revisions' code is
+    gone: they are removed when nothing runs on them, and registering is refused while
+    something does (serve the new version at a new URL instead; docs/operations.md).
     """
+    uri = revision_uri(base_url, revision)
     with admin_client() as client:
-        response = client.post("/deployments", json={"uri": uri})
-        if response.status_code == 409:
-            busy = unfinished_invocations_at(client, uri)
-            if busy:
-                raise DeploymentInUse(
-                    f"the code behind {uri} changed while {busy} invocation(s) still run on the registered "
-                    "version; let them finish, or serve the new version at a new URL and register that "
-                    "(see docs/operations.md, upgrades)"
-                )
-            response = client.post("/deployments", json={"uri": uri, "force": True})
-        _check(response, f"registering {uri}")
+        deployments = _check(client.get("/deployments"), "listing deployments").json()["deployments"]
+        base = base_url.rstrip("/")
+        older = [d for d in deployments
+                 if _same_base(d.get("uri", ""), base) and d.get("uri", "").rstrip("/") != uri.rstrip("/")]
+        busy = unfinished_invocations(client, [d["id"] for d in older])
+        if busy:
+            raise DeploymentInUse(
+                f"the code behind {base_url} changed while {busy} invocation(s) still run on an older revision; "
+                "let them finish, or serve the new version at a new URL and register that "
+                "(see docs/operations.md, upgrades)"
+            )
+        response = _check(client.post("/deployments", json={"uri": uri}), f"registering {uri}")
+        for old in older:
+            _check(client.delete(f"/deployments/{old['id']}", params={"force": "true"}), f"removing {old['uri']}")
         return [service["name"] for service in response.json()["services"]]
 
 
-def unfinished_invocations_at(client: httpx.Client, uri: str) -> int:
-    """How many invocations that are not completed are pinned to the deployment registered at ``uri``."""
-    deployments = _check(client.get("/deployments"), "listing deployments").json()["deployments"]
-    ids = [d["id"] for d in deployments if d.get("uri", "").rstrip("/") == uri.rstrip("/")]
-    if not ids:
+def _same_base(uri: str, base: str) -> bool:
+    uri = uri.rstrip("/")
+    return uri == base or (uri.startswith(base + "/") and "/" not in uri[len(base) + 1:])
+
+
+def unfinished_invocations(client: httpx.Client, deployment_ids: list[str]) -> int:
+    """How many invocations that are not completed are pinned to these deployments."""
+    if not deployment_ids:
         return 0
-    listed = ", ".join(f"'{i}'" for i in ids)
+    listed = ", ".join(f"'{i}'" for i in deployment_ids)
     rows = _check(client.post("/query", json={"query": (
         "SELECT count(*) AS n FROM sys_invocation "
         f"WHERE pinned_deployment_id IN ({listed}) AND status != 'completed'"
