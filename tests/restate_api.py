@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -52,3 +53,12 @@ def ingress(path: str, body: dict | None = None):
     response = httpx.post(url, json=body, timeout=30) if body is not None else httpx.post(url, timeout=30)
     response.raise_for_status()
     return response.json() if response.content else None
+
+
+def state_of(service: str, key: str) -> dict:
+    """The state of one Virtual Object or Workflow key, read through SQL introspection ({} when none)."""
+    rows = sql(
+        "SELECT key, value_utf8 FROM state "
+        f"WHERE service_name = '{service}' AND service_key = '{key}'"
+    )
+    return {row["key"]: json.loads(row["value_utf8"]) for row in rows}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from kafka_io import new_id, produce, result_reader, send_request, wait_for_results
 from restate_api import ingress
 
+from agentpipe.settings import get_settings
 from subscriptions.topics import request_topic
 
 
@@ -36,18 +37,25 @@ def test_interleaved_sessions_keep_separate_ordered_histories(stack):
     assert [m["content"] for m in history(bob) if m["role"] == "user"] == ["I like trains.", "Trains are fast."]
 
 
-def test_reset_empties_one_session_only(stack):
+def test_a_reset_record_empties_one_session_only_in_topic_order(stack):
     one, two = new_id("one"), new_id("two")
     with result_reader("chat") as reader:
-        ids = [send_request("chat", {"message": "hello"}, key=one), send_request("chat", {"message": "hi"}, key=two)]
-        wait_for_results("chat", ids, reader)
-    assert ingress(f"Chat/{one}/reset") == {"session_id": one, "reset": True}
-    assert history(one) == []
+        ids = [send_request("chat", {"message": "hello"}, key=one), send_request("chat", {"message": "hi"}, key=two),
+               send_request("chat", {"reset": True}, key=one),
+               send_request("chat", {"message": "back again"}, key=one)]
+        results = wait_for_results("chat", ids, reader)
+    assert results[ids[2]]["value"]["output"] == "session reset"
+    # The message after the reset, in topic order, starts a new conversation.
+    assert "Turn 1" in results[ids[3]]["value"]["output"]
+    assert [m["content"] for m in history(one) if m["role"] == "user"] == ["back again"]
     assert len(history(two)) == 2
-    with result_reader("chat") as reader:
-        again = send_request("chat", {"message": "back again"}, key=one)
-        output = wait_for_results("chat", [again], reader)[again]["value"]["output"]
-    assert "Turn 1" in output
+
+
+def test_a_session_cannot_be_reset_over_http(stack):
+    import httpx
+
+    response = httpx.post(f"{get_settings().restate_ingress_url}/Chat/{new_id('s')}/reset", timeout=10)
+    assert response.status_code == 404, response.text
 
 
 def test_chat_record_without_key_is_a_dead_letter(stack):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from kafka_io import TopicReader, new_id, produce, send_request
-from restate_api import ingress
+from restate_api import state_of
 
 from agentpipe.messages import approval_signature
 from agentpipe.settings import get_settings
@@ -50,7 +50,8 @@ def decide(approval_id: str, decision: str, signature: str | None = "valid", rev
 
 
 def gate_status(approval_id: str) -> dict | None:
-    return ingress(f"ApprovalGate/{approval_id}/status")
+    """The review's state (status, request_id), read the way an operator would: admin SQL, not ingress."""
+    return state_of("ApprovalReview", approval_id) or None
 
 
 def test_clear_content_is_decided_by_the_model_alone(stack):
