@@ -1,4 +1,4 @@
-"""Benchmark of the durable pipeline against plain-consumer baselines (issue 6).
+"""Benchmark of the durable pipeline against plain-consumer baselines, measured against the targets.
 
 ``python -m benchmarks [--quick]`` or ``agentpipe bench``; needs a running stack
 (``agentpipe up``). Writes ``benchmarks/results/latest.{md,png,json}`` and ``profile.txt``.

@@ -67,7 +67,7 @@ def cpu_table(runs: list[dict]) -> list[str]:
 
 
 def targets(data: dict) -> list[dict]:
-    """The issue's targets against this run (recomputed whenever the report is rendered)."""
+    """The targets against this run (recomputed whenever the report is rendered)."""
     runs, rate = data["runs"], data["config"]["rate"]
 
     def find(variant: str, mode: str, latency: float) -> dict | None:
@@ -188,7 +188,7 @@ def markdown(data: dict) -> str:
         f"N={cfg['concurrency']} requests in flight; open loop offers {cfg['rate']:g} requests/s.",
         "",
         *([f"Run label: **{data['label']}**", ""] if data.get("label") else []),
-        "## Targets (issue 6)",
+        "## Targets",
         "",
         *targets_table(data["targets"]),
         "",

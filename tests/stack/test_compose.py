@@ -1,4 +1,4 @@
-"""compose.yaml agrees with agentpipe.settings, DESIGN.md and the local stack's Restate config.
+"""compose.yaml agrees with agentpipe.settings, docs/contract.md and the local stack's Restate config.
 
 No Docker engine is needed: Debian's ``docker-compose`` (v1) validates the file and
 prints it normalized (anchors merged, variables resolved with their defaults). v1 has
@@ -26,11 +26,13 @@ import pytest
 from agentpipe.settings import Settings
 from stack.components import restate_config
 from stack.installs import RESTATE_VERSION
+from subscriptions.topics import PATTERNS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "compose.yaml"
+CONTRACT = ROOT / "docs" / "contract.md"
 
-# DESIGN.md, "Default ports" and "Topics" (the external contract), transcribed.
+# docs/contract.md, "Ports" and "Topics" (the external contract), transcribed.
 DESIGN_PORTS = {
     "kafka_port": 9092,
     "kafka_controller_port": 9093,
@@ -41,7 +43,7 @@ DESIGN_PORTS = {
     "offline_model_port": 9099,
 }
 DESIGN_TOPIC_PREFIX = "agent."
-# DESIGN.md's wording for each port in its "Default ports:" sentence.
+# docs/contract.md's wording for each port in its "Default ports:" sentence.
 DESIGN_PORT_WORDS = {
     "kafka_port": r"Kafka (\d+)",
     "kafka_controller_port": r"controller (\d+)",
@@ -182,20 +184,26 @@ def test_services_images_and_build(config):
 
 # -- ports -----------------------------------------------------------------------
 
-def test_settings_defaults_are_the_ports_and_prefix_of_design(defaults):
+def test_settings_defaults_are_the_ports_and_prefix_of_the_contract(defaults):
     for field, port in DESIGN_PORTS.items():
-        assert getattr(defaults, field) == port, f"settings.{field} is not DESIGN.md's {port}"
+        assert getattr(defaults, field) == port, f"settings.{field} is not docs/contract.md's {port}"
     assert defaults.topic_prefix == DESIGN_TOPIC_PREFIX
-    # Where DESIGN.md ships with the repository, check the transcription above against it too.
-    for design in (ROOT / "DESIGN.md", ROOT / "docs" / "DESIGN.md"):
-        if design.exists():
-            text = " ".join(design.read_text().split())
-            sentence = re.search(r"Default ports:(.*?)\. All configurable", text)
-            assert sentence, f"{design} has no 'Default ports:' sentence"
-            for field, pattern in DESIGN_PORT_WORDS.items():
-                found = re.search(pattern, sentence.group(1))
-                assert found and int(found.group(1)) == DESIGN_PORTS[field], f"{design}: {field}"
-            assert f"Prefix `{DESIGN_TOPIC_PREFIX}` is the default" in text
+
+
+def test_contract_document_states_the_transcribed_ports_topics_and_handlers():
+    """The transcription above matches what users read in docs/contract.md."""
+    assert CONTRACT.exists(), f"{CONTRACT} is missing: it is the contract users read"
+    text = " ".join(CONTRACT.read_text().split())
+    sentence = re.search(r"Default ports:(.*?)\. All configurable", text)
+    assert sentence, f"{CONTRACT} has no 'Default ports: ... . All configurable' sentence"
+    for field, pattern in DESIGN_PORT_WORDS.items():
+        found = re.search(pattern, sentence.group(1))
+        assert found and int(found.group(1)) == DESIGN_PORTS[field], f"{CONTRACT}: {field}"
+    assert f"Prefix `{DESIGN_TOPIC_PREFIX}` is the default" in text
+    for pattern in PATTERNS.values():
+        for name in (f"{DESIGN_TOPIC_PREFIX}requests.{pattern.name}", f"{DESIGN_TOPIC_PREFIX}results.{pattern.name}",
+                     f"{pattern.service}/{pattern.handler}"):
+            assert f"`{name}`" in text, f"{CONTRACT} does not name `{name}` ({pattern.name})"
 
 
 def test_host_ports_are_the_defaults(config, defaults):
