@@ -28,8 +28,11 @@ class Fault:
     status: int | None = None  # FAIL only
     seconds: float | None = None  # HANG only
 
-    def matches(self, request_id: str | None) -> bool:
-        return self.match is None or (request_id is not None and self.match in request_id)
+    step: str | None = None  # substring of X-Agentpipe-Step; None matches every step
+
+    def matches(self, request_id: str | None, step: str | None = None) -> bool:
+        return ((self.match is None or (request_id is not None and self.match in request_id))
+                and (self.step is None or (step is not None and self.step in step)))
 
 
 class Controls:
@@ -41,10 +44,10 @@ class Controls:
         if fault.remaining > 0:
             self.faults.append(fault)
 
-    def take(self, kind: str, request_id: str | None) -> Fault | None:
+    def take(self, kind: str, request_id: str | None, step: str | None = None) -> Fault | None:
         """Consume one use of the oldest matching fault of ``kind``."""
         for fault in self.faults:
-            if fault.kind == kind and fault.matches(request_id):
+            if fault.kind == kind and fault.matches(request_id, step):
                 fault.remaining -= 1
                 if fault.remaining <= 0:
                     self.faults.remove(fault)

@@ -151,7 +151,7 @@ class OfflineModelApp:
         entry = self.log.start(request_id, step, pattern, tool_names(body))
 
         # Faults are taken before any await so concurrent calls consume them in arrival order.
-        fault = self.controls.take(HANG, request_id) or self.controls.take(FAIL, request_id)
+        fault = self.controls.take(HANG, request_id, step) or self.controls.take(FAIL, request_id, step)
         if fault is not None:
             entry["fault"] = fault.kind  # visible while a hang is still sleeping
         if self.controls.latency_ms > 0:
@@ -227,10 +227,10 @@ class OfflineModelApp:
         async def handler(request: Request) -> Response:
             data = request.json()
             count = int(data.get("count", 1))
-            match = data.get("match")
-            if count < 0 or (match is not None and not isinstance(match, str)):
-                raise ValueError("count must be >= 0 and match a string")
-            fault = Fault(kind, count, match or None)
+            match, step = data.get("match"), data.get("step")
+            if count < 0 or any(v is not None and not isinstance(v, str) for v in (match, step)):
+                raise ValueError("count must be >= 0, match and step strings")
+            fault = Fault(kind, count, match or None, step=step or None)
             if kind == FAIL:
                 fault.status = int(data.get("status", 500))
                 if not 400 <= fault.status <= 599:
