@@ -23,7 +23,6 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 
 from agentpipe.settings import get_settings
 
-MAX_MESSAGE_BYTES = 1024 * 1024  # the broker's default message.max.bytes
 
 # Errors no retry of the same record can fix.
 PERMANENT_ERRORS = {
@@ -59,7 +58,7 @@ class KafkaPublisher:
                 "compression.type": "lz4",
                 # Bounded so a dead broker fails the step (and Restate retries it) instead of hanging.
                 "delivery.timeout.ms": 30_000,
-                "message.max.bytes": MAX_MESSAGE_BYTES,
+                "message.max.bytes": get_settings().kafka_max_message_bytes,
             })
         )
         self.broken = False
@@ -101,8 +100,9 @@ class KafkaPublisher:
             payload = json.dumps(value, ensure_ascii=False).encode()
         except (TypeError, ValueError, UnicodeEncodeError) as exc:
             raise PermanentPublishError(f"the record cannot be encoded as JSON: {exc}") from None
-        if len(payload) > MAX_MESSAGE_BYTES:
-            raise PermanentPublishError(f"the record is {len(payload)} bytes, over the limit of {MAX_MESSAGE_BYTES}")
+        limit = get_settings().kafka_max_message_bytes
+        if len(payload) > limit:
+            raise PermanentPublishError(f"the record is {len(payload)} bytes, over the limit of {limit}")
         while True:
             try:
                 self._producer.produce(

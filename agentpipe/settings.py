@@ -75,6 +75,10 @@ class Settings(BaseSettings):
 
     # Bounds (each must be at least 1: zero never means "unlimited")
     max_record_bytes: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # The largest record a topic takes (topic max.message.bytes). Input topics store records
+    # uncompressed, so this also bounds what a consumer unpacks; Restate's ingress takes a
+    # little more, so every record the broker accepts reaches an intake (and a dead letter).
+    kafka_max_message_bytes: int = Field(default=1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
     tool_loop_max_rounds: int = Field(default=6, ge=1, le=100)
     tool_calls_max_per_round: int = Field(default=8, ge=1, le=100)
     evaluator_max_rounds: int = Field(default=5, ge=1, le=100)
@@ -112,6 +116,8 @@ class Settings(BaseSettings):
         self.restate_admin_url = self.restate_admin_url or f"http://{local}:{self.restate_admin_port}"
         self.agent_service_url = self.agent_service_url or f"http://{local}:{self.agent_service_port}"
         self.remote_agents_url = self.remote_agents_url or f"http://{local}:{self.remote_agents_port}"
+        if self.kafka_max_message_bytes < self.max_record_bytes:
+            raise ValueError("kafka_max_message_bytes must be at least max_record_bytes")
         if self.llm_max_backoff_ms < self.llm_initial_backoff_ms:
             raise ValueError("llm_max_backoff_ms must not be below llm_initial_backoff_ms")
         # `agentpipe up` makes a key once per state folder; clients of that stack sign with it.
@@ -154,6 +160,11 @@ class Settings(BaseSettings):
     @property
     def approval_secret(self) -> bytes | None:
         return self.approval_key.get_secret_value().encode() if self.approval_key else None
+
+    @property
+    def restate_ingress_limit_bytes(self) -> int:
+        """What Restate's ingress takes: a whole record plus room for its key and headers."""
+        return self.kafka_max_message_bytes + 64 * 1024
 
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log redactor."""

@@ -85,6 +85,7 @@ def _kafka_command(settings: Settings, state_dir: Path) -> list[str]:
                 "group.initial.rebalance.delay.ms=0",
                 # Topics come from subscriptions/; a typo must not silently create a new one.
                 "auto.create.topics.enable=false",
+                f"message.max.bytes={settings.kafka_max_message_bytes}",
                 "",
             ]
         )
@@ -119,7 +120,8 @@ def restate_config(settings: Settings, base_dir: Path | str, identity_key_file: 
 
     Every listener binds ``bind_host`` (127.0.0.1 unless widened). The server signs each
     request to the deployments with the identity key, so nothing else can speak to them.
-    HTTP ingress takes no body larger than a Kafka record may be. The Kafka cluster is
+    Ingress takes any record the broker can hold (a record it refused would stop the
+    whole subscription); the handlers apply the smaller per-request limit. The Kafka cluster is
     registered through the admin API (stack/init.py), with the librdkafka options of the
     settings passed through.
     """
@@ -138,7 +140,7 @@ bind-address = "{host}:{settings.restate_admin_port}"
 
 [ingress]
 bind-address = "{host}:{settings.restate_ingress_port}"
-request-size-limit = "{settings.max_record_bytes} B"
+request-size-limit = "{settings.restate_ingress_limit_bytes} B"
 
 [worker.invoker]
 inactivity-timeout = "{settings.restate_inactivity_timeout}"
@@ -194,6 +196,8 @@ def stack_components(settings: Settings, state_dir: Path) -> list[Component]:
             lambda: http_ok(f"http://127.0.0.1:{settings.remote_agents_port}/health"),
             env=env,
         ),
+        # No port: it reads Kafka and calls the admin API (see subscriptions/guard.py).
+        Component("ingress-guard", [], _python_module("subscriptions.guard"), lambda: True, env=env),
     ]
     return components
 

@@ -27,11 +27,24 @@ def desired_topics() -> dict[str, int]:
     return topics
 
 
+def input_topics() -> list[str]:
+    """The topics Restate's subscriptions read: what outsiders write."""
+    return [*request_topics(), approvals_topic()]
+
+
+def topic_config(topic: str) -> dict[str, str]:
+    """Input topics store records uncompressed: a small compressed batch could otherwise unpack
+    into a record larger than any consumer expects (and Restate's ingress stops at such a record)."""
+    size = {"max.message.bytes": str(get_settings().kafka_max_message_bytes)}
+    return {**size, "compression.type": "uncompressed"} if topic in input_topics() else size
+
+
 def ensure_topics(bootstrap: str | None = None, timeout: float = 30.0) -> list[str]:
     """Returns the topics it created."""
     admin = AdminClient(client_config(**({"bootstrap.servers": bootstrap} if bootstrap else {})))
     existing = set(admin.list_topics(timeout=timeout).topics)
-    missing = [NewTopic(name, partitions, 1) for name, partitions in desired_topics().items() if name not in existing]
+    missing = [NewTopic(name, partitions, 1, config=topic_config(name))
+               for name, partitions in desired_topics().items() if name not in existing]
     if not missing:
         return []
     created: list[str] = []

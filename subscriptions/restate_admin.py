@@ -15,8 +15,10 @@ import httpx
 from agentpipe.settings import get_settings
 from subscriptions.topics import Subscription, desired_subscriptions
 
-# librdkafka options for every subscription: start from the beginning of a new topic.
-SUBSCRIPTION_OPTIONS = {"auto.offset.reset": "earliest"}
+def subscription_options(subscription: Subscription) -> dict[str, str]:
+    """librdkafka options of a subscription: start a new topic from its beginning, in our named group,
+    committing every second so that the ingress guard sees a stalled position soon."""
+    return {"auto.offset.reset": "earliest", "group.id": subscription.group_id, "auto.commit.interval.ms": "1000"}
 
 
 class AdminApiError(Exception):
@@ -144,10 +146,10 @@ def _ours(subscription: dict) -> bool:
 
 def sync_subscriptions(desired: list[Subscription] | None = None) -> SyncReport:
     desired = desired if desired is not None else desired_subscriptions()
-    wanted = {(s.source, s.sink) for s in desired}
+    wanted = {(s.source, s.sink): s for s in desired}
     report = SyncReport([], [], [])
     with admin_client() as client:
-        current = _check(client.get("/subscriptions"), "listing subscriptions").json()["subscriptions"]
+        current = list_subscriptions_with(client)
         present = set()
         for sub in current:
             pair = (sub["source"], sub["sink"])
@@ -157,10 +159,16 @@ def sync_subscriptions(desired: list[Subscription] | None = None) -> SyncReport:
             elif _ours(sub):
                 _check(client.delete(f"/subscriptions/{sub['id']}"), f"removing {sub['id']}")
                 report.removed.append(f"{pair[0]} -> {pair[1]}")
-        for source, sink in sorted(wanted - present):
-            _check(
-                client.post("/subscriptions", json={"source": source, "sink": sink, "options": SUBSCRIPTION_OPTIONS}),
-                f"creating {source} -> {sink}",
-            )
-            report.created.append(f"{source} -> {sink}")
+        for pair in sorted(set(wanted) - present):
+            create_subscription(client, *pair, subscription_options(wanted[pair]))
+            report.created.append(f"{pair[0]} -> {pair[1]}")
     return report
+
+
+def list_subscriptions_with(client: httpx.Client) -> list[dict]:
+    return _check(client.get("/subscriptions"), "listing subscriptions").json()["subscriptions"]
+
+
+def create_subscription(client: httpx.Client, source: str, sink: str, options: dict[str, str]) -> dict:
+    return _check(client.post("/subscriptions", json={"source": source, "sink": sink, "options": options}),
+                  f"creating {source} -> {sink}").json()

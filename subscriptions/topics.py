@@ -85,6 +85,7 @@ class Subscription:
     topic: str
     service: str
     handler: str
+    keyed: bool = False  # delivered to a Virtual Object: Restate turns the record key into the object key
 
     @property
     def source(self) -> str:
@@ -94,12 +95,18 @@ class Subscription:
     def sink(self) -> str:
         return f"service://{self.service}/{self.handler}"
 
+    @property
+    def group_id(self) -> str:
+        """The consumer group, named by us so that re-creating the subscription keeps its offsets."""
+        return f"agentpipe-{get_settings().restate_kafka_cluster}-{self.topic}"
+
 
 def desired_subscriptions() -> list[Subscription]:
     """Every request topic goes to an intake that validates, dead-letters and deduplicates."""
     subs = []
     for pattern in PATTERNS.values():
         service, handler = CHAT_INTAKE if pattern.keyed else REQUEST_INTAKE
-        subs.append(Subscription(request_topic(pattern.name), service, handler))
-    subs.append(Subscription(approvals_topic(), *APPROVAL_INTAKE))
+        subs.append(Subscription(request_topic(pattern.name), service, handler, keyed=pattern.keyed))
+    # Keyed by approval id, so decisions on one approval are applied in topic order.
+    subs.append(Subscription(approvals_topic(), *APPROVAL_INTAKE, keyed=True))
     return subs

@@ -110,7 +110,7 @@ class TopicReader:
                     "topic": msg.topic(),
                     "partition": msg.partition(),
                     "offset": msg.offset(),
-                    "key": msg.key().decode() if msg.key() else None,
+                    "key": msg.key().decode("utf-8", "backslashreplace") if msg.key() else None,
                     "headers": {k: v.decode() for k, v in (msg.headers() or [])},
                     "value": value,
                 }

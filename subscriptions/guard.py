@@ -1,0 +1,205 @@
+"""Ingress guard: a record Restate cannot turn into an invocation must not stop its subscription.
+
+Restate 1.7's Kafka ingress makes a Virtual Object invocation from a record's key,
+and fails on a key that is not UTF-8. It then retries that record forever, and the
+subscription (every partition of the topic) delivers nothing more: anyone who may
+write to the chat or approvals topic could stop every session or every approval.
+The intakes cannot help, since the record never reaches them.
+
+The guard watches the keyed subscriptions. When the record at a partition's
+committed position is one Restate cannot take, it publishes it (and any such
+records right after it) as dead letters, then re-creates the subscription in the
+same consumer group with that partition's position just past them. Keeping the
+group keeps every other position and Restate's de-duplication of redelivered
+records. ``python -m subscriptions.guard`` runs it as a loop (the local stack and
+compose start it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import dataclass
+
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from agentpipe.kafka_publisher import client_config
+from agentpipe.logs import configure_logging, get_logger
+from agentpipe.messages import DeadLetter, Source, now_rfc3339
+from agentpipe.settings import get_settings
+from subscriptions.restate_admin import admin_client, create_subscription, list_subscriptions_with
+from subscriptions.topics import Subscription, dead_letters_topic, desired_subscriptions
+
+log = get_logger("ingress-guard")
+
+MAX_SKIPPED_AT_ONCE = 100
+GROUP_EMPTY_TIMEOUT_S = 30.0
+
+
+@dataclass
+class Poison:
+    subscription: Subscription
+    partition: int
+    offsets: list[int]  # consecutive records Restate cannot take
+    reason: str
+
+
+def undeliverable(key: bytes | None, value: bytes | None, keyed: bool) -> str | None:
+    """Why Restate's ingress cannot make an invocation of this record; None when it can."""
+    if keyed and key is not None:
+        try:
+            key.decode("utf-8")
+        except UnicodeDecodeError:
+            return "record key is not valid UTF-8, so Restate cannot address a Virtual Object with it"
+    size = len(key or b"") + len(value or b"")
+    if size > get_settings().restate_ingress_limit_bytes:
+        return f"record is {size} bytes, more than Restate's ingress takes"
+    return None
+
+
+class IngressGuard:
+    def __init__(self) -> None:
+        self.admin = AdminClient(client_config())
+        self.reader = Consumer(client_config(**{"group.id": "agentpipe-ingress-guard", "enable.auto.commit": False}))
+        self.producer = Producer(client_config(**{"enable.idempotence": True, "acks": "all"}))
+        self.last_positions: dict[tuple[str, str, int], int] = {}
+
+    def close(self) -> None:
+        self.reader.close()
+        self.producer.flush(10)
+
+    # -- finding ----------------------------------------------------------------
+
+    def committed(self, subscription: Subscription, group: str) -> dict[int, int]:
+        """Partition → where the group will read next (its low watermark when it never committed)."""
+        metadata = self.admin.list_topics(subscription.topic, timeout=10).topics[subscription.topic]
+        parts = [TopicPartition(subscription.topic, p) for p in metadata.partitions]
+        result = self.admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group, parts)])
+        offsets = result[group].result().topic_partitions
+        positions = {}
+        for tp in offsets:
+            low, high = self.reader.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
+            position = tp.offset if tp.offset >= 0 else low
+            if position < high:
+                positions[tp.partition] = position
+        return positions
+
+    def read(self, topic: str, partition: int, offset: int, count: int) -> list:
+        self.reader.assign([TopicPartition(topic, partition, offset)])
+        messages = []
+        deadline = time.monotonic() + 10
+        while len(messages) < count and time.monotonic() < deadline:
+            batch = self.reader.consume(count - len(messages), timeout=1.0)
+            messages += [m for m in batch if m.error() is None]
+            _low, high = self.reader.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+            if messages and messages[-1].offset() + 1 >= high:
+                break
+        return messages
+
+    def find(self, subscription: Subscription, group: str) -> list[Poison]:
+        """Records Restate cannot take at positions that did not move since the last pass."""
+        found = []
+        for partition, position in self.committed(subscription, group).items():
+            seen_before = self.last_positions.get((group, subscription.topic, partition))
+            self.last_positions[(group, subscription.topic, partition)] = position
+            if seen_before != position:
+                continue  # moving (or new): Restate is getting through it
+            first = self.read(subscription.topic, partition, position, 1)
+            if not first or first[0].offset() != position:
+                continue
+            reason = undeliverable(first[0].key(), first[0].value(), subscription.keyed)
+            if reason is None:
+                continue
+            offsets = []
+            for message in self.read(subscription.topic, partition, position, MAX_SKIPPED_AT_ONCE):
+                if undeliverable(message.key(), message.value(), subscription.keyed) is None:
+                    break
+                offsets.append(message.offset())
+            found.append(Poison(subscription, partition, offsets, reason))
+        return found
+
+    # -- healing ----------------------------------------------------------------
+
+    def dead_letter(self, poison: Poison) -> None:
+        topic = poison.subscription.topic
+        for message in self.read(topic, poison.partition, poison.offsets[0], len(poison.offsets)):
+            if message.offset() not in poison.offsets:
+                continue
+            reason = undeliverable(message.key(), message.value(), poison.subscription.keyed) or poison.reason
+            letter = DeadLetter.for_payload(
+                Source(topic=topic, partition=poison.partition, offset=message.offset()), reason,
+                message.value() or b"", failed_at=now_rfc3339(), keep_bytes=get_settings().max_record_bytes,
+            )
+            self.producer.produce(dead_letters_topic(), key=message.key(),
+                                  value=json.dumps(letter.model_dump()).encode())
+        if self.producer.flush(30) > 0:
+            raise KafkaException("dead letters were not acknowledged in time")
+
+    def skip(self, poison: Poison, current: dict) -> None:
+        """Re-create the subscription with the poisoned partition's position past the records."""
+        group = current["options"].get("group.id") or current["id"]
+        with admin_client() as client:
+            response = client.delete(f"/subscriptions/{current['id']}")
+            if response.status_code >= 400 and response.status_code != 404:
+                raise KafkaException(f"removing {current['id']}: HTTP {response.status_code}")
+            self._wait_until_empty(group)
+            after = TopicPartition(poison.subscription.topic, poison.partition, poison.offsets[-1] + 1)
+            self.admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, [after])])[group].result()
+            create_subscription(client, current["source"], current["sink"], current["options"])
+
+    def _wait_until_empty(self, group: str) -> None:
+        deadline = time.monotonic() + GROUP_EMPTY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            described = self.admin.describe_consumer_groups([group])[group].result()
+            if not described.members:
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"consumer group {group} still has members {GROUP_EMPTY_TIMEOUT_S:.0f}s after "
+                           "its subscription was removed")
+
+    def run_once(self) -> int:
+        """One pass over the keyed subscriptions; returns how many records it moved to dead letters."""
+        with admin_client() as client:
+            current = {(s["source"], s["sink"]): s for s in list_subscriptions_with(client)}
+        moved = 0
+        for subscription in desired_subscriptions():
+            listed = current.get((subscription.source, subscription.sink))
+            if listed is None:
+                continue
+            group = listed.get("options", {}).get("group.id") or listed["id"]
+            for poison in self.find(subscription, group):
+                self.dead_letter(poison)
+                self.skip(poison, listed)
+                moved += len(poison.offsets)
+                log.warning("undeliverable records dead-lettered", topic=subscription.topic,
+                            partition=poison.partition, offsets=poison.offsets, reason=poison.reason)
+                break  # the subscription was re-created; look at it again on the next pass
+        return moved
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m subscriptions.guard", description=__doc__.splitlines()[0])
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between passes (1)")
+    parser.add_argument("--once", action="store_true", help="one pass, then exit")
+    args = parser.parse_args(argv)
+    configure_logging("ingress-guard")
+    guard = IngressGuard()
+    try:
+        while True:
+            try:
+                guard.run_once()
+            except Exception as exc:  # noqa: BLE001 - the stack may be starting or restarting: try again
+                log.warning("guard pass failed", error=f"{type(exc).__name__}: {exc}")
+            if args.once:
+                return 0
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        guard.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
