@@ -70,15 +70,15 @@ async def run(ctx: restate.WorkflowContext, request: ReviewRequest) -> Verdict:
     ctx.set("status", "pending")
     approval = ApprovalRequest(approval_id=approval_id, request_id=request.request_id, content=request.content,
                                reason=request.reason, requested_at="")
-    published = await publish_step(ctx, "Publish approval request", approval_requests_topic(), approval_id,
-                                   approval.model_dump(), "requested_at")
-    ctx.set("requested", published)
     decision = ctx.promise(DECISION, type_hint=Verdict)
-    timeout = ctx.sleep(timedelta(seconds=request.timeout_s), name="Review timeout")
     try:
+        published = await publish_step(ctx, "Publish approval request", approval_requests_topic(), approval_id,
+                                       approval.model_dump(), "requested_at")
+        ctx.set("requested", published)
+        timeout = ctx.sleep(timedelta(seconds=request.timeout_s), name="Review timeout")
         winner = await restate.select(decision=decision.value(), timeout=timeout)
     except TerminalError:
-        # Cancelled while waiting: take the promise so a later decision is reported, not applied.
+        # Cancelled (at any await above): take the promise so a later decision is reported, not applied.
         ctx.set("status", (await _close(ctx, Verdict(decision="cancelled"))).decision)
         raise
     match winner:

@@ -35,6 +35,7 @@ from subscriptions.topics import Subscription, dead_letters_topic, desired_subsc
 log = get_logger("ingress-guard")
 
 MAX_SKIPPED_AT_ONCE = 100
+SCAN_LIMIT = 10_000  # records read past a stuck position to find what stops it
 GROUP_EMPTY_TIMEOUT_S = 30.0
 
 
@@ -87,6 +88,9 @@ class IngressGuard:
         return positions
 
     def read(self, topic: str, partition: int, offset: int, count: int) -> list:
+        _low, high = self.reader.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
+        if offset >= high:
+            return []
         self.reader.assign([TopicPartition(topic, partition, offset)])
         messages = []
         deadline = time.monotonic() + 10
@@ -99,26 +103,41 @@ class IngressGuard:
         return messages
 
     def find(self, subscription: Subscription, group: str) -> list[Poison]:
-        """Records Restate cannot take at positions that did not move since the last pass."""
+        """Undeliverable records in partitions whose committed position did not move since the last pass.
+
+        Restate stores offsets only for what it ingested and commits them every second, so a
+        partition with records after a position that stays put is stuck; while it is stuck
+        nothing gets committed, so the record at fault may lie anywhere after that position.
+        """
         found = []
         for partition, position in self.committed(subscription, group).items():
             seen_before = self.last_positions.get((group, subscription.topic, partition))
             self.last_positions[(group, subscription.topic, partition)] = position
             if seen_before != position:
                 continue  # moving (or new): Restate is getting through it
-            first = self.read(subscription.topic, partition, position, 1)
-            if not first or first[0].offset() != position:
-                continue
-            reason = undeliverable(first[0].key(), first[0].value(), subscription.keyed)
-            if reason is None:
-                continue
-            offsets = []
-            for message in self.read(subscription.topic, partition, position, MAX_SKIPPED_AT_ONCE):
-                if undeliverable(message.key(), message.value(), subscription.keyed) is None:
-                    break
-                offsets.append(message.offset())
-            found.append(Poison(subscription, partition, offsets, reason))
+            offsets, reason = self.scan(subscription, partition, position)
+            if offsets:
+                found.append(Poison(subscription, partition, offsets, reason))
         return found
+
+    def scan(self, subscription: Subscription, partition: int, position: int) -> tuple[list[int], str]:
+        """The first run of undeliverable records from ``position`` on (at most SCAN_LIMIT records read)."""
+        offsets: list[int] = []
+        reason = ""
+        start = position
+        while start < position + SCAN_LIMIT:
+            batch = self.read(subscription.topic, partition, start, MAX_SKIPPED_AT_ONCE)
+            if not batch:
+                break
+            for message in batch:
+                why = undeliverable(message.key(), message.value(), subscription.keyed)
+                if why is None and offsets:
+                    return offsets, reason
+                if why is not None and len(offsets) < MAX_SKIPPED_AT_ONCE:
+                    offsets.append(message.offset())
+                    reason = reason or why
+            start = batch[-1].offset() + 1
+        return offsets, reason
 
     # -- healing ----------------------------------------------------------------
 
