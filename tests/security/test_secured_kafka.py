@@ -24,7 +24,7 @@ from agentpipe.settings import get_settings
 from producers.broker import Publisher, TopicReader, cluster_metadata
 from producers.errors import Unreachable
 from subscriptions.kafka_topics import desired_topics, ensure_topics
-from subscriptions.restate_admin import SUBSCRIPTION_OPTIONS, admin_client, ensure_kafka_cluster
+from subscriptions.restate_admin import admin_client, ensure_kafka_cluster, subscription_options
 from subscriptions.topics import REQUEST_INTAKE, Subscription, request_topic, result_topic
 
 
@@ -118,7 +118,8 @@ def restate_clusters(stack, broker):
                     clusters.append(ensure_kafka_cluster())  # the code under test builds the properties
                     subscription = Subscription(request_topic(pattern), *REQUEST_INTAKE)
                     created = admin.post("/subscriptions", json={
-                        "source": subscription.source, "sink": subscription.sink, "options": SUBSCRIPTION_OPTIONS})
+                        "source": subscription.source, "sink": subscription.sink,
+                        "options": subscription_options(subscription)})
                 assert created.status_code < 300, created.text
                 subscriptions.append(created.json()["id"])
             yield clusters
