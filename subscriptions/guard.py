@@ -88,18 +88,19 @@ class IngressGuard:
         return positions
 
     def read(self, topic: str, partition: int, offset: int, count: int) -> list:
+        """Up to ``count`` records from ``offset``; asks only for what is there, so it does not wait."""
         _low, high = self.reader.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-        if offset >= high:
+        wanted = min(count, high - offset)
+        if wanted <= 0:
             return []
         self.reader.assign([TopicPartition(topic, partition, offset)])
-        messages = []
+        messages: list = []
         deadline = time.monotonic() + 10
-        while len(messages) < count and time.monotonic() < deadline:
-            batch = self.reader.consume(count - len(messages), timeout=1.0)
+        while len(messages) < wanted and time.monotonic() < deadline:
+            batch = self.reader.consume(wanted - len(messages), timeout=1.0)
             messages += [m for m in batch if m.error() is None]
-            _low, high = self.reader.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
             if messages and messages[-1].offset() + 1 >= high:
-                break
+                break  # offsets may have gaps (transaction markers): the end is reached all the same
         return messages
 
     def find(self, subscription: Subscription, group: str) -> list[Poison]:
@@ -185,15 +186,17 @@ class IngressGuard:
         moved = 0
         for subscription in desired_subscriptions():
             listed = current.get((subscription.source, subscription.sink))
-            if listed is None:
-                continue
+            if listed is None or not subscription.keyed:
+                continue  # Service subscriptions take any key; input topics cap the record size
             group = listed.get("options", {}).get("group.id") or listed["id"]
             for poison in self.find(subscription, group):
+                started = time.monotonic()
                 self.dead_letter(poison)
                 self.skip(poison, listed)
                 moved += len(poison.offsets)
                 log.warning("undeliverable records dead-lettered", topic=subscription.topic,
-                            partition=poison.partition, offsets=poison.offsets, reason=poison.reason)
+                            partition=poison.partition, offsets=poison.offsets, reason=poison.reason,
+                            seconds=round(time.monotonic() - started, 2))
                 break  # the subscription was re-created; look at it again on the next pass
         return moved
 
