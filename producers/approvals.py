@@ -35,7 +35,7 @@ def default_reviewer() -> str:
 
 
 def signed_event(approval_id: str, decision: str, reviewer: str = "", comment: str = "") -> dict:
-    """An approval event as DESIGN.md has it; unsigned only when the stack has no key."""
+    """An approval event as the contract in docs/contract.md defines it."""
     secret = get_settings().approval_secret
     signature = approval_signature(secret, approval_id, decision) if secret else None
     return ApprovalEvent(approval_id=approval_id, decision=decision, reviewer=reviewer, comment=comment,

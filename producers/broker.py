@@ -73,7 +73,7 @@ class Record:
 
     @property
     def coordinates(self) -> str:
-        """The id the intake derives for a record without one (DESIGN.md)."""
+        """The id the intake derives for a record without one (the contract in docs/contract.md)."""
         return f"{self.topic}/{self.partition}/{self.offset}"
 
     def json(self) -> Any:
