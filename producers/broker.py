@@ -164,6 +164,10 @@ class TopicReader:
             "group.id": f"agentpipe-cli-{uuid.uuid4().hex[:12]}",  # never joined: partitions are assigned
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
+            # librdkafka prefetches up to 100k records per partition by default: on a long read that,
+            # not the CLI, is what memory grows with. A smaller read-ahead keeps the pace.
+            "queued.min.messages": 5000,
+            "queued.max.messages.kbytes": 8192,
         }))
         self._ends = {tp: end for tp, (_, end) in ranges.items()}
         self._next = {tp: start for tp, (start, _) in ranges.items()}
