@@ -21,7 +21,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, Topi
 from confluent_kafka.admin import AdminClient, ClusterMetadata
 
 from agentpipe.settings import get_settings
-from producers.errors import NotFound, Unreachable
+from producers.errors import NotFound, Unreachable, WaitTimeout
 
 # librdkafka logs every failed connect attempt to stderr; the CLI reports one line instead.
 _quiet = logging.getLogger("agentpipe.client.librdkafka")
@@ -73,7 +73,7 @@ class Record:
 
     @property
     def coordinates(self) -> str:
-        """The id the intake derives for a record without one (DESIGN.md)."""
+        """The id the intake derives for a record without one (the contract in docs/contract.md)."""
         return f"{self.topic}/{self.partition}/{self.offset}"
 
     def json(self) -> Any:
@@ -164,6 +164,10 @@ class TopicReader:
             "group.id": f"agentpipe-cli-{uuid.uuid4().hex[:12]}",  # never joined: partitions are assigned
             "enable.auto.commit": False,
             "auto.offset.reset": "earliest",
+            # librdkafka prefetches up to 100k records per partition by default: on a long read that,
+            # not the CLI, is what memory grows with. A smaller read-ahead keeps the pace.
+            "queued.min.messages": 5000,
+            "queued.max.messages.kbytes": 8192,
         }))
         self._ends = {tp: end for tp, (_, end) in ranges.items()}
         self._next = {tp: start for tp, (start, _) in ranges.items()}
@@ -172,32 +176,46 @@ class TopicReader:
     @classmethod
     def open(cls, topics: Iterable[str], from_beginning: bool) -> "TopicReader":
         """Every partition of ``topics``, from the beginning or from the current end."""
+        return cls.open_window(topics, last=None if from_beginning else 0)
+
+    @classmethod
+    def open_window(cls, topics: Iterable[str], last: int | None = None, since_ms: int | None = None) -> "TopicReader":
+        """Every partition of ``topics`` from its last ``last`` records and/or from time ``since_ms``
+        (the later of the two); neither: from the beginning."""
         metadata = cluster_metadata()
         ranges: Ranges = {}
         with probe_consumer() as probe:
             for topic in topics:
-                for partition in partitions_of(topic, metadata):
+                partitions = partitions_of(topic, metadata)
+                by_time = offsets_for_time(probe, topic, partitions, since_ms) if since_ms is not None else {}
+                for partition in partitions:
                     low, high = watermarks(probe, topic, partition)
-                    ranges[(topic, partition)] = (low if from_beginning else high, high)
+                    start = max(low, high - last) if last is not None else low
+                    ranges[(topic, partition)] = (max(start, by_time.get(partition, low)), high)
         return cls(ranges)
 
     def caught_up(self) -> bool:
         return all(self._next.get(tp, 0) >= end for tp, end in self._ends.items())
 
     def poll(self, timeout: float) -> Record | None:
-        msg = self._consumer.poll(timeout)
-        if msg is None:
+        records = self.poll_batch(timeout, 1)
+        return records[0] if records else None
+
+    def poll_batch(self, timeout: float, size: int = 500) -> list[Record]:
+        """Up to ``size`` records; one call per batch keeps the per-record cost of a long read low."""
+        records = []
+        for msg in self._consumer.consume(size, timeout):
+            if msg.error():
+                if msg.error().fatal() or msg.error().code() == KafkaError._ALL_BROKERS_DOWN:
+                    raise Unreachable(
+                        f"Kafka broker at {get_settings().kafka_bootstrap} went away: {msg.error().str()}")
+                continue  # partition EOF and transient errors
+            record = Record.from_message(msg)
+            self._next[(record.topic, record.partition)] = record.offset + 1
+            records.append(record)
+        if not records:
             self._sync_positions()
-            return None
-        if msg.error():
-            if msg.error().code() == KafkaError._PARTITION_EOF:
-                return None
-            if msg.error().fatal() or msg.error().code() == KafkaError._ALL_BROKERS_DOWN:
-                raise Unreachable(f"Kafka broker at {get_settings().kafka_bootstrap} went away: {msg.error().str()}")
-            return None
-        record = Record.from_message(msg)
-        self._next[(record.topic, record.partition)] = record.offset + 1
-        return record
+        return records
 
     def _sync_positions(self) -> None:
         """Offsets without a record (transaction markers) still count as read."""
@@ -208,27 +226,29 @@ class TopicReader:
             if tp.offset >= 0:
                 self._next[(tp.topic, tp.partition)] = max(self._next.get((tp.topic, tp.partition), 0), tp.offset)
 
-    def read_available(self, timeout: float = 30.0, strict: bool = False) -> Iterator[Record]:
+    def read_available(self, stall_timeout: float = 30.0, strict: bool = False) -> Iterator[Record]:
         """Records until every partition reached the end captured at open.
 
         Records that arrived since are yielded too (a later ``follow`` would not see
-        them again) unless ``strict``, which keeps exactly the captured range.
+        them again) unless ``strict``, which keeps exactly the captured range. Gives
+        up (WaitTimeout) when no record came for ``stall_timeout`` seconds.
         """
-        deadline = time.monotonic() + timeout
+        last_progress = time.monotonic()
         while not self.caught_up():
-            if time.monotonic() > deadline:
+            records = self.poll_batch(0.2)
+            if records:
+                last_progress = time.monotonic()
+            elif time.monotonic() - last_progress > stall_timeout:
                 topics = ", ".join(sorted({t for t, _ in self._ends}))
-                raise Unreachable(f"reading {topics} did not finish within {timeout:.0f}s")
-            record = self.poll(0.2)
-            if record is not None and not (strict and record.offset >= self._ends[(record.topic, record.partition)]):
-                yield record
+                raise WaitTimeout(f"reading {topics} made no progress for {stall_timeout:.0f}s")
+            for record in records:
+                if not (strict and record.offset >= self._ends[(record.topic, record.partition)]):
+                    yield record
 
     def follow(self) -> Iterator[Record]:
         """Every record as it arrives, until the caller stops iterating."""
         while True:
-            record = self.poll(0.2)
-            if record is not None:
-                yield record
+            yield from self.poll_batch(0.2)
 
     def close(self) -> None:
         self._consumer.close()

@@ -8,7 +8,8 @@ import sys
 
 from producers.commands import approvals, bench, demo, invocations, replay, requests, stack, subscriptions
 from producers.commands.base import Parser
-from producers.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_UNREACHABLE, ClientError
+from producers.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_NOT_OK, EXIT_UNREACHABLE, ClientError
+from producers.state_location import RULE_HELP, use_located_state_dir
 from stack.installs import StackError
 
 COMMANDS = (stack, demo, requests, approvals, replay, invocations, subscriptions, bench)
@@ -19,7 +20,7 @@ def build_parser() -> Parser:
         prog="agentpipe",
         description="Durable LLM agents fed by Kafka topics: run the local stack, send requests, read results, "
                     "decide approvals, replay topics, inspect and cancel requests.",
-        epilog=f"examples:\n  agentpipe demo\n  agentpipe send chaining --wait\n\n{EXIT_CODES_HELP}",
+        epilog=f"examples:\n  agentpipe demo\n  agentpipe send chaining --wait\n\n{RULE_HELP}\n\n{EXIT_CODES_HELP}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -36,6 +37,7 @@ def fail(message: str, code: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        use_located_state_dir()
         return args.func(args)
     except ClientError as exc:
         return fail(str(exc), exc.exit_code)
@@ -47,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
         # The reader (head, jq) went away: stop quietly, and keep Python from complaining at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:  # noqa: BLE001 - a bug or a surprise still ends in one line, not a traceback
+        if os.environ.get("AGENTPIPE_DEBUG"):
+            raise
+        return fail(f"unexpected {type(exc).__name__}: {exc} (AGENTPIPE_DEBUG=1 shows the traceback)",
+                    EXIT_NOT_OK)
 
 
 if __name__ == "__main__":

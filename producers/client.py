@@ -3,7 +3,7 @@
     client = AgentpipeClient()
     with client.watch_results(["chaining"]) as results:   # open before sending: no result is missed
         sent = client.send("chaining", {"message": "Revenue grew by 12%."})
-        result = results.wait_for([sent.request_id], timeout=60)[sent.request_id]
+        result = results.wait_for_sent([sent], timeout=60)[sent.request_id]
 
 The request id always travels in the body: Restate's Kafka ingress hands the
 handlers the record's topic, partition, offset and key, but not its headers.
@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from producers.broker import Publisher, Record, TopicReader, cluster_metadata
 from producers.errors import UsageError
+from producers.shapes import SkipCount, as_result, source_of
 from subscriptions.topics import PATTERNS, request_topic, result_topic
 
 
@@ -56,23 +58,54 @@ class SentRequest:
     sent_at: float = field(default_factory=time.monotonic, compare=False)
 
 
+class RecentKeys:
+    """A set that forgets its oldest keys past ``limit``: de-duplication in bounded memory.
+
+    A repeated publish lands close to the first copy, so remembering the last
+    ``limit`` keys catches it on topics of any length.
+    """
+
+    def __init__(self, limit: int = 200_000):
+        self._keys: OrderedDict[tuple, None] = OrderedDict()
+        self._limit = limit
+
+    def add(self, key: tuple) -> bool:
+        """True when ``key`` is new."""
+        if key in self._keys:
+            return False
+        self._keys[key] = None
+        if len(self._keys) > self._limit:
+            self._keys.popitem(last=False)
+        return True
+
+
 class ResultStream:
-    """Records of result topics as result dicts, each request id once (a repeated publish is dropped)."""
+    """Records of result topics as result dicts, each (pattern, request id) once.
+
+    A repeated publish of a result is dropped; a request id used by two patterns
+    gives two results. The pattern is the one of the topic the record came on.
+    Records that are not results are skipped and counted in ``skipped``.
+    """
 
     def __init__(self, reader: TopicReader, extra_topics: Iterable[str] = ()):
         self.reader = reader
         self._extra = set(extra_topics)
-        self.seen_ids: set[str] = set()
+        self.seen = RecentKeys()
+        self.skipped = SkipCount()
+
+    def parse(self, record: Record) -> dict | None:
+        """The result in ``record``, or None (counted) for a record that is not a result."""
+        result = as_result(record.json())
+        if result is None:
+            self.skipped.add()
+        return result
 
     def accept(self, record: Record) -> dict | None:
         """The result in ``record``, or None for a duplicate or a record that is not a result."""
-        value = record.json()
-        if not isinstance(value, dict) or not isinstance(value.get("request_id"), str):
+        result = self.parse(record)
+        if result is None or not self.seen.add((record.topic, result["request_id"])):
             return None
-        if value["request_id"] in self.seen_ids:
-            return None
-        self.seen_ids.add(value["request_id"])
-        return value
+        return result
 
     def _results(self, records: Iterable[Record], on_other: Callable[[Record], None] | None) -> Iterator[dict]:
         for record in records:
@@ -85,8 +118,8 @@ class ResultStream:
                 yield result
 
     def available(self) -> Iterator[dict]:
-        """The results on the topics now."""
-        return self._results(self.reader.read_available(), None)
+        """The results on the topics now (the reader's ranges)."""
+        return self._results(self.reader.read_available(strict=True), None)
 
     def follow(self, on_other: Callable[[Record], None] | None = None) -> Iterator[dict]:
         """Results as they arrive, until the caller stops iterating."""
@@ -100,17 +133,48 @@ class ResultStream:
         on_other: Callable[[Record], None] | None = None,
     ) -> dict[str, dict]:
         """Results of ``request_ids`` that arrive within ``timeout``; missing ids are simply absent."""
-        wanted, found = set(request_ids), {}
+        wanted = set(request_ids)
+        return self._wait(lambda result: result["request_id"] in wanted, len(wanted), timeout, on_result, on_other)
+
+    def wait_for_sent(
+        self,
+        sent: Iterable[SentRequest],
+        timeout: float,
+        on_result: Callable[[dict], None] | None = None,
+        on_other: Callable[[Record], None] | None = None,
+    ) -> dict[str, dict]:
+        """Results of the records in ``sent``, by request id.
+
+        A result names its request record in ``source``: a result for the same id
+        from an older record (an id used twice) is not the answer to this one.
+        """
+        by_id = {s.request_id: (s.topic, s.partition, s.offset) for s in sent}
+
+        def answers(result: dict) -> bool:
+            coordinates = by_id.get(result["request_id"])
+            source = source_of(result)
+            return coordinates is not None and (source is None or source == coordinates)
+
+        return self._wait(answers, len(by_id), timeout, on_result, on_other)
+
+    def _wait(self, answers: Callable[[dict], bool], count: int, timeout: float,
+              on_result: Callable[[dict], None] | None, on_other: Callable[[Record], None] | None) -> dict[str, dict]:
+        found: dict[str, dict] = {}
         deadline = time.monotonic() + timeout
-        while len(found) < len(wanted) and time.monotonic() < deadline:
+        while len(found) < count and time.monotonic() < deadline:
             record = self.reader.poll(min(0.2, max(deadline - time.monotonic(), 0.01)))
             if record is None:
                 continue
-            for result in self._results([record], on_other):
-                if result["request_id"] in wanted:
-                    found[result["request_id"]] = result
-                    if on_result is not None:
-                        on_result(result)
+            if record.topic in self._extra:
+                if on_other is not None:
+                    on_other(record)
+                continue
+            # Matched before de-duplication: an older result of a reused id must not hide this one.
+            result = self.parse(record)
+            if result is not None and result["request_id"] not in found and answers(result):
+                found[result["request_id"]] = result
+                if on_result is not None:
+                    on_result(result)
         return found
 
     def close(self) -> None:
@@ -180,4 +244,4 @@ class AgentpipeClient:
         """Send and wait: the result, or None when it did not arrive within ``timeout``."""
         with self.watch_results([pattern]) as results:
             sent = self.send(pattern, body, key=key, request_id=request_id)
-            return results.wait_for([sent.request_id], timeout).get(sent.request_id)
+            return results.wait_for_sent([sent], timeout).get(sent.request_id)

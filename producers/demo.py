@@ -20,6 +20,7 @@ from producers.approvals import HITL, publish_decision
 from producers.broker import Record, cluster_metadata
 from producers.client import AgentpipeClient, first_line
 from producers.errors import Unreachable
+from producers.shapes import as_approval_request
 from subscriptions.topics import PATTERNS, approval_requests_topic
 
 DEMO_REVIEWER = "agentpipe-demo"
@@ -62,8 +63,8 @@ def run_demo(client: AgentpipeClient, answer: Answer, timeout: float, on_event: 
     notify = on_event or (lambda kind, detail: None)
 
     def on_approval_request(record: Record) -> None:
-        request = record.json()
-        if not isinstance(request, dict) or request.get("request_id") != rows[HITL].request_id:
+        request = as_approval_request(record.json())  # anyone can write to the topic: check the shape
+        if request is None or request["request_id"] != rows[HITL].request_id:
             return
         decision, comment = answer(request)
         publish_decision(client.publisher, request["approval_id"], decision, reviewer, comment)
@@ -78,10 +79,11 @@ def run_demo(client: AgentpipeClient, answer: Answer, timeout: float, on_event: 
         notify("result", {"pattern": row.pattern, "status": row.status})
 
     with client.watch_results(PATTERNS, extra_topics=[approval_requests_topic()]) as results:
+        sent = []
         for pattern, row in rows.items():
             sent_at[row.request_id] = time.monotonic()
             key = f"demo-{batch}" if PATTERNS[pattern].keyed else None
-            client.send(pattern, {}, key=key, request_id=row.request_id)
+            sent.append(client.send(pattern, {}, key=key, request_id=row.request_id))
             notify("sent", {"pattern": pattern, "request_id": row.request_id})
-        results.wait_for(by_id, timeout, on_result=on_result, on_other=on_approval_request)
+        results.wait_for_sent(sent, timeout, on_result=on_result, on_other=on_approval_request)
     return list(rows.values())

@@ -3,8 +3,8 @@
 The intake forwards every request to its pattern handler with the request id as
 idempotency key, so ``sys_invocation.idempotency_key`` finds the invocation that
 does the work. Its journal length, status and completion come from there; a
-moderation waiting for a person is told by a pending approval request
-(producers.approvals), and a cancelled one by the cancel signal in its journal
+moderation waiting for a person is told by its pending review in Restate's state
+(producers.approval_state), and a cancelled one by the cancel signal in its journal
 (the handler turns cancellation into an ``error`` result and then completes
 normally, so the completion alone does not say it).
 """
@@ -12,48 +12,19 @@ normally, so the completion alone does not say it).
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
-import httpx
-
-from agentpipe.settings import get_settings
-from producers.approvals import HITL, ApprovalWatch
-from producers.errors import NotFound, NotOk, Unreachable, WaitTimeout
+from producers.approval_state import ApprovalState
+from producers.errors import NotFound, NotOk, WaitTimeout
+from producers.restate_sql import admin_errors, query, sql_literal
 from subscriptions.restate_admin import AdminApiError, admin_client
 from subscriptions.topics import PATTERNS
+
+HITL = "human-in-the-loop"
 
 # Restate's built-in signal that carries a cancellation (service protocol v4+).
 CANCEL_SIGNAL_INDEX = 1
 QUEUED = {"pending", "scheduled", "ready", "inboxed"}
-
-
-@contextmanager
-def admin_errors() -> Iterator[None]:
-    """Connection problems and HTTP errors of the admin API as one-line client errors."""
-    url = get_settings().restate_admin_url
-    try:
-        yield
-    except httpx.TransportError as exc:
-        raise Unreachable(
-            f"Restate admin API at {url} is unreachable ({type(exc).__name__}); is the stack up?"
-        ) from None
-    except AdminApiError as exc:
-        raise Unreachable(f"Restate admin API at {url}: {exc}") from None
-
-
-def sql_literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
-def query(sql: str) -> list[dict]:
-    """Rows of a SQL query against Restate's introspection tables."""
-    with admin_errors(), admin_client(timeout=15) as client:
-        response = client.post("/query", json={"query": sql}, headers={"accept": "application/json"})
-        if response.status_code >= 400:
-            raise AdminApiError(f"query failed: HTTP {response.status_code}: {response.text[:300]}")
-        return response.json()["rows"]
 
 
 @dataclass
@@ -96,9 +67,7 @@ def was_cancelled(invocation: dict) -> bool:
 
 
 def pending_approval_for(request_id: str) -> str | None:
-    with ApprovalWatch() as watch:
-        book = watch.catch_up()
-    return next((r["approval_id"] for r in book.pending() if r["request_id"] == request_id), None)
+    return next((a.approval_id for a in ApprovalState().pending() if a.request["request_id"] == request_id), None)
 
 
 def _state(invocation: dict, request_id: str) -> tuple[str, str | None]:

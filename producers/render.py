@@ -84,11 +84,12 @@ def summary_text(result: dict) -> str:
 
 
 def result_header(result: dict) -> str:
-    route = f" via {result['route']}" if result.get("route") else ""
-    replay = f" (replay of {result['replay_of']})" if result.get("replay_of") else ""
+    """Rich markup; every piece of the record is escaped (a ``[/]`` in it must print as itself)."""
+    route = f" via {escape(result['route'])}" if result.get("route") else ""
+    replay = f" (replay of {escape(result['replay_of'])})" if result.get("replay_of") else ""
     error = f" [red]{escape(result['error'])}[/]" if result.get("error") else ""
-    return (f"{result.get('completed_at', '')} {result.get('pattern')} {escape(result['request_id'])} "
-            f"{status_markup(result.get('status', ''))}{route}{replay}{error}")
+    return (f"{escape(result.get('completed_at') or '')} {escape(result.get('pattern') or '')} "
+            f"{escape(result['request_id'])} {status_markup(result.get('status') or '')}{route}{replay}{error}")
 
 
 def result_line(result: dict) -> str:

@@ -10,9 +10,11 @@ the id the intake would have given it. The record key is kept (chat sessions).
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -94,12 +96,13 @@ def plan_slice(
     return ReplaySlice(topic, ranges)
 
 
-def read_slice(replay_slice: ReplaySlice) -> list[Record]:
-    if replay_slice.size == 0:
-        return []
+def read_slice(replay_slice: ReplaySlice) -> Iterator[Record]:
+    """The slice's records, streamed: nothing is held beyond the reader's fetch buffer."""
     ranges = {(replay_slice.topic, p): r for p, r in replay_slice.ranges.items() if r[1] > r[0]}
+    if not ranges:
+        return
     with TopicReader(ranges) as reader:
-        return list(reader.read_available(strict=True))
+        yield from reader.read_available(strict=True)
 
 
 def original_request_id(record: Record, body: dict) -> str:
@@ -115,35 +118,53 @@ class ReplayItem:
     body: dict
 
 
-@dataclass
-class ReplayPlan:
-    batch: str
-    pattern: str
-    items: list[ReplayItem]
-    skipped: list[str]  # "<coordinates>: why"
-
-
 def new_batch_id() -> str:
     return f"replay-{uuid.uuid4().hex[:8]}"
 
 
-def plan_replay(records: list[Record], pattern: str, batch: str | None = None) -> ReplayPlan:
-    require_pattern(pattern)
-    batch = batch or new_batch_id()
-    items, skipped = [], []
-    for record in records:
+class ReplayPlanner:
+    """Turns records into replay items one by one; request ids are ``<batch>-<sequence>``."""
+
+    KEPT_REASONS = 20  # the first reasons for skipping are kept to show; the rest are only counted
+
+    def __init__(self, pattern: str, batch: str | None = None):
+        self.pattern = require_pattern(pattern)
+        self.batch = batch or new_batch_id()
+        self.planned = 0
+        self.skipped = 0
+        self.skip_reasons: list[str] = []  # "<coordinates>: why"
+
+    def plan(self, record: Record) -> ReplayItem | None:
         value = record.json()
         if not isinstance(value, dict):
-            skipped.append(f"{record.coordinates}: value is not a JSON object")
-            continue
-        if PATTERNS[pattern].keyed and not record.key_text:
-            skipped.append(f"{record.coordinates}: no key, and {pattern} needs one (the session id)")
-            continue
+            return self._skip(record, "value is not a JSON object")
+        if PATTERNS[self.pattern].keyed and not record.key_text:
+            return self._skip(record, f"no key, and {self.pattern} needs one (the session id)")
         body = {k: v for k, v in value.items() if k not in DERIVED_FIELDS}
         replay_of = original_request_id(record, value)
-        request_id = f"{batch}-{len(items):05d}"
-        items.append(ReplayItem(request_id, replay_of, record.key_text, {**body, "replay_of": replay_of}))
-    return ReplayPlan(batch, pattern, items, skipped)
+        item = ReplayItem(self.request_id(self.planned), replay_of, record.key_text, {**body, "replay_of": replay_of})
+        self.planned += 1
+        return item
+
+    def request_id(self, sequence: int) -> str:
+        return f"{self.batch}-{sequence:05d}"
+
+    def sequence_of(self, request_id: str) -> int | None:
+        prefix = f"{self.batch}-"
+        tail = request_id[len(prefix):] if request_id.startswith(prefix) else ""
+        return int(tail) if tail.isdigit() and int(tail) < self.planned else None
+
+    def items(self, records: Iterable[Record]) -> Iterator[ReplayItem]:
+        for record in records:
+            item = self.plan(record)
+            if item is not None:
+                yield item
+
+    def _skip(self, record: Record, why: str) -> None:
+        self.skipped += 1
+        if len(self.skip_reasons) < self.KEPT_REASONS:
+            self.skip_reasons.append(f"{record.coordinates}: {why}")
+        return None
 
 
 @dataclass
@@ -151,10 +172,11 @@ class ReplaySummary:
     batch: str
     pattern: str
     published: int
-    skipped: list[str]
+    skipped: int
     waited: bool
     statuses: Counter = field(default_factory=Counter)
-    missing: list[str] = field(default_factory=list)
+    missing: int = 0
+    missing_examples: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> int:
@@ -166,28 +188,60 @@ class ReplaySummary:
 
     def to_dict(self) -> dict:
         return {"batch": self.batch, "pattern": self.pattern, "published": self.published,
-                "skipped": len(self.skipped), "waited": self.waited, "ok": self.ok,
-                "error": self.not_ok, "statuses": dict(self.statuses), "missing": len(self.missing)}
+                "skipped": self.skipped, "waited": self.waited, "ok": self.ok,
+                "error": self.not_ok, "statuses": dict(self.statuses), "missing": self.missing}
+
+
+def chunks(items: Iterable[ReplayItem], size: int) -> Iterator[list[ReplayItem]]:
+    chunk: list[ReplayItem] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def run_replay(
     client: AgentpipeClient,
-    plan: ReplayPlan,
+    planner: ReplayPlanner,
+    records: Iterable[Record],
     wait: bool,
     timeout: float,
     on_published: Callable[[], None] | None = None,
     on_result: Callable[[dict], None] | None = None,
+    chunk_size: int = 5000,
 ) -> ReplaySummary:
-    """Publish the plan; with ``wait``, collect the batch's results (listening starts before publishing)."""
-    requests = [(item.body, item.key, item.request_id) for item in plan.items]
-    summary = ReplaySummary(plan.batch, plan.pattern, 0, plan.skipped, wait)
-    if not wait:
-        summary.published = len(client.send_many(plan.pattern, requests, on_delivery=on_published))
-        return summary
-    with client.watch_results([plan.pattern]) as results:
-        sent = client.send_many(plan.pattern, requests, on_delivery=on_published)
-        summary.published = len(sent)
-        found = results.wait_for([s.request_id for s in sent], timeout, on_result=on_result)
-    summary.statuses.update(result["status"] for result in found.values())
-    summary.missing = [s.request_id for s in sent if s.request_id not in found]
+    """Publish the slice chunk by chunk; with ``wait``, collect the batch's results (listening starts
+    before publishing). Memory stays bounded: a chunk of items, and one byte per request to wait for."""
+    summary = ReplaySummary(planner.batch, planner.pattern, 0, 0, wait)
+    with client.watch_results([planner.pattern]) if wait else nullcontext() as results:
+        for chunk in chunks(planner.items(records), chunk_size):
+            requests = [(item.body, item.key, item.request_id) for item in chunk]
+            summary.published += len(client.send_many(planner.pattern, requests, on_delivery=on_published))
+        summary.skipped = planner.skipped
+        if results is not None:
+            _collect(results, planner, summary, timeout, on_result)
     return summary
+
+
+def _collect(results, planner: ReplayPlanner, summary: ReplaySummary, timeout: float,
+             on_result: Callable[[dict], None] | None) -> None:
+    # Batch ids are new (a uuid per run), so the id alone names the request: no older result shares it.
+    arrived = bytearray(summary.published)
+    count = 0
+    deadline = time.monotonic() + timeout
+    while count < summary.published and time.monotonic() < deadline:
+        for record in results.reader.poll_batch(0.2):
+            result = results.parse(record)
+            sequence = planner.sequence_of(result["request_id"]) if result is not None else None
+            if sequence is None or arrived[sequence]:
+                continue
+            arrived[sequence] = 1
+            count += 1
+            summary.statuses[result["status"]] += 1
+            if on_result is not None:
+                on_result(result)
+    summary.missing = summary.published - count
+    summary.missing_examples = [planner.request_id(i) for i, got in enumerate(arrived) if not got][:10]

@@ -8,7 +8,6 @@ stops only what ``up`` started (the supervisor and its children).
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import signal
@@ -22,6 +21,7 @@ from pathlib import Path
 import psutil
 
 from agentpipe.settings import get_settings
+from stack import up_lock
 from stack.components import port_open, stack_components
 from stack.installs import StackError, kafka_classpath, log_tail, restate_binaries
 from stack.init import initialize
@@ -117,9 +117,9 @@ def _wait_ready(pid: int, timeout: float) -> None:
 
 
 def up(timeout: float = 180.0) -> UpReport:
-    # Two `up` at once in one folder would race; the second waits and then finds the stack running.
-    with (state_dir() / "up.lock").open("w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    # Two `up` at once in one folder would race; the second waits (as long as an `up` may take,
+    # then says who holds the lock) and then finds the stack running.
+    with up_lock.held(state_dir() / "up.lock", timeout):
         return _up(timeout)
 
 

@@ -76,6 +76,7 @@ class TopicReader:
             }
         )
         self.topics = list(topics)
+        self.start: dict[tuple[str, int], int] = {}  # where each partition was assigned (reading from the end)
         if from_beginning:
             self.consumer.subscribe(self.topics)
         else:
@@ -90,7 +91,32 @@ class TopicReader:
                 # watermarks() waits out a partition created moments ago that has no leader yet.
                 high = watermarks(self.consumer, topic, partition, timeout=30.0)[1]
                 parts.append(TopicPartition(topic, partition, high))
+                self.start[(topic, partition)] = high
         self.consumer.assign(parts)
+
+    def read_to_current_end(self, timeout: float = 60.0) -> list[dict]:
+        """Keep reading until every partition is read up to where it ends now.
+
+        A count of duplicates is only honest once a late copy (published after the
+        first copy of every id arrived) had its chance to be read.
+        """
+        metadata = self.consumer.list_topics(timeout=10)
+        ends = {(t, p): watermarks(self.consumer, t, p, timeout=30.0)[1]
+                for t in self.topics for p in metadata.topics[t].partitions}
+
+        def read_through(seen: list[dict]) -> bool:
+            next_offset = dict(self.start)
+            for r in seen:
+                key = (r["topic"], r["partition"])
+                next_offset[key] = max(next_offset.get(key, 0), r["offset"] + 1)
+            return all(next_offset.get(tp, 0) >= end or self._position(tp) >= end for tp, end in ends.items())
+
+        return self.collect(read_through, timeout)
+
+    def _position(self, tp: tuple[str, int]) -> int:
+        """The next offset the consumer fetches (offsets without a record, e.g. markers, count as read)."""
+        [position] = self.consumer.position([TopicPartition(*tp)])
+        return position.offset
 
     def collect(self, done: Callable[[list[dict]], bool], timeout: float = 60.0) -> list[dict]:
         """Poll until ``done(records)`` holds; each record is {topic, partition, offset, key, headers, value}."""

@@ -2,55 +2,63 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from rich.markup import escape
 
-from agentpipe.settings import get_settings
-from producers.approvals import ApprovalWatch, default_reviewer, publish_decision
+from producers.approval_key import require_approval_secret
+from producers.approval_state import ApprovalState
+from producers.approvals import HITL, check_decidable, default_reviewer, follow_pending, publish_decision
 from producers.broker import Publisher
-from producers.commands.base import add_command, add_timeout
+from producers.client import AgentpipeClient
+from producers.commands.base import add_command, add_timeout, add_verbose, report_skipped
 from producers.errors import EXIT_NOT_OK, EXIT_OK, WaitTimeout
 from producers.render import err, json_line, out, show_result, wants_json
 
 
 def show_approval(request: dict) -> None:
     """A block per approval: the content is what the person decides on, so it is shown whole."""
-    out.print(f"[bold]{escape(request['approval_id'])}[/]  request {escape(request.get('request_id') or '')}  "
+    out.print(f"[bold]{escape(request['approval_id'])}[/]  request {escape(request['request_id'])}  "
               f"requested {escape(request.get('requested_at') or '')}", highlight=False)
-    out.print(f"  reason:  {escape(request.get('reason') or '')}", highlight=False)
-    out.print(f"  content: {escape(request.get('content') or '')}", highlight=False)
+    out.print(f"  reason:  {escape(request['reason'])}", highlight=False)
+    out.print(f"  content: {escape(request['content'])}", highlight=False)
 
 
 def cmd_approvals(args) -> int:
     as_json = wants_json(args.json)
-    with ApprovalWatch() as watch:
-        pending = watch.catch_up().pending()
-        show = json_line if as_json else show_approval
-        for request in pending:
-            show(request)
+    show = json_line if as_json else show_approval
+    state = ApprovalState()
+    try:
+        pending = state.pending()
+        for approval in pending:
+            show(approval.request)
         if not pending and not as_json:
             err.print("no pending approvals" + ("; waiting for new ones" if args.follow else ""))
         if args.follow:
-            for request in watch.follow_pending():
-                show(request)
+            for approval in follow_pending(state, {a.approval_id for a in pending}):
+                show(approval.request)
+    finally:
+        report_skipped(args, state.skipped, "approval state entries")
     return EXIT_OK
 
 
 def decide(args, decision: str) -> int:
-    if get_settings().approval_secret is None:
-        err.print("warning: no approval key (AGENTPIPE_APPROVAL_KEY or <state dir>/approval.key): the event goes "
-                  "out unsigned, and a stack that has a key ignores it")
-    with ApprovalWatch() as watch:
-        request = watch.catch_up().check_decidable(args.approval_id)
+    require_approval_secret()  # refuse before anything else: an unsigned decision changes nothing
+    request = check_decidable(ApprovalState(), args.approval_id)
+    request_id = request["request_id"]
+    client = AgentpipeClient() if args.wait else None
+    # Listen before publishing, from the end of the results topic: no older result is taken for this one.
+    with (client.watch_results([HITL]) if client else nullcontext()) as results:
         with Publisher() as publisher:
             publish_decision(publisher, args.approval_id, decision, args.reviewer, args.comment)
-        err.print(f"{decision} {args.approval_id} (request {request['request_id']}) as {args.reviewer}",
+        err.print(f"{decision} {escape(args.approval_id)} (request {escape(request_id)}) as {escape(args.reviewer)}",
                   highlight=False)
-        if not args.wait:
+        if results is None:
             return EXIT_OK
-        with err.status(f"waiting for the result of {request['request_id']}"):
-            result = watch.wait_for_result(request["request_id"], args.timeout)
+        with err.status(f"waiting for the result of {escape(request_id)}"):
+            result = results.wait_for([request_id], args.timeout).get(request_id)
     if result is None:
-        raise WaitTimeout(f"no result for {request['request_id']} within {args.timeout:.0f}s")
+        raise WaitTimeout(f"no result for {request_id} within {args.timeout:.0f}s")
     show_result(result)
     return EXIT_OK if result["status"] == "ok" else EXIT_NOT_OK
 
@@ -68,18 +76,22 @@ def register(sub) -> None:
         sub, "approvals", "list approval requests that wait for a human decision",
         ["agentpipe approvals", "agentpipe approvals --follow", "agentpipe approvals --json | jq -r .approval_id"],
         cmd_approvals,
-        "Pending = requested on the approval-requests topic and neither decided by a signed event on the "
-        "approvals topic nor ended (the moderation's result is out).",
+        "Pending = Restate holds the review with status pending and it is still running; read through the "
+        "admin API's SQL introspection, so it costs the same however long the topics are. --follow polls "
+        "every second.",
     )
     p.add_argument("--follow", "-f", action="store_true", help="keep listing new approval requests as they arrive")
     p.add_argument("--json", action="store_true", help="JSON lines even on a terminal")
+    add_verbose(p)
     for name, verb, func in (("approve", "approve", cmd_approve), ("reject", "reject", cmd_reject)):
         p = add_command(
             sub, name, f"{verb} a pending approval request (publishes a signed approval event)",
             [f"agentpipe {name} approval-0f3c... --comment 'looks fine' --wait",
              f"agentpipe approvals --json | jq -r .approval_id | xargs -n1 agentpipe {name}"],
             func,
-            "Exit code 5 for an unknown approval id, 1 when it is already decided or its request has ended.",
+            "Signs with AGENTPIPE_APPROVAL_KEY, else with <state folder>/approval.key written by `agentpipe up`; "
+            "without a key it refuses (exit 2). Exit code 5 for an unknown approval id, 1 when it is already "
+            "decided or its review has ended.",
         )
         p.add_argument("approval_id", metavar="APPROVAL_ID")
         p.add_argument("--comment", default="", help="shown in the moderation's result")

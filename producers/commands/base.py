@@ -50,6 +50,29 @@ def positive_float(text: str) -> float:
     return value
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
 def add_timeout(parser: argparse.ArgumentParser, default: float, what: str = "results") -> None:
     parser.add_argument("--timeout", type=positive_float, default=default, metavar="SECONDS",
                         help=f"how long to wait for {what} (default {default:.0f}); exit code 4 when it runs out")
+
+
+def add_verbose(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="also say how many records were skipped because of their shape")
+
+
+def report_skipped(args: argparse.Namespace, skipped, what: str = "records") -> None:
+    """With --verbose, one line on stderr: how many malformed records were skipped."""
+    if getattr(args, "verbose", False):
+        from producers.render import err
+
+        err.print(f"skipped {skipped.count} malformed {what}", highlight=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.prompt import Confirm, Prompt
 
 from producers.approvals import default_reviewer
@@ -43,8 +44,9 @@ def cmd_demo(args) -> int:
 
         def ask_the_person(request: dict) -> tuple[str, str]:
             bar.stop()  # the live display and a prompt cannot share the terminal
-            err.print(f"\n[bold]approval needed[/] {request['approval_id']}\n  reason:  {request['reason']}\n"
-                      f"  content: {request['content']}", highlight=False)
+            err.print(f"\n[bold]approval needed[/] {escape(request['approval_id'])}\n"
+                      f"  reason:  {escape(request['reason'])}\n  content: {escape(request['content'])}",
+                      highlight=False)
             decision = "approved" if Confirm.ask("approve?", console=err, default=True) else "rejected"
             comment = Prompt.ask("comment", console=err, default="")
             bar.start()
@@ -52,7 +54,7 @@ def cmd_demo(args) -> int:
 
         def on_event(kind: str, detail: dict) -> None:
             if kind == "approval":
-                bar.console.print(f"approval {detail['approval_id']} -> {detail['decision']}", highlight=False)
+                bar.console.print(f"approval {escape(detail['approval_id'])} -> {detail['decision']}", highlight=False)
             elif kind == "result":
                 bar.advance(task)
                 bar.console.print(f"{detail['pattern']}: ", styled(detail["status"]), sep="")

@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from itertools import islice
+
+from rich.markup import escape
+
 from producers.client import AgentpipeClient
 from producers.commands.base import add_command, add_timeout, pattern_arg
 from producers.errors import EXIT_NOT_OK, EXIT_OK, EXIT_TIMEOUT
 from producers.render import err, json_line, out, progress, table, wants_json
-from producers.replay import ReplaySummary, plan_replay, plan_slice, read_slice, run_replay
+from producers.replay import ReplayItem, ReplayPlanner, ReplaySlice, ReplaySummary, plan_slice, read_slice, run_replay
 
 
-def show_plan(plan, replay_slice, as_json: bool) -> None:
+def show_plan(planner: ReplayPlanner, items: Iterable[ReplayItem], replay_slice: ReplaySlice, as_json: bool) -> None:
+    """The dry run, streamed: JSON lines as items are planned, or a table of the first ten and a count."""
     if as_json:
-        for item in plan.items:
+        for item in items:
             json_line({"request_id": item.request_id, "replay_of": item.replay_of, "key": item.key, "body": item.body})
         return
-    out.print(f"dry run: would publish {len(plan.items)} request(s) to {plan.pattern} "
-              f"from {replay_slice.describe()} as batch {plan.batch}", highlight=False)
-    out.print(table(None, ["new request id", "replay of", "key"],
-                    ([i.request_id, i.replay_of, i.key or ""] for i in plan.items[:10])))
-    if len(plan.items) > 10:
-        out.print(f"... and {len(plan.items) - 10} more")
+    first = list(islice(items, 10))
+    rest = sum(1 for _ in items)
+    out.print(f"dry run: would publish {len(first) + rest} request(s) to {planner.pattern} "
+              f"from {escape(replay_slice.describe())} as batch {planner.batch}", highlight=False)
+    out.print(table(None, ["new request id", "replay of", "key"], ([i.request_id, i.replay_of, i.key or ""]
+                                                                   for i in first)))
+    if rest:
+        out.print(f"... and {rest} more")
+
+
+def show_skipped(planner: ReplayPlanner) -> None:
+    for reason in planner.skip_reasons:
+        err.print(f"skipped {escape(reason)}", highlight=False)
+    if planner.skipped > len(planner.skip_reasons):
+        err.print(f"... {planner.skipped} skipped in all", highlight=False)
 
 
 def show_summary(summary: ReplaySummary, as_json: bool) -> None:
@@ -27,13 +42,15 @@ def show_summary(summary: ReplaySummary, as_json: bool) -> None:
         json_line(summary.to_dict())
         return
     rows = [("batch", summary.batch), ("pattern", summary.pattern), ("published", summary.published),
-            ("skipped", len(summary.skipped))]
+            ("skipped", summary.skipped)]
     if summary.waited:
-        rows += [("ok", summary.ok), ("error", summary.not_ok), ("missing", len(summary.missing))]
+        rows += [("ok", summary.ok), ("error", summary.not_ok), ("missing", summary.missing)]
         rows += [(f"  {status}", n) for status, n in sorted(summary.statuses.items()) if status != "ok"]
     t = table("replay summary", ["", ""], rows)
     t.show_header = False
     out.print(t)
+    if summary.missing_examples:
+        err.print("missing, e.g.: " + ", ".join(summary.missing_examples), highlight=False)
 
 
 def exit_code(summary: ReplaySummary) -> int:
@@ -46,20 +63,22 @@ def cmd_replay(args) -> int:
     as_json = wants_json(args.json)
     replay_slice = plan_slice(args.source_topic, args.partition, args.from_offset, args.to_offset,
                               args.since, args.until)
-    plan = plan_replay(read_slice(replay_slice), args.pattern)
-    for reason in plan.skipped:
-        err.print(f"skipped {reason}", highlight=False)
+    planner = ReplayPlanner(args.pattern)
+    records = read_slice(replay_slice)
     if args.dry_run:
-        show_plan(plan, replay_slice, as_json)
+        show_plan(planner, planner.items(records), replay_slice, as_json)
+        show_skipped(planner)
         return EXIT_OK
     client = AgentpipeClient()
-    total = len(plan.items)
     with progress() as bar:
-        published = bar.add_task("published", total=total)
-        received = bar.add_task("results", total=total, visible=args.wait)
-        summary = run_replay(client, plan, args.wait, args.timeout,
+        published = bar.add_task("published", total=replay_slice.size)
+        received = bar.add_task("results", total=None, visible=args.wait)
+        summary = run_replay(client, planner, records, args.wait, args.timeout,
                              on_published=lambda: bar.advance(published),
                              on_result=lambda _: bar.advance(received))
+        bar.update(published, total=summary.published)
+        bar.update(received, total=summary.published)
+    show_skipped(planner)
     show_summary(summary, as_json)
     return exit_code(summary)
 
@@ -75,7 +94,7 @@ def register(sub) -> None:
         "gives two batches) and replay_of = the original request id (body request_id, else "
         "<topic>/<partition>/<offset>). Offsets apply to every partition (or --partition); --to-offset is "
         "inclusive, --until exclusive; times are RFC 3339 or a span ago (90s, 15m, 2h, 1d). Without a range: "
-        "the whole topic. With --wait: exit 0 when every result is ok, 1 when some are not, 4 when some are missing.",
+        "the whole topic, streamed in chunks (memory does not grow with the slice). With --wait: exit 0 when every result is ok, 1 when some are not, 4 when some are missing.",
     )
     p.add_argument("source_topic", metavar="SOURCE_TOPIC")
     p.add_argument("--pattern", type=pattern_arg, required=True, metavar="P", help="the pattern to send them to")

@@ -6,11 +6,15 @@ import json
 import sys
 from pathlib import Path
 
-from producers.client import AgentpipeClient, require_key
-from producers.commands.base import add_command, add_timeout, pattern_arg
+from producers.broker import TopicReader
+from producers.client import AgentpipeClient, ResultStream, require_key
+from producers.commands.base import add_command, add_timeout, add_verbose, pattern_arg, positive_int, report_skipped
 from producers.errors import EXIT_NOT_OK, EXIT_OK, UsageError, WaitTimeout
 from producers.render import err, json_line, out, results_table, result_line, show_result, wants_json
-from subscriptions.topics import PATTERNS
+from producers.replay import parse_time
+from subscriptions.topics import PATTERNS, result_topic
+
+DEFAULT_LAST = 100  # records per partition a plain `results` shows
 
 
 def read_body(args) -> dict:
@@ -46,12 +50,27 @@ def cmd_send(args) -> int:
     with client.watch_results([args.pattern]) as results:
         sent = client.send(args.pattern, body, key=args.key, request_id=args.request_id)
         with err.status(f"waiting for the result of {sent.request_id}"):
-            result = results.wait_for([sent.request_id], args.timeout).get(sent.request_id)
+            result = results.wait_for_sent([sent], args.timeout).get(sent.request_id)
     if result is None:
         raise WaitTimeout(f"no result for {sent.request_id} within {args.timeout:.0f}s "
                           f"(see: agentpipe status {sent.request_id})")
     show_result(result)
     return EXIT_OK if result["status"] == "ok" else EXIT_NOT_OK
+
+
+def open_results(client: AgentpipeClient, args, patterns: list[str]) -> ResultStream:
+    """Without --follow a window (--since and/or the last N per partition); with it, from now
+    (or from the window's start when one is given, or the beginning with --from-beginning)."""
+    topics = [result_topic(p) for p in patterns]
+    since_ms = parse_time(args.since) if args.since else None
+    if args.follow and args.from_beginning:
+        reader = TopicReader.open(topics, from_beginning=True)
+    elif args.follow and since_ms is None and args.last is None:
+        reader = TopicReader.open(topics, from_beginning=False)
+    else:
+        last = args.last if args.last is not None else (None if since_ms is not None else DEFAULT_LAST)
+        reader = TopicReader.open_window(topics, last=last, since_ms=since_ms)
+    return ResultStream(reader)
 
 
 def cmd_results(args) -> int:
@@ -63,21 +82,28 @@ def cmd_results(args) -> int:
         return not wanted or result["request_id"] in wanted
 
     client = AgentpipeClient()
-    # Without --follow the command shows what is on the topics, so it reads them from the start.
-    with client.watch_results(patterns, from_beginning=args.from_beginning or not args.follow) as stream:
-        if not args.follow:
-            results = sorted(filter(keep, stream.available()), key=lambda r: r.get("completed_at") or "")
-            if as_json:
-                for result in results:
-                    json_line(result)
-            elif results:
-                out.print(results_table(results))
-            else:
-                err.print("no results")
-            return EXIT_OK
-        for result in filter(keep, stream.follow()):
-            json_line(result) if as_json else out.print(result_line(result), highlight=False)
+    with open_results(client, args, patterns) as stream:
+        try:
+            if not args.follow:
+                show_window(filter(keep, stream.available()), as_json)
+                return EXIT_OK
+            for result in filter(keep, stream.follow()):
+                json_line(result) if as_json else out.print(result_line(result), highlight=False)
+        finally:
+            report_skipped(args, stream.skipped, "result records")
     return EXIT_OK
+
+
+def show_window(results, as_json: bool) -> None:
+    if as_json:  # streamed in topic order: nothing is held
+        for result in results:
+            json_line(result)
+        return
+    shown = sorted(results, key=lambda r: r.get("completed_at") or "")  # a window: bounded
+    if shown:
+        out.print(results_table(shown))
+    else:
+        err.print("no results")
 
 
 def register(sub) -> None:
@@ -103,14 +129,21 @@ def register(sub) -> None:
     p = add_command(
         sub, "results", "read results from the result topics, one per request id",
         ["agentpipe results", "agentpipe results --pattern chaining --pattern chat --json",
+         "agentpipe results --since 2h --json | jq -r .request_id",
          "agentpipe results --follow", "agentpipe results --follow --from-beginning | jq .status"],
         cmd_results,
-        "Duplicates (a publish repeated after a crash) are dropped by request id. Without --follow: everything "
-        "on the topics now, then exit. With --follow: new results as they arrive (all of them with "
-        "--from-beginning) until Ctrl-C. A table on a terminal, JSON lines when piped or with --json.",
+        "Duplicates (a publish repeated after a crash) are dropped by (pattern, request id); records that are "
+        f"not results are skipped (counted with --verbose). Without --follow: a window, the last {DEFAULT_LAST} "
+        "records per partition unless --last or --since say otherwise, then exit. With --follow: new results "
+        "as they arrive (from the window's start with --last/--since, all of them with --from-beginning) "
+        "until Ctrl-C. A table on a terminal, JSON lines when piped or with --json.",
     )
     p.add_argument("--pattern", type=pattern_arg, action="append", metavar="P", help="only this pattern (repeatable)")
     p.add_argument("--request-id", action="append", metavar="ID", help="only this request id (repeatable)")
     p.add_argument("--follow", "-f", action="store_true", help="keep reading new results")
     p.add_argument("--from-beginning", action="store_true", help="with --follow: start from the oldest result")
+    p.add_argument("--last", type=positive_int, metavar="N",
+                   help=f"the last N records of each partition (default without --follow and --since: {DEFAULT_LAST})")
+    p.add_argument("--since", metavar="T", help="records at or after time T (RFC 3339, or a span ago: 15m, 2h)")
     p.add_argument("--json", action="store_true", help="JSON lines even on a terminal")
+    add_verbose(p)

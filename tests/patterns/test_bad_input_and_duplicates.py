@@ -4,7 +4,6 @@ Two records with the same request id run once."""
 from __future__ import annotations
 
 import base64
-import time
 
 from kafka_io import new_id, produce, result_reader, send_request, wait_for_results
 from offline_model.client import OfflineModelControl
@@ -28,15 +27,18 @@ def test_poison_records_among_valid_ones(stack):
         for partition in range(get_settings().request_partitions):
             valid.append(send_request("chaining", {"message": f"Revenue grew by {partition + 2}%."}))
             for name, payload in poison.items():
-                bad[produce(topic, payload, partition=partition)] = name
+                bad[(topic, *produce(topic, payload, partition=partition))] = name
             valid.append(send_request("chaining", {"message": f"Churn is at {partition + 1}%."}))
-        chat_coords = produce(request_topic("chat"), {"message": "no key"})
+        chat_coords = (request_topic("chat"), *produce(request_topic("chat"), {"message": "no key"}))
 
         def letters(seen):
+            # Keyed by topic too: a chat letter and a chaining letter can share (partition, offset).
             return {
-                (r["value"]["source"]["partition"], r["value"]["source"]["offset"]): r["value"]
-                for r in seen if r["topic"] == dead_letters_topic() and r["value"].get("source")
-                and r["value"]["source"]["topic"] in (topic, request_topic("chat"))
+                (r["value"]["source"]["topic"], r["value"]["source"]["partition"], r["value"]["source"]["offset"]):
+                    r["value"]
+                for r in seen if r["topic"] == dead_letters_topic() and isinstance(r["value"], dict)
+                and isinstance(r["value"].get("source"), dict)
+                and r["value"]["source"].get("topic") in (topic, request_topic("chat"))
             }
 
         results = wait_for_results("chaining", valid, reader, timeout=90)
@@ -54,13 +56,16 @@ def test_poison_records_among_valid_ones(stack):
 
 def test_same_request_id_twice_runs_once_and_yields_one_result(stack):
     control = OfflineModelControl(get_settings().offline_model_url)
-    request_id = new_id("dup")
+    request_id, marker = new_id("dup"), new_id("dup-marker")
+    topic = request_topic("chaining")
     with result_reader("chaining") as reader:
-        send_request("chaining", {"request_id": request_id})
-        send_request("chaining", {"request_id": request_id, "message": "Revenue grew by 1%."})
-        wait_for_results("chaining", [request_id], reader)
-        time.sleep(3)  # room for a second result to show up, if there were one
-        reader.collect(lambda seen: True, timeout=1)
+        # One partition, so the intake sees the two copies before the marker.
+        produce(topic, {"request_id": request_id}, partition=0)
+        produce(topic, {"request_id": request_id, "message": "Revenue grew by 1%."}, partition=0)
+        produce(topic, {"request_id": marker}, partition=0)
+        # The marker's result comes after the intake handled both copies: a second run of the id
+        # would have been started by then, and its result would be on the topic with the first.
+        wait_for_results("chaining", [request_id, marker], reader)
     copies = [r for r in reader.seen if r["topic"] == result_topic("chaining") and r["value"]["request_id"] == request_id]
-    assert len(copies) == 1
+    assert len(copies) == 1, copies
     assert len(control.calls(request_id=request_id)) == 3

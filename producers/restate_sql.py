@@ -1,0 +1,48 @@
+"""Restate's admin API: SQL introspection queries, and its errors as one-line client errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+
+from agentpipe.settings import get_settings
+from producers.errors import Unreachable, WaitTimeout
+from subscriptions.restate_admin import AdminApiError, admin_client
+
+QUERY_TIMEOUT_S = 15.0
+
+
+@contextmanager
+def admin_errors() -> Iterator[None]:
+    """Connection problems and HTTP errors of the admin API as one-line client errors."""
+    url = get_settings().restate_admin_url
+    try:
+        yield
+    except httpx.TimeoutException as exc:
+        # It answered the connection (or is slow to): a timeout, not an unreachable API.
+        raise WaitTimeout(f"Restate admin API at {url} did not answer in time ({type(exc).__name__})") from None
+    except httpx.TransportError as exc:
+        raise Unreachable(
+            f"Restate admin API at {url} is unreachable ({type(exc).__name__}); is the stack up?"
+        ) from None
+    except AdminApiError as exc:
+        raise Unreachable(f"Restate admin API at {url}: {exc}") from None
+
+
+def sql_literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def query(sql: str, timeout: float = QUERY_TIMEOUT_S) -> list[dict]:
+    """Rows of a SQL query against Restate's introspection tables."""
+    with admin_errors(), admin_client(timeout=timeout) as client:
+        response = client.post("/query", json={"query": sql}, headers={"accept": "application/json"})
+        if response.status_code >= 400:
+            raise AdminApiError(f"query failed: HTTP {response.status_code}: {response.text[:300]}")
+        try:
+            rows = response.json()["rows"]
+        except (ValueError, KeyError, TypeError):
+            raise AdminApiError("query answered with something other than rows") from None
+        return [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []

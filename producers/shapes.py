@@ -1,0 +1,77 @@
+"""What the CLI accepts from a topic or from Restate's state: every value is checked before use.
+
+A record of the wrong shape (not JSON, missing fields, wrong types) is skipped
+and counted, never a traceback; the dict handed on is the record's own value,
+so JSON output keeps fields this version does not know.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
+
+
+class _Checked(BaseModel):
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class Source(_Checked):
+    topic: StrictStr
+    partition: StrictInt
+    offset: StrictInt
+
+
+class ResultShape(_Checked):
+    request_id: StrictStr
+    pattern: StrictStr
+    status: StrictStr
+    output: StrictStr | list[StrictStr] | None = None
+    error: StrictStr | None = None
+    route: StrictStr | None = None
+    replay_of: StrictStr | None = None
+    session_id: StrictStr | None = None
+    completed_at: StrictStr | None = None
+    source: Source | None = None
+
+
+class ApprovalRequestShape(_Checked):
+    approval_id: StrictStr
+    request_id: StrictStr
+    content: StrictStr
+    reason: StrictStr
+    requested_at: StrictStr | None = None
+
+
+def _checked(model: type[_Checked], value: Any) -> dict | None:
+    if not isinstance(value, dict):
+        return None
+    try:
+        model.model_validate(value)
+    except ValidationError:
+        return None
+    return value if value.get("request_id") else None
+
+
+def as_result(value: Any) -> dict | None:
+    """``value`` when it is a result (request_id, pattern, status and typed optional fields), else None."""
+    return _checked(ResultShape, value)
+
+
+def as_approval_request(value: Any) -> dict | None:
+    return _checked(ApprovalRequestShape, value)
+
+
+def source_of(result: dict) -> tuple[str, int, int] | None:
+    source = result.get("source")
+    return (source["topic"], source["partition"], source["offset"]) if isinstance(source, dict) else None
+
+
+class SkipCount:
+    """How many records were skipped because of their shape; shown with --verbose."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def add(self) -> None:
+        self.count += 1
