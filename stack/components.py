@@ -112,7 +112,8 @@ def _restate_command(settings: Settings, state_dir: Path) -> list[str]:
     identity_key, _public = ensure_identity_keys(state_dir)
     config = state_dir / "restate.toml"
     config.write_text(restate_config(settings, state_dir / "restate-data", identity_key))
-    return [str(server), "--config-file", str(config), "--no-logo"]
+    # TCP only: unix sockets live under base-dir, and a deep checkout exceeds their 108-byte path limit.
+    return [str(server), "--config-file", str(config), "--no-logo", "--listen-mode", "tcp"]
 
 
 def restate_config(settings: Settings, base_dir: Path | str, identity_key_file: Path | str) -> str:
