@@ -166,6 +166,11 @@ class Settings(BaseSettings):
         """What Restate's ingress takes: a whole record plus room for its key and headers."""
         return self.kafka_max_message_bytes + 64 * 1024
 
+    @property
+    def dead_letter_payload_bytes(self) -> int:
+        """How much of a record a dead letter carries: what still fits a record once base64-encoded."""
+        return (self.kafka_max_message_bytes - 16 * 1024) * 3 // 4
+
     def secret_values(self) -> list[str]:
         """Every configured secret, for the log redactor."""
         values = [s.get_secret_value() for s in (self.openai_api_key, self.approval_key) if s is not None]

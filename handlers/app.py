@@ -21,12 +21,14 @@ from handlers.intake import chat_intake, request_intake
 from handlers.orchestrator import orchestrator
 from handlers.parallel_agents import parallel_agents
 from handlers.parallel_tools import parallel_tool_agent
+from handlers.request_ids import request_ids
 from handlers.remote_agent_routing import remote_agent_router
 from handlers.tool_routing import tool_router
 
 SERVICES = [
     request_intake,
     chat_intake,
+    request_ids,
     approval_intake,
     review,
     call_chaining,

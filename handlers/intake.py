@@ -1,6 +1,7 @@
 """Intake: the thin handlers the Kafka subscriptions deliver raw records to.
 
-    record → decode strictly, validate → (bad: dead letter) → send to the pattern handler, idempotency key = request id
+    record → decode strictly, validate → (bad: dead letter) → claim the request id (reused for
+    another body: dead letter) → send to the pattern handler, idempotency key = request id
 
 The intake takes raw bytes, so a record that is not JSON, has the wrong shape,
 is too large or (chat) has no key becomes a dead letter instead of a failed
@@ -25,6 +26,7 @@ from agentpipe.messages import AgentRequest, Source, describe_validation_error
 from agentpipe.settings import get_settings
 from handlers.policies import invocation_retry_policy
 from handlers.records import RejectedRecord, decode_json_object, printable
+from handlers.request_ids import Claim, claim, fingerprint
 from handlers.requests import REQUEST_MODELS
 from handlers.runtime import publish_dead_letter
 from subscriptions.topics import CHAT_INTAKE, REQUEST_INTAKE, Pattern, pattern_for_request_topic
@@ -106,6 +108,17 @@ async def _ingest(ctx: restate.Context, raw: bytes, session_key: str | None) -> 
         return {"status": "dead-lettered", "error": letter["error"]}
     assert pattern is not None and request.request_id is not None
     bind_request(ctx.request().id, request.request_id, pattern.name)
+    claimed = await ctx.object_call(claim, key=f"{pattern.name}:{request.request_id}",
+                                    arg=Claim(fingerprint=fingerprint(request), source=source))
+    if claimed.outcome == "conflict":
+        first = claimed.first_source.coordinates() if claimed.first_source else "an earlier request"
+        error = (f"request id {request.request_id!r} is already used by a different {pattern.name} request "
+                 f"({first}); a request id names one request")
+        letter = await publish_dead_letter(ctx, key, source, error, raw)
+        return {"status": "dead-lettered", "error": letter["error"]}
+    if claimed.outcome == "repeat":
+        log.info("request already forwarded", first=claimed.first_source)
+        return {"status": "duplicate", "request_id": request.request_id}
     ctx.generic_send(
         pattern.service,
         pattern.handler,

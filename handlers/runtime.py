@@ -258,7 +258,7 @@ async def publish_dead_letter(
 ) -> dict:
     """Publish a dead letter; a payload too large to carry is cut, and the letter says so."""
     log.warning("dead letter", error=error, source=source.model_dump() if source else None)
-    keep = get_settings().max_record_bytes
+    keep = get_settings().dead_letter_payload_bytes
     for step in ("Dead-letter record", "Dead-letter record (payload cut)"):
         letter = DeadLetter.for_payload(source, printable(error, 2000), payload, failed_at="", keep_bytes=keep)
         try:

@@ -150,7 +150,7 @@ class IngressGuard:
             reason = undeliverable(message.key(), message.value(), poison.subscription.keyed) or poison.reason
             letter = DeadLetter.for_payload(
                 Source(topic=topic, partition=poison.partition, offset=message.offset()), reason,
-                message.value() or b"", failed_at=now_rfc3339(), keep_bytes=get_settings().max_record_bytes,
+                message.value() or b"", failed_at=now_rfc3339(), keep_bytes=get_settings().dead_letter_payload_bytes,
             )
             self.producer.produce(dead_letters_topic(), key=message.key(),
                                   value=json.dumps(letter.model_dump()).encode())

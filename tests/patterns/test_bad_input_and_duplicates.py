@@ -51,17 +51,18 @@ def test_poison_records_among_valid_ones(stack):
         assert base64.b64decode(letter["payload_base64"]) == poison[name], name
     assert "over the limit" in found[next(c for c, n in bad.items() if n == "too large")]["error"]
     assert "message" in found[next(c for c, n in bad.items() if n == "wrong type")]["error"]
-    assert "not valid UTF-8 JSON" in found[next(c for c, n in bad.items() if n == "not json")]["error"]
+    assert "not valid JSON" in found[next(c for c, n in bad.items() if n == "not json")]["error"]
 
 
 def test_same_request_id_twice_runs_once_and_yields_one_result(stack):
     control = OfflineModelControl(get_settings().offline_model_url)
     request_id, marker = new_id("dup"), new_id("dup-marker")
     topic = request_topic("chaining")
+    body = {"request_id": request_id, "message": "Revenue grew by 1%."}
     with result_reader("chaining") as reader:
         # One partition, so the intake sees the two copies before the marker.
-        produce(topic, {"request_id": request_id}, partition=0)
-        produce(topic, {"request_id": request_id, "message": "Revenue grew by 1%."}, partition=0)
+        produce(topic, body, partition=0)
+        produce(topic, body, partition=0)
         produce(topic, {"request_id": marker}, partition=0)
         # The marker's result comes after the intake handled both copies: a second run of the id
         # would have been started by then, and its result would be on the topic with the first.
@@ -69,3 +70,23 @@ def test_same_request_id_twice_runs_once_and_yields_one_result(stack):
     copies = [r for r in reader.seen if r["topic"] == result_topic("chaining") and r["value"]["request_id"] == request_id]
     assert len(copies) == 1, copies
     assert len(control.calls(request_id=request_id)) == 3
+
+
+def test_a_request_id_reused_for_another_body_is_dead_lettered_naming_the_conflict(stack):
+    request_id, marker = new_id("reused"), new_id("reused-marker")
+    topic = request_topic("chaining")
+    with result_reader("chaining") as reader:
+        first = produce(topic, {"request_id": request_id, "message": "Revenue grew by 1%."}, partition=1)
+        second = produce(topic, {"request_id": request_id, "message": "Churn is at 9%."}, partition=1)
+        produce(topic, {"request_id": marker}, partition=1)
+        wait_for_results("chaining", [request_id, marker], reader)
+        reader.collect(lambda seen: any(r["topic"] == dead_letters_topic()
+                                        and r["value"]["source"]["offset"] == second[1]
+                                        and r["value"]["source"]["topic"] == topic for r in seen))
+    letter = next(r["value"] for r in reader.seen if r["topic"] == dead_letters_topic()
+                  and r["value"]["source"] == {"topic": topic, "partition": second[0], "offset": second[1]})
+    assert f"request id {request_id!r} is already used" in letter["error"]
+    assert f"{topic}/{first[0]}/{first[1]}" in letter["error"]
+    results = [r["value"] for r in reader.seen if r["topic"] == result_topic("chaining")
+               and r["value"]["request_id"] == request_id]
+    assert len(results) == 1 and "revenue growth | 1%" in results[0]["output"], results

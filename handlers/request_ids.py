@@ -1,0 +1,61 @@
+"""Request ids mean one request: the first body seen under an id is the request; another body is a conflict.
+
+    intake → RequestIds[pattern:request id].claim(fingerprint, source) → first | repeat | conflict
+
+A repeat (same id, same body) is not forwarded again; a conflict (same id,
+different body) is dead-lettered naming the record that holds the id, never
+silently dropped. Claims are kept as long as Restate de-duplicates by
+idempotency key (a day), then forgotten, so an id can be used again after that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import timedelta
+from typing import Literal
+
+import restate
+from pydantic import BaseModel
+
+from agentpipe.messages import AgentRequest, Source
+from handlers.policies import invocation_retry_policy
+
+# Restate's default idempotency retention: how long a forwarded request id is de-duplicated.
+CLAIM_RETENTION = timedelta(days=1)
+
+
+class Claim(BaseModel):
+    fingerprint: str
+    source: Source | None = None
+
+
+class Claimed(BaseModel):
+    outcome: Literal["first", "repeat", "conflict"]
+    first_source: Source | None = None
+
+
+def fingerprint(request: AgentRequest) -> str:
+    """The request as its sender wrote it: everything but the id and where it was read from."""
+    body = request.model_dump(mode="json", exclude={"request_id", "source"}, exclude_none=True)
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+
+
+request_ids = restate.VirtualObject("RequestIds", ingress_private=True,
+                                    invocation_retry_policy=invocation_retry_policy())
+
+
+@request_ids.handler()
+async def claim(ctx: restate.ObjectContext, claim: Claim) -> Claimed:
+    first = await ctx.get("first", type_hint=Claim)
+    if first is None:
+        ctx.set("first", claim)
+        ctx.object_send(forget, key=ctx.key(), arg=None, send_delay=CLAIM_RETENTION)
+        return Claimed(outcome="first")
+    outcome = "repeat" if first.fingerprint == claim.fingerprint else "conflict"
+    return Claimed(outcome=outcome, first_source=first.source)
+
+
+@request_ids.handler()
+async def forget(ctx: restate.ObjectContext) -> None:
+    ctx.clear_all()
