@@ -18,7 +18,8 @@ subprocess.check_call([sys.executable, '-m', 'pip', 'install', *deps])"
 # Then the project itself (see .dockerignore for what stays out).
 COPY . .
 RUN pip install --no-deps . \
-    && useradd --create-home --uid 10001 agentpipe
+    && useradd --create-home --uid 10001 agentpipe \
+    && mkdir /agentpipe-state && chown agentpipe /agentpipe-state  # a new named volume takes this owner
 
 USER agentpipe
 

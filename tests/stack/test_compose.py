@@ -60,8 +60,13 @@ PYTHON_SERVICES = {
     "agent-service": ("handlers", "agent_service_port"),
     "remote-agents": ("handlers.remote_agents", "remote_agents_port"),
     "init": ("stack.init", None),
+    "keys": ("stack.secrets", None),
+    "ingress-guard": ("subscriptions.guard", None),
 }
 SERVICES = {"kafka", "restate", *PYTHON_SERVICES}
+ONE_SHOTS = {"init", "keys"}
+# What a user puts into .env (compose has no default key on purpose).
+USER_APPROVAL_KEY = "test-only-approval-key-made-by-the-user"
 
 
 def _clean_env() -> dict[str, str]:
@@ -81,10 +86,11 @@ def compose_bin() -> str:
     return path
 
 
-def _compose(compose_bin: str, *args: str) -> subprocess.CompletedProcess:
+def _compose(compose_bin: str, *args: str, approval_key: str | None = USER_APPROVAL_KEY) -> subprocess.CompletedProcess:
+    env = _clean_env() | ({"AGENTPIPE_APPROVAL_KEY": approval_key} if approval_key is not None else {})
     return subprocess.run(
         [compose_bin, "-f", str(COMPOSE_FILE), *args],
-        cwd=ROOT, env=_clean_env(), capture_output=True, text=True, timeout=60,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
     )
 
 
@@ -156,6 +162,12 @@ def test_compose_file_is_valid_without_warnings(compose_bin):
     # Warnings such as "The X variable is not set. Defaulting to a blank string." mean a
     # variable without a default: the file would not work on a fresh machine.
     assert done.stderr.strip() == "", f"docker-compose config printed warnings:\n{done.stderr}"
+
+
+def test_compose_has_no_default_approval_key(compose_bin):
+    done = _compose(compose_bin, "config", "-q", approval_key=None)
+    assert done.returncode != 0 and "set AGENTPIPE_APPROVAL_KEY" in done.stderr, done.stderr
+    assert "AGENTPIPE_APPROVAL_KEY:-" not in COMPOSE_FILE.read_text(), "no default key in the repository"
 
 
 def test_services_images_and_build(config):
@@ -266,22 +278,26 @@ def test_restate_config_is_the_local_stacks(config, defaults):
     text = Path(source if Path(source).is_absolute() else ROOT / source).read_text()
     mounted = tomllib.loads(text)
 
-    bootstrap = _env(config["services"]["agent-service"])["AGENTPIPE_KAFKA_BOOTSTRAP"]
-    expected = tomllib.loads(restate_config(defaults, mounted.get("base-dir", ""), brokers=bootstrap))
+    identity_key = mounted["worker"]["invoker"]["request-identity-private-key-pem-file"]
+    container_defaults = defaults.model_copy(update={"bind_host": "0.0.0.0"})  # containers listen on all
+    expected = tomllib.loads(restate_config(container_defaults, mounted.get("base-dir", ""), identity_key))
     assert mounted == expected, (
-        "deploy/restate.toml differs from stack/components.py:restate_config(Settings(), base_dir, "
-        f"brokers={bootstrap!r}); regenerate it (see its header)"
+        "deploy/restate.toml differs from stack/components.py:restate_config(Settings(bind_host='0.0.0.0'), "
+        "base_dir, identity_key_file); regenerate it (see its header)"
     )
     assert mounted["base-dir"] in _mounts(restate), "Restate's base-dir must be a volume (journal survives restarts)"
+    state_volume = _mounts(restate).get("/agentpipe-state")
+    assert state_volume and identity_key.startswith("/agentpipe-state/"), "restate signs with the key `keys` made"
+    assert state_volume == _mounts(config["services"]["keys"])["/agentpipe-state"]
 
-    clusters = mounted["ingress"]["kafka-clusters"]
-    assert [c["name"] for c in clusters] == [defaults.restate_kafka_cluster] == ["local"]
+    # The Kafka cluster is registered by init through the admin API, under the name subscriptions use.
+    assert "kafka-clusters" not in mounted.get("ingress", {})
     for name in PYTHON_SERVICES:
-        assert _env(config["services"][name])["AGENTPIPE_RESTATE_KAFKA_CLUSTER"] == clusters[0]["name"], \
-            f"{name}: subscriptions would name a Kafka cluster Restate does not know"
+        assert _env(config["services"][name])["AGENTPIPE_RESTATE_KAFKA_CLUSTER"] == defaults.restate_kafka_cluster
 
     bound = {int(mounted[section]["bind-address"].rsplit(":", 1)[1]) for section in ("admin", "ingress")}
     assert set(_published(restate).values()) == bound, "published ports lead to Restate's admin and ingress"
+    assert all(spec.startswith("127.0.0.1:") for spec in map(str, restate.get("ports", []))), "loopback only"
 
 
 # -- our services ----------------------------------------------------------------
@@ -305,7 +321,7 @@ def test_service_environment_points_at_service_names(config, defaults):
             assert env.get(key) == value, f"{name}: {key}={env.get(key)!r}, expected {value!r}"
         assert "OPENAI_API_KEY" in env and env["OPENAI_API_KEY"] in (None, ""), \
             f"{name}: OPENAI_API_KEY must be passed through from the environment, not fixed"
-        assert env.get("AGENTPIPE_APPROVAL_KEY"), f"{name}: approvals need AGENTPIPE_APPROVAL_KEY (with a default)"
+        assert env.get("AGENTPIPE_APPROVAL_KEY") == USER_APPROVAL_KEY, f"{name}: the key comes from the user"
         keys.add(env["AGENTPIPE_APPROVAL_KEY"])
     assert len(keys) == 1, "every service must sign and check approvals with the same key"
 
@@ -342,7 +358,7 @@ def test_commands_healthchecks_and_start_order(config, defaults):
     assert "--host" in services["offline-model"]["command"] and "0.0.0.0" in services["offline-model"]["command"], \
         "the offline model listens on 127.0.0.1 by default; other containers need 0.0.0.0"
 
-    for name in SERVICES - {"init"}:
+    for name in SERVICES - ONE_SHOTS - {"ingress-guard"}:
         health = services[name].get("healthcheck", {})
         assert health.get("test") and not health.get("disable"), f"{name} needs a healthcheck"
 
@@ -351,7 +367,11 @@ def test_commands_healthchecks_and_start_order(config, defaults):
 
     assert waits_for("init") == {s: "service_healthy" for s in ("kafka", "restate", "agent-service", "remote-agents")}
     assert waits_for("restate").get("kafka") == "service_healthy", "Restate's Kafka ingress needs the broker"
-    assert str(services["init"].get("restart", "no")) == "no", "init is a one-shot"
+    for one_shot in ONE_SHOTS:
+        assert str(services[one_shot].get("restart", "no")) == "no", f"{one_shot} is a one-shot"
+    for name in ("restate", "agent-service", "remote-agents"):
+        assert waits_for(name).get("keys") == "service_completed_successfully", f"{name} needs the identity keys"
+    assert waits_for("ingress-guard") == {"init": "service_completed_successfully"}
     restate_test = " ".join(services["restate"]["healthcheck"]["test"])
     assert f":{defaults.restate_admin_port}/health" in restate_test
     assert f":{defaults.restate_ingress_port}/restate/health" in restate_test
