@@ -198,7 +198,8 @@ def stack_components(settings: Settings, state_dir: Path) -> list[Component]:
             env=env,
         ),
         # No port: it reads Kafka and calls the admin API (see subscriptions/guard.py).
-        Component("ingress-guard", [], _python_module("subscriptions.guard"), lambda: True, env=env),
+        Component("ingress-guard", [], _python_module("subscriptions.guard"), lambda: True,
+                  env={**env, "PYTHONFAULTHANDLER": "1"}),
     ]
     return components
 

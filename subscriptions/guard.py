@@ -18,11 +18,12 @@ compose start it).
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import time
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from agentpipe.kafka_publisher import client_config
@@ -64,23 +65,43 @@ class IngressGuard:
     def __init__(self) -> None:
         self.admin = AdminClient(client_config())
         self.reader = Consumer(client_config(**{"group.id": "agentpipe-ingress-guard", "enable.auto.commit": False}))
-        self.producer = Producer(client_config(**{"enable.idempotence": True, "acks": "all"}))
+        # Made on first use: an idempotent producer made while the broker's coordinator is still
+        # loading crashed librdkafka here (and a repeated dead letter is harmless anyway).
+        self._producer: Producer | None = None
         self.last_positions: dict[tuple[str, str, int], int] = {}
+        self.group_readers: dict[str, Consumer] = {}
+
+    @property
+    def producer(self) -> Producer:
+        if self._producer is None:
+            self._producer = Producer(client_config(acks="all"))
+        return self._producer
 
     def close(self) -> None:
         self.reader.close()
-        self.producer.flush(10)
+        for consumer in self.group_readers.values():
+            consumer.close()
+        if self._producer is not None:
+            self._producer.flush(10)
 
     # -- finding ----------------------------------------------------------------
+
+    def group_reader(self, group: str) -> Consumer:
+        """A consumer in ``group`` that never subscribes: it reads and commits the group's offsets
+        without joining it (the admin API's group-offset calls crashed librdkafka while the
+        broker's group coordinator was still loading)."""
+        if group not in self.group_readers:
+            self.group_readers[group] = Consumer(client_config(**{"group.id": group, "enable.auto.commit": False}))
+        return self.group_readers[group]
 
     def committed(self, subscription: Subscription, group: str) -> dict[int, int]:
         """Partition → where the group will read next (its low watermark when it never committed)."""
         metadata = self.admin.list_topics(subscription.topic, timeout=10).topics[subscription.topic]
+        if metadata.error is not None:
+            return {}
         parts = [TopicPartition(subscription.topic, p) for p in metadata.partitions]
-        result = self.admin.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group, parts)])
-        offsets = result[group].result().topic_partitions
         positions = {}
-        for tp in offsets:
+        for tp in self.group_reader(group).committed(parts, timeout=10):
             low, high = self.reader.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
             position = tp.offset if tp.offset >= 0 else low
             if position < high:
@@ -164,20 +185,22 @@ class IngressGuard:
             response = client.delete(f"/subscriptions/{current['id']}")
             if response.status_code >= 400 and response.status_code != 404:
                 raise KafkaException(f"removing {current['id']}: HTTP {response.status_code}")
-            self._wait_until_empty(group)
             after = TopicPartition(poison.subscription.topic, poison.partition, poison.offsets[-1] + 1)
-            self.admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, [after])])[group].result()
+            self._commit_when_empty(group, after)
             create_subscription(client, current["source"], current["sink"], current["options"])
 
-    def _wait_until_empty(self, group: str) -> None:
+    def _commit_when_empty(self, group: str, position: TopicPartition) -> None:
+        """Kafka takes a commit from outside the group only once its members have left."""
         deadline = time.monotonic() + GROUP_EMPTY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            described = self.admin.describe_consumer_groups([group])[group].result()
-            if not described.members:
+        while True:
+            try:
+                self.group_reader(group).commit(offsets=[position], asynchronous=False)
                 return
-            time.sleep(0.2)
-        raise TimeoutError(f"consumer group {group} still has members {GROUP_EMPTY_TIMEOUT_S:.0f}s after "
-                           "its subscription was removed")
+            except KafkaException as exc:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"consumer group {group} kept its members {GROUP_EMPTY_TIMEOUT_S:.0f}s after "
+                                       f"its subscription was removed: {exc}") from None
+                time.sleep(0.2)
 
     def run_once(self) -> int:
         """One pass over the keyed subscriptions; returns how many records it moved to dead letters."""
@@ -206,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between passes (1)")
     parser.add_argument("--once", action="store_true", help="one pass, then exit")
     args = parser.parse_args(argv)
+    faulthandler.enable()  # a crash inside librdkafka leaves a stack trace in the log
     configure_logging("ingress-guard")
     guard = IngressGuard()
     try:

@@ -439,7 +439,8 @@ def test_chat_reflects_history(client: openai.OpenAI) -> None:
 def test_fail_next_raises_status_errors(client: openai.OpenAI, control: OfflineModelControl,
                                         status: int, error: type[Exception]) -> None:
     state = control.fail_next(1, status)
-    assert state["faults"] == [{"kind": "fail", "remaining": 1, "match": None, "status": status, "seconds": None}]
+    assert state["faults"] == [{"kind": "fail", "remaining": 1, "match": None, "status": status, "seconds": None,
+                                "step": None}]
     with pytest.raises(error) as info:
         chat(client, "x", "hello")
     assert info.value.status_code == status
