@@ -56,7 +56,7 @@ def kafka_env(broker, options: dict[str, str], **extra: str):
 def read_back(topic: str, request_id: str) -> dict:
     """The record with this request id, read from the beginning with the CLI's reader."""
     with TopicReader.open([topic], from_beginning=True) as reader:
-        values = [r.json() for r in reader.read_available(timeout=20)]
+        values = [r.json() for r in reader.read_available(stall_timeout=20)]
     found = [v for v in values if isinstance(v, dict) and v.get("request_id") == request_id]
     assert found, f"{request_id} not on {topic}; saw {len(values)} records"
     return found[0]
