@@ -14,6 +14,7 @@ from typing import Any, Awaitable, Callable
 
 import restate
 from restate import RunOptions, TerminalError
+from restate.server_context import DisconnectedException
 
 from pydantic import BaseModel
 
@@ -169,8 +170,10 @@ async def run_pattern(
         outcome = Outcome(output="", status="error", error=exc.message)
         if exc.status_code == CANCELLED:
             cancelled = exc
+    except DisconnectedException:
+        raise  # restate-server went away mid-attempt: Restate retries the attempt from the journal
     except Exception as exc:  # noqa: BLE001 - a defect: retrying the invocation would hit it again
-        # Restate's own control flow (suspension) is a BaseException and passes through.
+        # Restate's other control flow (suspension, retryable step failures) is a BaseException.
         log.exception("pattern raised an unexpected error")
         outcome = Outcome(output="", status="error", error=f"internal error: {type(exc).__name__}: {exc}")
     result = AgentResult(
