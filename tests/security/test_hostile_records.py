@@ -67,6 +67,8 @@ def request_cases() -> list[Case]:
         Case("no value at all (runs the example)", "chaining", None, OK),
         Case("exactly at the size limit", "chaining", padded_request(limit), OK),
         Case("one byte over the size limit", "chaining", padded_request(limit + 1), DEAD_LETTER, "over the limit"),
+        Case("900 KiB (its dead letter carries the start)", "chaining", padded_request(900 * 1024), DEAD_LETTER,
+             "over the limit"),
         Case("control characters in a chat key", "chat", b'{"message": "hi"}', OK,
              key=b"s-\x00\x01\n\t\x1b[31m-" + new_id().encode()),
         Case("invalid UTF-8 chat key", "chat", b'{"message": "hi"}', DEAD_LETTER, "not valid UTF-8",
@@ -139,6 +141,10 @@ def test_hostile_request_records_never_block_their_key(stack):
         if case.expect == DEAD_LETTER:
             if "payload_base64" not in got or case.error_contains not in got["error"]:
                 wrong.append(f"{case.name}: expected a dead letter about {case.error_contains!r}, got {got}")
+            elif got["payload_bytes"] != len(case.value or b"") or \
+                    got["payload_truncated"] != (len(case.value or b"") > get_settings().dead_letter_payload_bytes):
+                wrong.append(f"{case.name}: the letter misstates the payload: {got['payload_bytes']}, "
+                             f"truncated={got['payload_truncated']}")
         elif got.get("status") != "ok":
             wrong.append(f"{case.name}: expected an ok result, got {got}")
     print(f"\nhostile request records: {len(cases)} kinds tried, {len(stuck)} stuck")

@@ -77,6 +77,18 @@ def test_no_http_caller_can_decide_or_reach_a_private_handler(stack):
         assert result_of(reader, request_id)["output"] == "approved by rita"
 
 
+def test_http_ingress_requests_meet_the_record_size_limit(stack):
+    limit = get_settings().max_record_bytes
+    ingress = get_settings().restate_ingress_url
+    over = httpx.post(f"{ingress}/CallChainingService/run", json={"message": "a" * (limit + 1)}, timeout=60)
+    assert over.status_code == 200 and over.json()["status"] == "error", over.text[:300]
+    assert "over the limit" in over.json()["error"]
+    # Far over: refused by Restate's ingress before it reaches a handler.
+    huge = httpx.post(f"{ingress}/CallChainingService/run", content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+                      headers={"content-type": "application/json"}, timeout=60)
+    assert huge.status_code == 413, huge.status_code
+
+
 def _jwt(key: Ed25519PrivateKey, audience: str) -> str:
     def b64(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
