@@ -227,7 +227,6 @@ class IngressGuard:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m subscriptions.guard", description=__doc__.splitlines()[0])
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between passes (1)")
-    parser.add_argument("--once", action="store_true", help="one pass, then exit")
     args = parser.parse_args(argv)
     faulthandler.enable()  # a crash inside librdkafka leaves a stack trace in the log
     configure_logging("ingress-guard")
@@ -238,8 +237,6 @@ def main(argv: list[str] | None = None) -> int:
                 guard.run_once()
             except Exception as exc:  # noqa: BLE001 - the stack may be starting or restarting: try again
                 log.warning("guard pass failed", error=f"{type(exc).__name__}: {exc}")
-            if args.once:
-                return 0
             time.sleep(args.interval)
     except KeyboardInterrupt:
         return 0
