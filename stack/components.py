@@ -58,6 +58,19 @@ def kafka_ready(bootstrap: str) -> bool:
         return False
 
 
+# What a one-broker KRaft cluster needs: internal topics on the one replica, no join delay.
+SINGLE_NODE_BROKER = [
+    "offsets.topic.replication.factor=1",
+    "transaction.state.log.replication.factor=1",
+    "transaction.state.log.min.isr=1",
+    "share.coordinator.state.topic.replication.factor=1",
+    "share.coordinator.state.topic.min.isr=1",
+    "group.initial.rebalance.delay.ms=0",
+    # Topics come from subscriptions/; a typo must not silently create a new one.
+    "auto.create.topics.enable=false",
+]
+
+
 def _kafka_command(settings: Settings, state_dir: Path) -> list[str]:
     log_dir = state_dir / "logs"
     classpath = kafka_classpath(log_dir)
@@ -77,14 +90,7 @@ def _kafka_command(settings: Settings, state_dir: Path) -> list[str]:
                 "inter.broker.listener.name=PLAINTEXT",
                 f"log.dirs={data_dir}",
                 "num.partitions=1",
-                "offsets.topic.replication.factor=1",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                "share.coordinator.state.topic.replication.factor=1",
-                "share.coordinator.state.topic.min.isr=1",
-                "group.initial.rebalance.delay.ms=0",
-                # Topics come from subscriptions/; a typo must not silently create a new one.
-                "auto.create.topics.enable=false",
+                *SINGLE_NODE_BROKER,
                 f"message.max.bytes={settings.kafka_max_message_bytes}",
                 "",
             ]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient
 
+from stack.components import SINGLE_NODE_BROKER
 from stack.installs import STACK_DIR, kafka_classpath
 
 USER = "alice"
@@ -87,13 +88,7 @@ def start(workdir: Path, timeout: float = 90.0) -> SaslBroker:
         "listener.name.client.scram-sha-256.sasl.jaas.config="
         "org.apache.kafka.common.security.scram.ScramLoginModule required;",
         f"log.dirs={workdir / 'data'}",
-        "offsets.topic.replication.factor=1",
-        "transaction.state.log.replication.factor=1",
-        "transaction.state.log.min.isr=1",
-        "share.coordinator.state.topic.replication.factor=1",
-        "share.coordinator.state.topic.min.isr=1",
-        "group.initial.rebalance.delay.ms=0",
-        "auto.create.topics.enable=false",
+        *SINGLE_NODE_BROKER,
         "",
     ]))
     java = ["java", "-Xms128m", "-Xmx384m", "-cp", kafka_classpath(workdir),

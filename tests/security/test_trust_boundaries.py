@@ -52,6 +52,13 @@ def result_of(reader: TopicReader, request_id: str, timeout: float = 60) -> dict
     return next(r["value"] for r in reader.seen if r["topic"] == topic and r["value"]["request_id"] == request_id)
 
 
+def decide(approval_id: str, decision: str, reviewer: str = "rita") -> None:
+    """A decision signed with the stack's key, as a reviewer's tool publishes it."""
+    signature = approval_signature(get_settings().approval_secret, approval_id, decision)
+    produce(approvals_topic(), {"approval_id": approval_id, "decision": decision, "reviewer": reviewer,
+                                "signature": signature}, key=approval_id)
+
+
 def hitl_reader() -> TopicReader:
     return TopicReader([approval_requests_topic(), result_topic("human-in-the-loop")])
 
@@ -71,9 +78,7 @@ def test_no_http_caller_can_decide_or_reach_a_private_handler(stack):
         assert set(state_of("ApprovalReview", approval_id)) == {"status", "request_id", "requested"}
         assert state_of("ApprovalReview", approval_id)["status"] == "pending"
         # Had any forged call applied, the one result would name the attacker, not the real reviewer.
-        produce(approvals_topic(), {"approval_id": approval_id, "decision": "approved", "reviewer": "rita",
-                                    "signature": approval_signature(get_settings().approval_secret, approval_id,
-                                                                    "approved")}, key=approval_id)
+        decide(approval_id, "approved")
         assert result_of(reader, request_id)["output"] == "approved by rita"
 
 
@@ -163,23 +168,18 @@ def test_changed_code_is_not_registered_under_running_invocations(stack):
         deployments = httpx.get(f"{get_settings().restate_admin_url}/deployments", timeout=10).json()["deployments"]
         uris = {d["uri"] for d in deployments}
         assert revision_uri(base) in uris and revision_uri(base, "rev-000000000000") not in uris
-        produce(approvals_topic(), {"approval_id": approval_id, "decision": "rejected", "reviewer": "rita",
-                                    "signature": approval_signature(get_settings().approval_secret, approval_id,
-                                                                    "rejected")}, key=approval_id)
+        decide(approval_id, "rejected")
         assert result_of(reader, request_id)["status"] == "rejected"
 
 
 def test_decisions_on_one_approval_are_applied_in_topic_order(stack):
-    secret = get_settings().approval_secret
     with hitl_reader() as reader:
         reviews = [pending_review(reader) for _ in range(6)]
         expected = {}
         for n, (request_id, approval_id) in enumerate(reviews):
             order = ("approved", "rejected") if n % 2 == 0 else ("rejected", "approved")
             for decision in order:  # back to back, same key: the first in the topic must win
-                produce(approvals_topic(), {"approval_id": approval_id, "decision": decision, "reviewer": f"r{n}",
-                                            "signature": approval_signature(secret, approval_id, decision)},
-                        key=approval_id)
+                decide(approval_id, decision, reviewer=f"r{n}")
             expected[request_id] = "ok" if order[0] == "approved" else "rejected"
         results = {request_id: result_of(reader, request_id)["status"] for request_id, _ in reviews}
     assert results == expected
