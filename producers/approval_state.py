@@ -3,11 +3,10 @@
 Reading Restate's state costs the same however long the topics are, where
 folding the approval topics from offset 0 grows with every approval ever made.
 
-One small description per shape of the approval service (``ApprovalShape``),
-so the reader follows the handler without changing its queries:
-``ApprovalReview``, a workflow keyed by approval id with ``status``,
-``request_id`` and ``requested`` (the approval request as published), and
-the older ``ApprovalGate`` object with everything in one ``gate`` value.
+``ApprovalShape`` describes where the review keeps its state, so the reader
+follows the handler without changing its queries: ``ApprovalReview``, a
+workflow keyed by approval id with ``status``, ``request_id`` and
+``requested`` (the approval request as published).
 """
 
 from __future__ import annotations
@@ -40,25 +39,7 @@ def _read_review(approval_id: str, values: dict[str, Any]) -> tuple[dict | None,
     return (requested if isinstance(requested, dict) else None), (status if isinstance(status, str) else None)
 
 
-def _read_gate(approval_id: str, values: dict[str, Any]) -> tuple[dict | None, str | None]:
-    gate = values.get("gate")
-    if not isinstance(gate, dict):
-        return None, None
-    status = gate.get("status")
-    return {**gate, "approval_id": approval_id}, (status if isinstance(status, str) else None)
-
-
 REVIEW_WORKFLOW = ApprovalShape("ApprovalReview", ("status", "request_id", "requested"), "status", _read_review, "run")
-GATE_OBJECT = ApprovalShape("ApprovalGate", ("gate",), "gate", _read_gate, "")
-SHAPES = (REVIEW_WORKFLOW, GATE_OBJECT)
-
-
-def registered_shape() -> ApprovalShape:
-    """The shape of the approval service the stack runs (the newest when it runs none)."""
-    names = sql_list([s.service for s in SHAPES])
-    rows = query(f"SELECT name FROM sys_service WHERE name IN ({names})")
-    running = {row.get("name") for row in rows}
-    return next((s for s in SHAPES if s.service in running), REVIEW_WORKFLOW)
 
 
 def sql_list(values: list[str]) -> str:
@@ -77,7 +58,7 @@ class ApprovalState:
     """Approvals of one shape; rows of the wrong shape are skipped and counted."""
 
     def __init__(self, shape: ApprovalShape | None = None):
-        self.shape = shape or registered_shape()
+        self.shape = shape or REVIEW_WORKFLOW
         self.skipped = SkipCount()
 
     def _values(self, join: str = "", condition: str = "") -> dict[str, dict[str, Any]]:
@@ -97,8 +78,8 @@ class ApprovalState:
         return by_approval
 
     def _waiting(self, approval_ids: list[str]) -> set[str]:
-        if not self.shape.waiting_handler or not approval_ids:
-            return set(approval_ids)  # an object has no invocation that waits; its status says it all
+        if not approval_ids:
+            return set()
         rows = query(
             "SELECT target_service_key FROM sys_invocation "
             f"WHERE target_service_name = {sql_literal(self.shape.service)} "
