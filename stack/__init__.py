@@ -1,0 +1,1 @@
+"""The local stack: Kafka, restate-server and agentpipe's own processes under one supervisor."""
