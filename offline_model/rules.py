@@ -14,36 +14,40 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from agentpipe import vocabulary as v
 from offline_model import metrics
 from offline_model.conversation import (
-    Conversation, brief, clip, conversation, field_value, first_line, first_sentence, instance_of, parse_json,
+    Conversation,
+    brief,
+    clip,
+    conversation,
+    field_value,
+    first_line,
+    first_sentence,
+    instance_of,
+    parse_json,
 )
 from offline_model.places import find_cities
 
-# These substrings mirror the system prompts in handlers/prompts.py. The model server is a
-# separate component, so it matches phrases instead of importing the prompts; when a prompt
-# there changes, update its phrase here.
+# The marker phrases and tool names the handlers use, from the one module both read.
 PHRASES = {
-    "extract": "Extract only the numerical values",
-    "sort": "Sort all lines in descending order",
-    "format": "markdown table with columns",
-    "sentiment": "Analyze the sentiment",
-    "key_points": "Extract the three key points",
-    "summary": "Summarize the text in one sentence",
-    "worker": "You are a worker",
-    "generator": "Your goal is to complete the task",
-    "evaluator": "Evaluate the solution",
-    "moderator": "You are a content moderator",
-    "chat": "helpful assistant in an ongoing conversation",
+    "extract": v.EXTRACT_MARKER,
+    "sort": v.SORT_MARKER,
+    "format": v.FORMAT_MARKER,
+    "sentiment": v.SENTIMENT_MARKER,
+    "key_points": v.KEY_POINTS_MARKER,
+    "summary": v.SUMMARY_MARKER,
+    "worker": v.WORKER_MARKER,
+    "generator": v.GENERATOR_MARKER,
+    "evaluator": v.EVALUATOR_MARKER,
+    "moderator": v.MODERATOR_MARKER,
+    "chat": v.CHAT_MARKER,
 }
-SPECIALIST_RE = re.compile(r"You are the (billing|account|product) specialist")
-
-# Tool names and the JSON schema name the handlers offer.
-ROUTE_TOOLS = {"billing_agent": "billing", "account_agent": "account", "product_agent": "product"}
-SUPPORT_TOOLS = ("query_user_database", "fetch_service_status", "create_support_ticket")
-WEATHER_TOOL = "get_weather"
-REVIEW_TOOL = "get_human_review"
-TASK_LIST_SCHEMA = "task_list"
+ROUTE_TOOLS = {v.route_tool(route): route for route in v.ROUTES}
+SUPPORT_TOOLS = (v.QUERY_USER_DATABASE, v.FETCH_SERVICE_STATUS, v.CREATE_SUPPORT_TICKET)
+WEATHER_TOOL = v.GET_WEATHER
+REVIEW_TOOL = v.GET_HUMAN_REVIEW
+TASK_LIST_SCHEMA = v.TASK_LIST
 
 ROUTE_KEYWORDS = {
     "billing": ["invoice", "charge", "charged", "refund", "payment", "bill", "billing", "price",
@@ -95,9 +99,9 @@ def reply(body: dict[str, Any]) -> Reply:
         return support(conv)
     if conv.offers(REVIEW_TOOL) or PHRASES["moderator"] in conv.system:
         return moderate(conv)
-    specialist = SPECIALIST_RE.search(conv.system)
+    specialist = next((route for route in v.ROUTES if v.specialist_marker(route) in conv.system), None)
     if specialist:
-        return specialist_answer(specialist.group(1), conv.last_user)
+        return specialist_answer(specialist, conv.last_user)
     for key, rule in SYSTEM_RULES:
         if PHRASES[key] in conv.system:
             return rule(conv)
@@ -135,26 +139,26 @@ def support(conv: Conversation) -> Reply:
             break
     if not conv.tool_results:
         calls = []
-        if "query_user_database" in conv.tools:
-            calls.append(ToolCall("query_user_database", {"user_id": user_id}))
-        if "fetch_service_status" in conv.tools:
-            calls.append(ToolCall("fetch_service_status", {}))
+        if v.QUERY_USER_DATABASE in conv.tools:
+            calls.append(ToolCall(v.QUERY_USER_DATABASE, {"user_id": user_id}))
+        if v.FETCH_SERVICE_STATUS in conv.tools:
+            calls.append(ToolCall(v.FETCH_SERVICE_STATUS, {}))
         if calls:
             return Reply(tool_calls=tuple(calls), rule="tool_routing.lookup")
 
     by_name = {name: content for name, _, content in conv.tool_results}
     problems = [w for w in PROBLEM_WORDS if any(w in c.lower() for _, _, c in conv.tool_results)]
-    if problems and "create_support_ticket" not in by_name and "create_support_ticket" in conv.tools:
+    if problems and v.CREATE_SUPPORT_TICKET not in by_name and v.CREATE_SUPPORT_TICKET in conv.tools:
         message = f"{first_sentence(question, 120)} Tool results show: {', '.join(problems)}."
-        return Reply(tool_calls=(ToolCall("create_support_ticket", {"user_id": user_id, "message": message}),),
+        return Reply(tool_calls=(ToolCall(v.CREATE_SUPPORT_TICKET, {"user_id": user_id, "message": message}),),
                      rule="tool_routing.ticket")
 
     parts = [f"I checked account {user_id}"]
-    if "query_user_database" in by_name:
+    if v.QUERY_USER_DATABASE in by_name:
         parts[0] += f" ({brief(by_name['query_user_database'], skip=('user_id',))})"
-    if "fetch_service_status" in by_name:
+    if v.FETCH_SERVICE_STATUS in by_name:
         parts.append(f"Service status: {brief(by_name['fetch_service_status'])}")
-    ticket = ticket_id(by_name.get("create_support_ticket", ""))
+    ticket = ticket_id(by_name.get(v.CREATE_SUPPORT_TICKET, ""))
     if ticket:
         parts.append(f"I opened support ticket {ticket} so the team can follow up")
     elif problems:
