@@ -19,10 +19,9 @@ import asyncio
 import json
 import threading
 
-from confluent_kafka import KafkaError, KafkaException, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from agentpipe.settings import get_settings
-
 
 # Errors no retry of the same record can fix.
 PERMANENT_ERRORS = {
@@ -85,7 +84,7 @@ class KafkaPublisher:
         loop = asyncio.get_running_loop()
         delivered: asyncio.Future = loop.create_future()
 
-        def on_delivery(err: KafkaError | None, msg) -> None:
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
             def settle() -> None:
                 if delivered.done():
                     return

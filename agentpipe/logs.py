@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import sys
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
@@ -46,7 +47,7 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def _redact(_, __, event_dict: dict) -> dict:
+def _redact(_logger: object, _method: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
     # Nested values too: a secret inside a dict or a list field must not slip through.
     return {key: _scrub(value) for key, value in event_dict.items()}
 
@@ -99,5 +100,5 @@ def bind_request(invocation_id: str, request_id: str, pattern: str) -> None:
     structlog.contextvars.bind_contextvars(invocation_id=invocation_id, request_id=request_id, pattern=pattern)
 
 
-def get_logger(name: str = "agentpipe"):
+def get_logger(name: str = "agentpipe") -> structlog.stdlib.BoundLogger:
     return structlog.get_logger(name)

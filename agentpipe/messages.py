@@ -9,17 +9,24 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from datetime import datetime, timezone
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 Status = Literal["ok", "error", "rejected", "timed_out"]
 Decision = Literal["approved", "rejected"]
 
 
 def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class Source(BaseModel):
@@ -55,14 +62,21 @@ class AgentResult(BaseModel):
     replay_of: str | None = None
     completed_at: str = ""
 
-    def to_record_value(self) -> dict:
-        value = self.model_dump()
-        # session_id belongs to chat results and route to routing results only.
-        if self.session_id is None:
-            value.pop("session_id")
-        if self.route is None:
-            value.pop("route")
+    @model_serializer(mode="wrap")
+    def _only_own_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # session_id belongs to chat results and route to routing results only: absent elsewhere.
+        value: dict[str, Any] = handler(self)
+        for field in ("session_id", "route"):
+            if value.get(field) is None:
+                value.pop(field, None)
         return value
+
+
+class ChatTurn(BaseModel):
+    """One message of a chat session's history."""
+
+    role: Literal["user", "assistant"]
+    content: str
 
 
 class ApprovalRequest(BaseModel):
@@ -93,7 +107,7 @@ class DeadLetter(BaseModel):
     @classmethod
     def for_payload(
         cls, source: Source | None, error: str, payload: bytes, failed_at: str, keep_bytes: int | None = None
-    ) -> "DeadLetter":
+    ) -> DeadLetter:
         kept = payload if keep_bytes is None else payload[:keep_bytes]
         return cls(
             source=source,

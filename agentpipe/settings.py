@@ -109,7 +109,7 @@ class Settings(BaseSettings):
         return value.strip() if isinstance(value, str) else value
 
     @model_validator(mode="after")
-    def _local_defaults(self) -> "Settings":
+    def _local_defaults(self) -> Settings:
         local = "127.0.0.1"
         self.kafka_bootstrap = self.kafka_bootstrap or f"{local}:{self.kafka_port}"
         self.restate_ingress_url = self.restate_ingress_url or f"http://{local}:{self.restate_ingress_port}"

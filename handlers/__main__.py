@@ -1,9 +1,11 @@
 """python -m handlers: the agent service on AGENTPIPE_AGENT_SERVICE_PORT (9080)."""
 
+from restate.server_types import RestateAppT
+
 from handlers.serve import require_approval_key, require_identity_keys, serve
 
 
-def build_app():
+def build_app() -> RestateAppT:
     # Imported only after the start-up checks: the services read (validated) settings at import.
     from handlers.app import build_app as build
 

@@ -10,53 +10,55 @@ running anything.
 
 from __future__ import annotations
 
+from typing import Any
 
 import restate
 from restate import TerminalError
 
-from handlers.runtime import PatternRun, tool_result_message
+from handlers.llm import Message, ToolSpec
+from handlers.runtime import PatternRun, ToolResult, tool_result_message
 from handlers.tools import TOOL_IMPLEMENTATIONS, BadToolCall, parse_arguments
 
 
-def _step_name(name: str, arguments: dict) -> str:
+def _step_name(name: str, arguments: dict[str, str]) -> str:
     shown = ", ".join(f"{v}" for v in arguments.values())
     return f"{name}({shown[:60]})"
 
 
-async def tool_loop(run: PatternRun, messages: list[dict], tools: list[dict]) -> str:
+async def tool_loop(run: PatternRun[Any], messages: list[Message], tools: list[ToolSpec]) -> str:
     bounds = await run.bounds()
     max_rounds = bounds.tool_loop_max_rounds
     for round_no in range(1, max_rounds + 1):
         reply = await run.llm(f"Agent round {round_no}", messages, tools=tools)
-        calls = reply["tool_calls"]
+        calls = reply.tool_calls
         if not calls:
-            return reply["content"] or ""
+            return reply.text
         messages.append(
             {
                 "role": "assistant",
-                "content": reply["content"],
+                "content": reply.content,
                 "tool_calls": [
-                    {"id": c["id"], "type": "function", "function": {"name": c["name"], "arguments": c["arguments"]}}
+                    {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
                     for c in calls
                 ],
             }
         )
-        pending: list[tuple[str, restate.RestateDurableFuture[dict]]] = []
-        rejected: dict[str, dict] = {}
+        pending: list[tuple[str, restate.RestateDurableFuture[ToolResult]]] = []
+        rejected: dict[str, ToolResult] = {}
         for index, call in enumerate(calls):
             if index >= bounds.tool_calls_max_per_round:
-                rejected[call["id"]] = {"error": f"at most {bounds.tool_calls_max_per_round} tool calls per round"}
+                rejected[call.id] = {"error": f"at most {bounds.tool_calls_max_per_round} tool calls per round"}
                 continue
             try:
                 arguments = parse_arguments(call, tools)
             except BadToolCall as exc:
-                rejected[call["id"]] = {"error": str(exc)}
+                rejected[call.id] = {"error": str(exc)}
                 continue
-            future = run.tool_future(_step_name(call["name"], arguments), TOOL_IMPLEMENTATIONS[call["name"]], **arguments)
-            pending.append((call["id"], future))
+            future = run.tool_future(_step_name(call.name, arguments), TOOL_IMPLEMENTATIONS[call.name], **arguments)
+            pending.append((call.id, future))
         if pending:
             await restate.gather(*(future for _, future in pending))  # the tool steps run concurrently
         results = {call_id: await future for call_id, future in pending} | rejected
         for call in calls:
-            messages.append(tool_result_message(call["id"], results[call["id"]]))
+            messages.append(tool_result_message(call.id, results[call.id]))
     raise TerminalError(f"the agent did not answer within {max_rounds} tool rounds")

@@ -30,28 +30,20 @@ from restate.serde import BytesSerde
 from agentpipe.logs import get_logger
 from agentpipe.messages import ApprovalEvent, ApprovalRequest, describe_validation_error, signature_problem
 from agentpipe.settings import get_settings
+from agentpipe.topics import approval_requests_topic
 from handlers.intake import record_key, record_source
 from handlers.policies import invocation_retry_policy
 from handlers.records import RejectedRecord, decode_json_object, printable
+from handlers.review_call import REVIEW_HANDLER, REVIEW_SERVICE, ReviewRequest, Verdict
 from handlers.runtime import publish_dead_letter, publish_step
-from subscriptions.topics import APPROVAL_INTAKE, approval_requests_topic
+from subscriptions.desired import APPROVAL_INTAKE
 
 log = get_logger(__name__)
 
 DECISION = "decision"
-
-
-class ReviewRequest(BaseModel):
-    request_id: str
-    content: str
-    reason: str
-    timeout_s: float
-
-
-class Verdict(BaseModel):
-    decision: Literal["approved", "rejected", "timed_out", "cancelled"]
-    reviewer: str = ""
-    comment: str = ""
+# State of a review, read by `agentpipe approvals` (producers/approval_state.py) over Restate's SQL API.
+REQUEST_ID, STATUS, REQUESTED = "request_id", "status", "requested"
+ReviewStatus = Literal["pending", "approved", "rejected", "timed_out", "cancelled"]
 
 
 class DecideOutcome(BaseModel):
@@ -60,33 +52,37 @@ class DecideOutcome(BaseModel):
     request_id: str | None = None
 
 
-review = restate.Workflow("ApprovalReview", ingress_private=True, invocation_retry_policy=invocation_retry_policy())
+review = restate.Workflow(REVIEW_SERVICE, ingress_private=True, invocation_retry_policy=invocation_retry_policy())
 
 
-@review.main(workflow_retention=timedelta(seconds=get_settings().approval_retention_s))
+def _set_status(ctx: restate.WorkflowContext, status: ReviewStatus) -> None:
+    ctx.set(STATUS, status)
+
+
+@review.main(REVIEW_HANDLER, workflow_retention=timedelta(seconds=get_settings().approval_retention_s))
 async def run(ctx: restate.WorkflowContext, request: ReviewRequest) -> Verdict:
     approval_id = ctx.key()
-    ctx.set("request_id", request.request_id)
-    ctx.set("status", "pending")
+    ctx.set(REQUEST_ID, request.request_id)
+    _set_status(ctx, "pending")
     approval = ApprovalRequest(approval_id=approval_id, request_id=request.request_id, content=request.content,
                                reason=request.reason, requested_at="")
     decision = ctx.promise(DECISION, type_hint=Verdict)
     try:
         published = await publish_step(ctx, "Publish approval request", approval_requests_topic(), approval_id,
                                        approval.model_dump(), "requested_at")
-        ctx.set("requested", published)
+        ctx.set(REQUESTED, ApprovalRequest.model_validate(published))
         timeout = ctx.sleep(timedelta(seconds=request.timeout_s), name="Review timeout")
         winner = await restate.select(decision=decision.value(), timeout=timeout)
     except TerminalError:
         # Cancelled (at any await above): take the promise so a later decision is reported, not applied.
-        ctx.set("status", (await _close(ctx, Verdict(decision="cancelled"))).decision)
+        _set_status(ctx, (await _close(ctx, Verdict(decision="cancelled"))).decision)
         raise
     match winner:
         case ["decision", verdict]:
             pass
         case _:
             verdict = await _close(ctx, Verdict(decision="timed_out"))
-    ctx.set("status", verdict.decision)
+    _set_status(ctx, verdict.decision)
     return verdict
 
 
@@ -111,7 +107,7 @@ async def decide(ctx: restate.WorkflowSharedContext, event: ApprovalEvent) -> De
     if event.approval_id != approval_id:
         return DecideOutcome(applied=False, reason=f"decision names approval {printable(event.approval_id)!r}, "
                                                    f"not {approval_id!r}")
-    request_id = await ctx.get("request_id", type_hint=str)
+    request_id = await ctx.get(REQUEST_ID, type_hint=str)
     if request_id is None:
         return DecideOutcome(applied=False, reason=f"unknown approval id {approval_id!r}")
     problem = await ctx.run_typed("Check signature", check_signature, event=event)
@@ -141,12 +137,12 @@ def parse_approval_event(raw: bytes) -> ApprovalEvent:
 
 # Keyed by the record key (the approval id): one approval's decisions are applied in topic order.
 approval_intake = restate.VirtualObject(
-    APPROVAL_INTAKE[0], ingress_private=True, invocation_retry_policy=invocation_retry_policy()
+    APPROVAL_INTAKE.service, ingress_private=True, invocation_retry_policy=invocation_retry_policy()
 )
 
 
-@approval_intake.handler(APPROVAL_INTAKE[1], accept="*/*", input_serde=BytesSerde())
-async def ingest(ctx: restate.ObjectContext, raw: bytes) -> dict:
+@approval_intake.handler(APPROVAL_INTAKE.handler, accept="*/*", input_serde=BytesSerde())
+async def ingest(ctx: restate.ObjectContext, raw: bytes) -> DecideOutcome:
     headers = ctx.request().headers
     source, key = record_source(headers), record_key(headers)
     try:
@@ -155,11 +151,11 @@ async def ingest(ctx: restate.ObjectContext, raw: bytes) -> dict:
             raise RejectedRecord(f"record key {printable(key)!r} is not the approval id {event.approval_id!r}")
     except RejectedRecord as exc:
         await publish_dead_letter(ctx, key, source, str(exc), raw)
-        return {"applied": False, "reason": str(exc)}
+        return DecideOutcome(applied=False, reason=str(exc))
     outcome = await ctx.workflow_call(decide, key=event.approval_id, arg=event)
     if not outcome.applied:
         # Unknown, unsigned, duplicate or late: nothing changes; the record is kept as a dead letter for people.
         await publish_dead_letter(ctx, key, source, outcome.reason, raw)
     else:
         log.info("approval applied", approval_id=event.approval_id, decision=event.decision)
-    return outcome.model_dump()
+    return outcome

@@ -5,23 +5,21 @@
 
 from __future__ import annotations
 
-import restate
-
-from handlers.policies import invocation_retry_policy
+from agentpipe.messages import AgentRequest
 from handlers import prompts
-from handlers.requests import ChainingRequest
-from handlers.runtime import Outcome, PatternRun, run_pattern
-
-call_chaining = restate.Service("CallChainingService", invocation_retry_policy=invocation_retry_policy())
+from handlers.pattern import Pattern
+from handlers.runtime import Outcome, PatternRun
 
 
-async def chain(run: PatternRun, request: ChainingRequest) -> Outcome:
+class ChainingRequest(AgentRequest):
+    message: str = prompts.EXAMPLE_REPORT
+
+
+async def chain(run: PatternRun[ChainingRequest], request: ChainingRequest) -> Outcome:
     metrics = await run.ask("Extract metrics", prompts.EXTRACT_METRICS, request.message)
     ordered = await run.ask("Sort metrics", prompts.SORT_METRICS, metrics)
     table = await run.ask("Format as table", prompts.FORMAT_TABLE, ordered)
     return Outcome(output=table)
 
 
-@call_chaining.handler()
-async def run(ctx: restate.Context, request: ChainingRequest) -> dict:
-    return await run_pattern(ctx, "chaining", request, chain)
+PATTERN = Pattern(name="chaining", service="CallChainingService", handler="run", request=ChainingRequest, work=chain)

@@ -12,54 +12,63 @@ change a session.
 
 from __future__ import annotations
 
-import json
+from typing import cast
 
 import restate
+from pydantic import RootModel
 
+from agentpipe.messages import AgentRequest, ChatTurn
 from handlers import prompts
-from handlers.policies import invocation_retry_policy
-from handlers.requests import ChatRequest
-from handlers.runtime import Outcome, PatternRun, run_pattern
-
-chat = restate.VirtualObject("Chat", invocation_retry_policy=invocation_retry_policy())
+from handlers.pattern import Pattern
+from handlers.runtime import Outcome, PatternRun
 
 HISTORY = "history"
 
 
-def bounded(history: list[dict], max_messages: int, max_bytes: int) -> list[dict]:
+class ChatRequest(AgentRequest):
+    message: str = prompts.EXAMPLE_CHAT_MESSAGE
+    reset: bool = False  # true: clear the session's history instead of replying
+
+
+class History(RootModel[list[ChatTurn]]):
+    """The session's state: its turns, oldest first (stored as a plain JSON list)."""
+
+
+def bounded(history: list[ChatTurn], max_messages: int, max_bytes: int) -> list[ChatTurn]:
     """The newest messages that fit both bounds (the newest one always stays)."""
-    kept: list[dict] = []
+    kept: list[ChatTurn] = []
     size = 0
-    for message in reversed(history[-max_messages:]):
-        size += len(json.dumps(message, ensure_ascii=False).encode())
+    for turn in reversed(history[-max_messages:]):
+        size += len(turn.model_dump_json().encode())
         if kept and size > max_bytes:
             break
-        kept.append(message)
+        kept.append(turn)
     return kept[::-1]
 
 
-async def reply_in_session(run: PatternRun, request: ChatRequest) -> Outcome:
-    ctx: restate.ObjectContext = run.ctx  # type: ignore[assignment]
+async def reply_in_session(run: PatternRun[ChatRequest], request: ChatRequest) -> Outcome:
+    ctx = cast(restate.ObjectContext, run.ctx)  # keyed: the handler runs on the session's object
     if request.reset:
         ctx.clear(HISTORY)
         return Outcome(output="session reset", session_id=ctx.key())
     bounds = await run.bounds()
-    history: list[dict] = await ctx.get(HISTORY, type_hint=list) or []
-    history.append({"role": "user", "content": request.message})
+    stored = await ctx.get(HISTORY, type_hint=History)
+    history = [*(stored.root if stored else []), ChatTurn(role="user", content=request.message)]
     history = bounded(history, bounds.chat_history_max, bounds.chat_history_max_bytes)
-    reply = await run.llm("Chat reply", [{"role": "system", "content": prompts.CHAT_ASSISTANT}, *history])
-    answer = reply["content"] or ""
+    messages = [{"role": "system", "content": prompts.CHAT_ASSISTANT}, *(turn.model_dump() for turn in history)]
+    answer = (await run.llm("Chat reply", messages)).text
     # The reply is the assistant's, not the user's (a defect of the public example).
-    history.append({"role": "assistant", "content": answer})
-    ctx.set(HISTORY, bounded(history, bounds.chat_history_max, bounds.chat_history_max_bytes))
+    history.append(ChatTurn(role="assistant", content=answer))
+    ctx.set(HISTORY, History(bounded(history, bounds.chat_history_max, bounds.chat_history_max_bytes)))
     return Outcome(output=answer, session_id=ctx.key())
 
 
-@chat.handler()
-async def message(ctx: restate.ObjectContext, request: ChatRequest) -> dict:
-    return await run_pattern(ctx, "chat", request, reply_in_session)
+async def history(ctx: restate.ObjectSharedContext) -> History:
+    """The session's turns; a shared handler, so reading never waits behind a reply."""
+    return await ctx.get(HISTORY, type_hint=History) or History([])
 
 
-@chat.handler(kind="shared")
-async def history(ctx: restate.ObjectSharedContext) -> list[dict]:
-    return await ctx.get(HISTORY, type_hint=list) or []
+PATTERN = Pattern(
+    name="chat", service="Chat", handler="message", request=ChatRequest, work=reply_in_session, keyed=True,
+    readers=(history,),
+)

@@ -8,17 +8,17 @@ round 3 resumes there instead of redoing rounds 1 and 2.
 
 from __future__ import annotations
 
-import restate
-
+from agentpipe.messages import AgentRequest
 from handlers import prompts
-from handlers.policies import invocation_retry_policy
-from handlers.requests import EvaluatorRequest
-from handlers.runtime import Outcome, PatternRun, run_pattern
-
-evaluator_optimizer = restate.Service("EvaluatorOptimizer", invocation_retry_policy=invocation_retry_policy())
+from handlers.pattern import Pattern
+from handlers.runtime import Outcome, PatternRun
 
 
-async def improve(run: PatternRun, request: EvaluatorRequest) -> Outcome:
+class EvaluatorRequest(AgentRequest):
+    message: str = prompts.EXAMPLE_CODING_TASK
+
+
+async def improve(run: PatternRun[EvaluatorRequest], request: EvaluatorRequest) -> Outcome:
     feedback = ""
     solution = ""
     rounds = (await run.bounds()).evaluator_max_rounds
@@ -36,6 +36,7 @@ async def improve(run: PatternRun, request: EvaluatorRequest) -> Outcome:
     return Outcome(output=f"[not passed after {rounds} rounds; last feedback: {feedback}]\n{solution}")
 
 
-@evaluator_optimizer.handler()
-async def improve_until_good(ctx: restate.Context, request: EvaluatorRequest) -> dict:
-    return await run_pattern(ctx, "evaluator-optimizer", request, improve)
+PATTERN = Pattern(
+    name="evaluator-optimizer", service="EvaluatorOptimizer", handler="improve_until_good", request=EvaluatorRequest,
+    work=improve,
+)

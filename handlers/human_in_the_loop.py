@@ -9,52 +9,62 @@ from __future__ import annotations
 
 import math
 
-import restate
+from pydantic import Field
 from restate import TerminalError
 
-from handlers import approvals, prompts
-from handlers.policies import invocation_retry_policy
-from handlers.requests import ModerationRequest
-from handlers.runtime import Outcome, PatternRun, run_pattern
+from agentpipe.messages import AgentRequest, Status
+from handlers import prompts
+from handlers.pattern import Pattern
+from handlers.review_call import ReviewRequest, request_review
+from handlers.runtime import Outcome, PatternRun
 from handlers.tools import GET_HUMAN_REVIEW, BadToolCall, parse_arguments
 
-human_in_the_loop = restate.Service("HumanInTheLoopService", invocation_retry_policy=invocation_retry_policy())
+
+class ModerationRequest(AgentRequest):
+    message: str = ""
+    content: str | None = None
+    # A shorter review deadline for this request; the review_timeout_s setting is the upper bound.
+    review_timeout_s: float | None = Field(default=None, gt=0)
+
+    @property
+    def text(self) -> str:
+        return self.content or self.message or prompts.EXAMPLE_CONTENT
 
 
-async def ask_a_human(run: PatternRun, request: ModerationRequest, reason: str) -> Outcome:
+async def ask_a_human(run: PatternRun[ModerationRequest], request: ModerationRequest, reason: str) -> Outcome:
     ctx = run.ctx
     approval_id = f"approval-{ctx.uuid()}"  # deterministic: seeded by Restate, same on replay
     deadline_s = min(request.review_timeout_s or math.inf, (await run.bounds()).review_timeout_s)
     # Cancelling this request cancels the review too (Restate cancels the call), which then
     # takes its promise, so a decision that arrives later is reported, not applied.
-    verdict = await ctx.workflow_call(
-        approvals.run, key=approval_id,
-        arg=approvals.ReviewRequest(request_id=run.request_id, content=request.text, reason=reason,
-                                    timeout_s=deadline_s),
+    verdict = await request_review(
+        ctx, approval_id,
+        ReviewRequest(request_id=run.request_id, content=request.text, reason=reason, timeout_s=deadline_s),
     )
     if verdict.decision == "timed_out":
         return Outcome(output=f"no decision on {approval_id} within the review timeout", status="timed_out")
     if verdict.decision == "cancelled":
         raise TerminalError(f"review {approval_id} was cancelled")
-    status = "ok" if verdict.decision == "approved" else "rejected"
+    status: Status = "ok" if verdict.decision == "approved" else "rejected"
     comment = f": {verdict.comment}" if verdict.comment else ""
     return Outcome(output=f"{verdict.decision} by {verdict.reviewer or 'reviewer'}{comment}", status=status)
 
 
-async def moderate_content(run: PatternRun, request: ModerationRequest) -> Outcome:
+async def moderate_content(run: PatternRun[ModerationRequest], request: ModerationRequest) -> Outcome:
     messages = [{"role": "system", "content": prompts.MODERATOR}, {"role": "user", "content": request.text}]
     reply = await run.llm("Moderate content", messages, tools=[GET_HUMAN_REVIEW])
-    for call in reply["tool_calls"]:
+    for call in reply.tool_calls:
         try:
             reason = parse_arguments(call, [GET_HUMAN_REVIEW])["reason"]
         except BadToolCall as exc:
             reason = f"the model asked for review ({exc})"
         return await ask_a_human(run, request, reason)
-    verdict = (reply["content"] or "").strip()
-    status = "rejected" if verdict.upper().startswith("REJECTED") else "ok"
+    verdict = reply.text.strip()
+    status: Status = "rejected" if verdict.upper().startswith("REJECTED") else "ok"
     return Outcome(output=verdict, status=status)
 
 
-@human_in_the_loop.handler()
-async def moderate(ctx: restate.Context, request: ModerationRequest) -> dict:
-    return await run_pattern(ctx, "human-in-the-loop", request, moderate_content)
+PATTERN = Pattern(
+    name="human-in-the-loop", service="HumanInTheLoopService", handler="moderate", request=ModerationRequest,
+    work=moderate_content,
+)

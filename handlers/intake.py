@@ -16,24 +16,32 @@ from __future__ import annotations
 
 import base64
 import binascii
+from typing import Any, Literal
 
 import restate
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from restate.serde import BytesSerde
 
 from agentpipe.logs import bind_request, get_logger
 from agentpipe.messages import AgentRequest, Source, describe_validation_error
 from agentpipe.settings import get_settings
+from handlers.catalog import pattern_for_request_topic
+from handlers.pattern import Pattern
 from handlers.policies import invocation_retry_policy
 from handlers.records import RejectedRecord, decode_json_object, printable
 from handlers.request_ids import Claim, claim, fingerprint
-from handlers.requests import REQUEST_MODELS
-from handlers.runtime import publish_dead_letter
-from subscriptions.topics import CHAT_INTAKE, REQUEST_INTAKE, Pattern, pattern_for_request_topic
+from handlers.runtime import R, publish_dead_letter
+from subscriptions.desired import CHAT_INTAKE, REQUEST_INTAKE
 
 log = get_logger(__name__)
 
 MAX_SESSION_ID_CHARS = 256
+
+
+class IntakeOutcome(BaseModel):
+    status: Literal["forwarded", "duplicate", "dead-lettered"]
+    request_id: str | None = None
+    error: str | None = None
 
 
 def record_source(headers: dict[str, str]) -> Source | None:
@@ -57,8 +65,8 @@ def record_key(headers: dict[str, str]) -> str | None:
 
 
 def parse_request(
-    raw: bytes, model: type[AgentRequest], source: Source | None, header_request_id: str | None = None
-) -> AgentRequest:
+    raw: bytes, model: type[R], source: Source | None, header_request_id: str | None = None
+) -> R:
     """Validate one record value; raises RejectedRecord with a message a person can act on."""
     body = decode_json_object(raw, get_settings().max_record_bytes)
     try:
@@ -82,21 +90,21 @@ def check_session_key(session_key: str | None) -> str:
     return session_key
 
 
-def _forwardable(raw: bytes, pattern: Pattern | None, session_key: str | None, headers: dict[str, str],
+def _forwardable(raw: bytes, pattern: Pattern[Any] | None, session_key: str | None, headers: dict[str, str],
                  source: Source | None) -> tuple[AgentRequest, bytes]:
     """The request and the exact bytes to forward; every way this can fail is a RejectedRecord."""
     if pattern is None:
         raise RejectedRecord(f"no pattern is subscribed to topic {source.topic if source else '(none)'}")
     if pattern.keyed:
         check_session_key(session_key)
-    request = parse_request(raw, REQUEST_MODELS[pattern.name], source, headers.get("request-id"))
+    request = parse_request(raw, pattern.request, source, headers.get("request-id"))
     try:
         return request, request.model_dump_json(exclude_none=True).encode()
     except Exception as exc:  # noqa: BLE001 - whatever breaks re-encoding, a retry would break it again
         raise RejectedRecord(f"record value cannot be encoded again: {printable(str(exc))}") from None
 
 
-async def _ingest(ctx: restate.Context, raw: bytes, session_key: str | None) -> dict:
+async def _ingest(ctx: restate.Context, raw: bytes, session_key: str | None) -> IntakeOutcome:
     headers = ctx.request().headers
     source = record_source(headers)
     key = record_key(headers)
@@ -105,7 +113,7 @@ async def _ingest(ctx: restate.Context, raw: bytes, session_key: str | None) -> 
         request, payload = _forwardable(raw, pattern, session_key, headers, source)
     except RejectedRecord as exc:
         letter = await publish_dead_letter(ctx, key, source, str(exc), raw)
-        return {"status": "dead-lettered", "error": letter["error"]}
+        return IntakeOutcome(status="dead-lettered", error=letter.error)
     assert pattern is not None and request.request_id is not None
     bind_request(ctx.request().id, request.request_id, pattern.name)
     claimed = await ctx.object_call(claim, key=f"{pattern.name}:{request.request_id}",
@@ -115,10 +123,10 @@ async def _ingest(ctx: restate.Context, raw: bytes, session_key: str | None) -> 
         error = (f"request id {request.request_id!r} is already used by a different {pattern.name} request "
                  f"({first}); a request id names one request")
         letter = await publish_dead_letter(ctx, key, source, error, raw)
-        return {"status": "dead-lettered", "error": letter["error"]}
+        return IntakeOutcome(status="dead-lettered", error=letter.error)
     if claimed.outcome == "repeat":
         log.info("request already forwarded", first=claimed.first_source)
-        return {"status": "duplicate", "request_id": request.request_id}
+        return IntakeOutcome(status="duplicate", request_id=request.request_id)
     ctx.generic_send(
         pattern.service,
         pattern.handler,
@@ -127,27 +135,27 @@ async def _ingest(ctx: restate.Context, raw: bytes, session_key: str | None) -> 
         idempotency_key=request.request_id,
     )
     log.info("request forwarded", service=pattern.service)
-    return {"status": "forwarded", "request_id": request.request_id}
+    return IntakeOutcome(status="forwarded", request_id=request.request_id)
 
 
 # Private: only the subscriptions deliver here, never an HTTP caller.
 request_intake = restate.Service(
-    REQUEST_INTAKE[0], ingress_private=True, invocation_retry_policy=invocation_retry_policy()
+    REQUEST_INTAKE.service, ingress_private=True, invocation_retry_policy=invocation_retry_policy()
 )
 
 
-@request_intake.handler(REQUEST_INTAKE[1], accept="*/*", input_serde=BytesSerde())
-async def ingest(ctx: restate.Context, raw: bytes) -> dict:
+@request_intake.handler(REQUEST_INTAKE.handler, accept="*/*", input_serde=BytesSerde())
+async def ingest(ctx: restate.Context, raw: bytes) -> IntakeOutcome:
     return await _ingest(ctx, raw, session_key=None)
 
 
 # A Virtual Object keyed by the record key: records of one session pass in topic order.
 chat_intake = restate.VirtualObject(
-    CHAT_INTAKE[0], ingress_private=True, invocation_retry_policy=invocation_retry_policy()
+    CHAT_INTAKE.service, ingress_private=True, invocation_retry_policy=invocation_retry_policy()
 )
 
 
-@chat_intake.handler(CHAT_INTAKE[1], accept="*/*", input_serde=BytesSerde())
-async def ingest_chat(ctx: restate.ObjectContext, raw: bytes) -> dict:
+@chat_intake.handler(CHAT_INTAKE.handler, accept="*/*", input_serde=BytesSerde())
+async def ingest_chat(ctx: restate.ObjectContext, raw: bytes) -> IntakeOutcome:
     has_key = "kafka.key" in ctx.request().headers and ctx.key() != ""
     return await _ingest(ctx, raw, session_key=ctx.key() if has_key else None)

@@ -6,63 +6,68 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import restate
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from restate import TerminalError
 
-from handlers.policies import invocation_retry_policy
+from agentpipe import vocabulary
+from agentpipe.messages import AgentRequest
 from handlers import prompts
-from handlers.requests import OrchestratorRequest
-from handlers.runtime import Outcome, PatternRun, run_pattern
-
-orchestrator = restate.Service("Orchestrator", invocation_retry_policy=invocation_retry_policy())
+from handlers.pattern import Pattern
+from handlers.runtime import Outcome, PatternRun
 
 PLAN_ATTEMPTS = 3  # invalid plans are asked for again, then the request fails
 
 
+class OrchestratorRequest(AgentRequest):
+    message: str = prompts.EXAMPLE_PRODUCT_TEXT
+
+
 class Task(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     task_type: str = Field(min_length=1, max_length=100)
     instruction: str = Field(min_length=1)
 
 
 class TaskList(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     tasks: list[Task] = Field(min_length=1)
 
 
-TASK_LIST_FORMAT = {
-    "type": "json_schema",
-    "json_schema": {
-        "name": "task_list",
-        "strict": True,
-        "schema": {
-            "type": "object",
-            "properties": {
-                "tasks": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {"task_type": {"type": "string"}, "instruction": {"type": "string"}},
-                        "required": ["task_type", "instruction"],
-                        "additionalProperties": False,
-                    },
-                }
-            },
-            "required": ["tasks"],
-            "additionalProperties": False,
-        },
-    },
-}
+# Validation keywords that OpenAI's strict structured outputs do not take; pydantic checks them on the reply.
+UNSTRICT_KEYWORDS = frozenset({"minLength", "maxLength", "minItems", "maxItems", "title"})
 
 
-async def plan(run: PatternRun, task: str) -> list[Task]:
+def strict_schema(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {key: strict_schema(value) for key, value in schema.items() if key not in UNSTRICT_KEYWORDS
+                or (key == "title" and isinstance(value, dict))}
+    if isinstance(schema, list):
+        return [strict_schema(item) for item in schema]
+    return schema
+
+
+def response_format(model: type[BaseModel], name: str) -> dict[str, Any]:
+    """The structured-output request for ``model``, generated from it."""
+    return {"type": "json_schema",
+            "json_schema": {"name": name, "strict": True, "schema": strict_schema(model.model_json_schema())}}
+
+
+TASK_LIST_FORMAT = response_format(TaskList, vocabulary.TASK_LIST)
+
+
+async def plan(run: PatternRun[OrchestratorRequest], task: str) -> list[Task]:
     messages = [{"role": "system", "content": prompts.ORCHESTRATOR}, {"role": "user", "content": task}]
     problem = ""
     for attempt in range(1, PLAN_ATTEMPTS + 1):
         step = "Plan tasks" if attempt == 1 else f"Plan tasks (attempt {attempt})"
         reply = await run.llm(step, messages, response_format=TASK_LIST_FORMAT)
         try:
-            tasks = TaskList.model_validate(json.loads(reply["content"] or "")).tasks
+            tasks = TaskList.model_validate(json.loads(reply.text)).tasks
         except (json.JSONDecodeError, ValidationError) as exc:
             problem = str(exc).splitlines()[0]
             continue
@@ -70,7 +75,7 @@ async def plan(run: PatternRun, task: str) -> list[Task]:
     raise TerminalError(f"the orchestrator returned no valid task list in {PLAN_ATTEMPTS} attempts: {problem}")
 
 
-async def orchestrate(run: PatternRun, request: OrchestratorRequest) -> Outcome:
+async def orchestrate(run: PatternRun[OrchestratorRequest], request: OrchestratorRequest) -> Outcome:
     tasks = await plan(run, request.message)
     futures = [
         run.llm_future(
@@ -84,9 +89,10 @@ async def orchestrate(run: PatternRun, request: OrchestratorRequest) -> Outcome:
         for task in tasks
     ]
     await restate.gather(*futures)
-    return Outcome(output=[f"{task.task_type}: {(await f)['content'] or ''}" for task, f in zip(tasks, futures)])
+    return Outcome(output=[f"{task.task_type}: {(await f).text}" for task, f in zip(tasks, futures, strict=True)])
 
 
-@orchestrator.handler()
-async def process_text(ctx: restate.Context, request: OrchestratorRequest) -> dict:
-    return await run_pattern(ctx, "orchestrator", request, orchestrate)
+PATTERN = Pattern(
+    name="orchestrator", service="Orchestrator", handler="process_text", request=OrchestratorRequest,
+    work=orchestrate,
+)

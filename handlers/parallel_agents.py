@@ -7,17 +7,20 @@ from __future__ import annotations
 
 import restate
 
-from handlers.policies import invocation_retry_policy
+from agentpipe.messages import AgentRequest
 from handlers import prompts
-from handlers.requests import ParallelAgentsRequest
-from handlers.runtime import Outcome, PatternRun, run_pattern
+from handlers.pattern import Pattern
+from handlers.runtime import Outcome, PatternRun
 
-parallel_agents = restate.Service("ParallelAgentsService", invocation_retry_policy=invocation_retry_policy())
+
+class ParallelAgentsRequest(AgentRequest):
+    message: str = prompts.EXAMPLE_REVIEW
+
 
 STEP_NAMES = {"sentiment": "Analyze sentiment", "key_points": "Extract key points", "summary": "Summarize"}
 
 
-async def analyze(run: PatternRun, request: ParallelAgentsRequest) -> Outcome:
+async def analyze(run: PatternRun[ParallelAgentsRequest], request: ParallelAgentsRequest) -> Outcome:
     futures = [
         run.llm_future(
             STEP_NAMES[task],
@@ -26,9 +29,10 @@ async def analyze(run: PatternRun, request: ParallelAgentsRequest) -> Outcome:
         for task, system in prompts.PARALLEL_ANALYSES.items()
     ]
     await restate.gather(*futures)
-    return Outcome(output=[(await future)["content"] or "" for future in futures])
+    return Outcome(output=[(await future).text for future in futures])
 
 
-@parallel_agents.handler()
-async def analyze_text(ctx: restate.Context, request: ParallelAgentsRequest) -> dict:
-    return await run_pattern(ctx, "parallel-agents", request, analyze)
+PATTERN = Pattern(
+    name="parallel-agents", service="ParallelAgentsService", handler="analyze_text", request=ParallelAgentsRequest,
+    work=analyze,
+)

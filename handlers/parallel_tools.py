@@ -5,19 +5,19 @@
 
 from __future__ import annotations
 
-import restate
-
-from handlers.policies import invocation_retry_policy
+from agentpipe.messages import AgentRequest
 from handlers import prompts
 from handlers.agent_loop import tool_loop
-from handlers.requests import ParallelToolsRequest
-from handlers.runtime import Outcome, PatternRun, run_pattern
+from handlers.pattern import Pattern
+from handlers.runtime import Outcome, PatternRun
 from handlers.tools import GET_WEATHER
 
-parallel_tool_agent = restate.Service("ParallelToolAgent", invocation_retry_policy=invocation_retry_policy())
+
+class ParallelToolsRequest(AgentRequest):
+    message: str = prompts.EXAMPLE_WEATHER_QUESTION
 
 
-async def weather_agent(run: PatternRun, request: ParallelToolsRequest) -> Outcome:
+async def weather_agent(run: PatternRun[ParallelToolsRequest], request: ParallelToolsRequest) -> Outcome:
     messages = [
         {"role": "system", "content": prompts.WEATHER_AGENT},
         {"role": "user", "content": request.message},
@@ -25,6 +25,6 @@ async def weather_agent(run: PatternRun, request: ParallelToolsRequest) -> Outco
     return Outcome(output=await tool_loop(run, messages, [GET_WEATHER]))
 
 
-@parallel_tool_agent.handler()
-async def run(ctx: restate.Context, request: ParallelToolsRequest) -> dict:
-    return await run_pattern(ctx, "parallel-tools", request, weather_agent)
+PATTERN = Pattern(
+    name="parallel-tools", service="ParallelToolAgent", handler="run", request=ParallelToolsRequest, work=weather_agent
+)

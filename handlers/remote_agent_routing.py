@@ -7,26 +7,22 @@ The RPC goes through Restate, so it survives restarts of either deployment.
 
 from __future__ import annotations
 
-import json
+from pydantic import TypeAdapter
 
-import restate
-
-from handlers.policies import invocation_retry_policy
-from handlers.requests import AgentRoutingRequest
-from handlers.routing import classify
-from handlers.runtime import Outcome, PatternRun, run_pattern
-
-remote_agent_router = restate.Service("RemoteAgentRouterService", invocation_retry_policy=invocation_retry_policy())
+from handlers.pattern import Pattern
+from handlers.routing import RoutingRequest, SpecialistQuestion, classify, specialist_service
+from handlers.runtime import Outcome, PatternRun
 
 
-async def call_remote_specialist(run: PatternRun, request: AgentRoutingRequest) -> Outcome:
+async def call_remote_specialist(run: PatternRun[RoutingRequest], request: RoutingRequest) -> Outcome:
     route = await classify(run, request.message)
-    question = {"request_id": run.request_id, "question": request.message}
+    question = SpecialistQuestion(request_id=run.request_id, question=request.message)
     # Called by name: the specialists live in the other deployment, not in this process.
-    answer = await run.ctx.generic_call(f"{route.capitalize()}Agent", "run", json.dumps(question).encode())
-    return Outcome(output=json.loads(answer), route=route)
+    answer = await run.ctx.generic_call(specialist_service(route), "run", question.model_dump_json().encode())
+    return Outcome(output=TypeAdapter(str).validate_json(answer), route=route)
 
 
-@remote_agent_router.handler()
-async def route(ctx: restate.Context, request: AgentRoutingRequest) -> dict:
-    return await run_pattern(ctx, "remote-agent-routing", request, call_remote_specialist)
+PATTERN = Pattern(
+    name="remote-agent-routing", service="RemoteAgentRouterService", handler="route", request=RoutingRequest,
+    work=call_remote_specialist,
+)

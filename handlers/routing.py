@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
+from pydantic import BaseModel
 from restate import TerminalError
 
+from agentpipe import vocabulary
+from agentpipe.messages import AgentRequest
 from handlers import prompts
 from handlers.runtime import PatternRun
 from handlers.tools import ROUTE_TOOLS, BadToolCall, parse_arguments
 
 
-async def classify(run: PatternRun, question: str) -> str:
+class RoutingRequest(AgentRequest):
+    message: str = prompts.EXAMPLE_ROUTING_QUESTION
+
+
+class SpecialistQuestion(BaseModel):
+    """What the remote router sends a specialist in the other deployment."""
+
+    request_id: str
+    question: str
+
+
+def specialist_service(route: str) -> str:
+    return f"{route.capitalize()}Agent"
+
+
+async def classify(run: PatternRun[RoutingRequest], question: str) -> str:
     """Returns the route: billing, account or product."""
     messages = [{"role": "system", "content": prompts.ROUTER}, {"role": "user", "content": question}]
     reply = await run.llm("Classify question", messages, tools=ROUTE_TOOLS)
-    for call in reply["tool_calls"]:
+    for call in reply.tool_calls:
         try:
             parse_arguments(call, ROUTE_TOOLS)
         except BadToolCall as exc:
             raise TerminalError(f"the router made an invalid choice: {exc}") from None
-        return call["name"].removesuffix("_agent")
+        return next(route for route in vocabulary.ROUTES if vocabulary.route_tool(route) == call.name)
     raise TerminalError("the router answered without choosing a specialist")

@@ -1,30 +1,32 @@
 """What every pattern handler shares: request context, journaled LLM/tool steps, result publishing.
 
-A pattern module writes only its algorithm as ``async def work(run, request) -> Outcome``;
-``run_pattern`` binds the logging context, turns terminal failures into an
-``error`` result, and publishes exactly one result per request in a journaled step.
+A pattern module writes only its algorithm as ``async def work(run, request) -> Outcome``
+and declares it (handlers/pattern.py); ``run_pattern`` binds the logging context,
+turns terminal failures into an ``error`` result, and publishes exactly one
+result per request in a journaled step.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Awaitable, Callable
+from typing import Any, Generic, TypeVar
 
 import restate
+from pydantic import BaseModel
 from restate import RunOptions, TerminalError
 from restate.server_context import DisconnectedException
-
-from pydantic import BaseModel
 
 from agentpipe.kafka_publisher import PermanentPublishError, get_publisher
 from agentpipe.logs import bind_request, get_logger, scrub_secrets
 from agentpipe.messages import AgentRequest, AgentResult, DeadLetter, Source, Status, now_rfc3339
 from agentpipe.settings import get_settings
-from handlers.llm import chat_completion, llm_run_options
+from agentpipe.topics import dead_letters_topic, result_topic
+from handlers.llm import LlmReply, Message, ToolSpec, chat_completion, llm_run_options
 from handlers.records import printable
-from subscriptions.topics import dead_letters_topic, result_topic
 
 log = get_logger(__name__)
 
@@ -69,13 +71,20 @@ def current_bounds() -> Bounds:
     return Bounds.model_validate(get_settings().model_dump(include=set(Bounds.model_fields)))
 
 
+R = TypeVar("R", bound=AgentRequest)  # a pattern's request model
+Q = TypeVar("Q", bound=BaseModel)  # what a run works on: a pattern request, or a remote specialist's question
+# A tool's result: a JSON object, journaled as the tool's step.
+ToolResult = dict[str, Any]
+
+
 @dataclass
-class PatternRun:
-    """One invocation of a pattern: its context plus the ids every step and log line carries."""
+class PatternRun(Generic[Q]):
+    """One invocation of a pattern: its context, its request and the ids every step and log line carries."""
 
     ctx: restate.Context
     pattern: str
     request_id: str
+    request: Q
     _bounds: Bounds | None = None
 
     async def bounds(self) -> Bounds:
@@ -86,23 +95,23 @@ class PatternRun:
     async def llm(
         self,
         step: str,
-        messages: list[dict],
+        messages: list[Message],
         *,
-        tools: list[dict] | None = None,
-        response_format: dict | None = None,
-    ) -> dict:
-        """A journaled Chat Completions call; returns {"content", "tool_calls"}."""
+        tools: list[ToolSpec] | None = None,
+        response_format: dict[str, Any] | None = None,
+    ) -> LlmReply:
+        """A journaled Chat Completions call."""
         log.info("llm step", step=step)
         return await self.llm_future(step, messages, tools=tools, response_format=response_format)
 
     def llm_future(
         self,
         step: str,
-        messages: list[dict],
+        messages: list[Message],
         *,
-        tools: list[dict] | None = None,
-        response_format: dict | None = None,
-    ) -> restate.RestateDurableFuture[dict]:
+        tools: list[ToolSpec] | None = None,
+        response_format: dict[str, Any] | None = None,
+    ) -> restate.RestateDurableFuture[LlmReply]:
         """Like ``llm`` but not awaited, so several calls can run concurrently (restate.gather)."""
         return self.ctx.run_typed(
             step,
@@ -119,16 +128,23 @@ class PatternRun:
     async def ask(self, step: str, system: str, user: str) -> str:
         """The common case: one system prompt, one user message, text back."""
         reply = await self.llm(step, [{"role": "system", "content": system}, {"role": "user", "content": user}])
-        return reply["content"] or ""
+        return reply.text
 
-    def tool_future(self, step: str, fn: Callable[..., Awaitable[dict] | dict], **kwargs) -> restate.RestateDurableFuture[dict]:
+    def tool_future(
+        self, step: str, fn: Callable[..., Awaitable[ToolResult] | ToolResult], **kwargs: Any
+    ) -> restate.RestateDurableFuture[ToolResult]:
         """A tool call as its own journaled step; a failed tool is retried alone."""
-        options = RunOptions(
+        options: RunOptions[ToolResult] = RunOptions(
             max_attempts=TOOL_OPTIONS_MAX_ATTEMPTS,
             initial_retry_interval=timedelta(milliseconds=100),
             type_hint=dict,
         )
-        return self.ctx.run_typed(step, fn, options, **kwargs)
+
+        async def call() -> ToolResult:
+            result = fn(**kwargs)  # tools are plain or async functions
+            return await result if inspect.isawaitable(result) else result
+
+        return self.ctx.run_typed(step, call, options)
 
 
 def request_id_for(ctx: restate.Context, request: AgentRequest) -> str:
@@ -150,20 +166,19 @@ def oversized(request: AgentRequest) -> str | None:
     return f"request is {size} bytes, over the limit of {limit} bytes" if size > limit else None
 
 
-async def run_pattern(
-    ctx: restate.Context,
-    pattern: str,
-    request: AgentRequest,
-    work: Callable[[PatternRun, Any], Awaitable[Outcome]],
-) -> dict:
+# A pattern's algorithm: what it does with one request.
+Work = Callable[[PatternRun[R], R], Awaitable[Outcome]]
+
+
+async def run_pattern(ctx: restate.Context, pattern: str, request: R, work: Work[R]) -> AgentResult:
     request_id = request_id_for(ctx, request)
     bind_request(ctx.request().id, request_id, pattern)
-    run = PatternRun(ctx, pattern, request_id)
+    run = PatternRun(ctx, pattern, request_id, request)
     cancelled: TerminalError | None = None
     try:
         problem = oversized(request)
         if problem:
-            raise TerminalError(problem, status_code=413)
+            raise TerminalError(problem, status_code=PAYLOAD_TOO_LARGE)
         outcome = await work(run, request)
     except TerminalError as exc:
         log.warning("pattern failed", error=exc.message, status_code=exc.status_code)
@@ -172,7 +187,7 @@ async def run_pattern(
             cancelled = exc
     except DisconnectedException:
         raise  # restate-server went away mid-attempt: Restate retries the attempt from the journal
-    except Exception as exc:  # noqa: BLE001 - a defect: retrying the invocation would hit it again
+    except Exception as exc:
         # Restate's other control flow (suspension, retryable step failures) is a BaseException.
         log.exception("pattern raised an unexpected error")
         outcome = Outcome(output="", status="error", error=f"internal error: {type(exc).__name__}: {exc}")
@@ -195,9 +210,13 @@ async def run_pattern(
     return published
 
 
+# A record value as published: a JSON object.
+RecordValue = dict[str, Any]
+
+
 async def _publish_stamped(
-    topic: str, key: str | None, value: dict, time_field: str, headers: dict[str, str] | None = None
-) -> dict:
+    topic: str, key: str | None, value: RecordValue, time_field: str, headers: dict[str, str] | None = None
+) -> RecordValue:
     # The time is read inside the step, so a replay sees the journaled value.
     value = {**value, time_field: now_rfc3339()}
     try:
@@ -209,9 +228,9 @@ async def _publish_stamped(
 
 
 async def publish_step(
-    ctx: restate.Context, step: str, topic: str, key: str | None, value: dict, time_field: str,
+    ctx: restate.Context, step: str, topic: str, key: str | None, value: RecordValue, time_field: str,
     headers: dict[str, str] | None = None,
-) -> dict:
+) -> RecordValue:
     """Publish one record in a journaled step, stamping ``time_field``; returns what was published.
 
     Transient failures (broker down) are retried until they pass; a record the broker can
@@ -223,7 +242,7 @@ async def publish_step(
     )
 
 
-async def publish_result(ctx: restate.Context, result: AgentResult) -> tuple[dict, TerminalError | None]:
+async def publish_result(ctx: restate.Context, result: AgentResult) -> tuple[AgentResult, TerminalError | None]:
     """Publish the one result; returns it and the cancellation that arrived meanwhile, if any.
 
     A cancellation that lands during the publish interrupts the await, not the step: the
@@ -236,18 +255,18 @@ async def publish_result(ctx: restate.Context, result: AgentResult) -> tuple[dic
         try:
             published = await publish_step(
                 ctx, step, result_topic(result.pattern), result.session_id or result.request_id,
-                result.to_record_value(), "completed_at",
+                result.model_dump(), "completed_at",
                 headers={"request-id": result.request_id, "pattern": result.pattern},
             )
             log.info("result published", status=published["status"])
-            return published, cancelled
+            return AgentResult.model_validate(published), cancelled
         except TerminalError as exc:
             if exc.status_code == CANCELLED and cancelled is None:
                 cancelled = exc
                 continue
-            if exc.status_code != PAYLOAD_TOO_LARGE or result.status == "error" and not result.output:
+            if exc.status_code != PAYLOAD_TOO_LARGE or (result.status == "error" and not result.output):
                 raise
-            size = len(json.dumps(result.to_record_value(), ensure_ascii=False).encode())
+            size = len(result.model_dump_json().encode())
             result = result.model_copy(update={
                 "status": "error", "output": "",
                 "error": f"the result ({size} bytes) could not be published: {exc.message}",
@@ -258,14 +277,15 @@ async def publish_result(ctx: restate.Context, result: AgentResult) -> tuple[dic
 
 async def publish_dead_letter(
     ctx: restate.Context, key: str | None, source: Source | None, error: str, payload: bytes
-) -> dict:
+) -> DeadLetter:
     """Publish a dead letter; a payload too large to carry is cut, and the letter says so."""
     log.warning("dead letter", error=error, source=source.model_dump() if source else None)
     keep = get_settings().dead_letter_payload_bytes
     for step in ("Dead-letter record", "Dead-letter record (payload cut)"):
         letter = DeadLetter.for_payload(source, printable(error, 2000), payload, failed_at="", keep_bytes=keep)
         try:
-            return await publish_step(ctx, step, dead_letters_topic(), key, letter.model_dump(), "failed_at")
+            published = await publish_step(ctx, step, dead_letters_topic(), key, letter.model_dump(), "failed_at")
+            return DeadLetter.model_validate(published)
         except TerminalError as exc:
             if exc.status_code != PAYLOAD_TOO_LARGE:
                 raise
@@ -273,5 +293,5 @@ async def publish_dead_letter(
     raise TerminalError("the dead letter could not be published")
 
 
-def tool_result_message(call_id: str, result: dict) -> dict:
+def tool_result_message(call_id: str, result: ToolResult) -> Message:
     return {"role": "tool", "tool_call_id": call_id, "content": json.dumps(result)}

@@ -12,11 +12,16 @@ import asyncio
 import signal
 import sys
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, cast
 
 import hypercorn.asyncio
 from hypercorn.config import Config
 from pydantic import ValidationError
 from restate.server import install_shutdown_hook
+from restate.server_types import RestateAppT
+
+if TYPE_CHECKING:
+    from hypercorn.typing import ASGIFramework
 
 from agentpipe.logs import configure_logging, get_logger
 from agentpipe.settings import Settings, describe_settings_error, get_settings
@@ -47,7 +52,7 @@ def startup_problem(checks: Iterable[Check]) -> str | None:
     return next((problem for check in checks if (problem := check(settings))), None)
 
 
-def serve(build_app: Callable[[], object], port_of: Callable[[Settings], int], component: str,
+def serve(build_app: Callable[[], RestateAppT], port_of: Callable[[Settings], int], component: str,
           checks: Iterable[Check] = (require_identity_keys,)) -> None:
     problem = startup_problem(checks)
     if problem:
@@ -72,6 +77,7 @@ def serve(build_app: Callable[[], object], port_of: Callable[[Settings], int], c
         install_shutdown_hook(loop, shutdown.set, signal.SIGTERM)
         install_shutdown_hook(loop, shutdown.set, signal.SIGINT)
         get_logger(component).info("serving", port=port_of(settings), host=settings.bind_host)
-        await hypercorn.asyncio.serve(app, config, shutdown_trigger=shutdown.wait)
+        # hypercorn types an ASGI app down to each event; the Restate app is a plain ASGI 3 callable.
+        await hypercorn.asyncio.serve(cast("ASGIFramework", app), config, shutdown_trigger=shutdown.wait)
 
     asyncio.run(main())

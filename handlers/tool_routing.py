@@ -5,19 +5,22 @@
 
 from __future__ import annotations
 
-import restate
+from pydantic import Field
 
-from handlers.policies import invocation_retry_policy
+from agentpipe.messages import AgentRequest
 from handlers import prompts
 from handlers.agent_loop import tool_loop
-from handlers.requests import ToolRoutingRequest
-from handlers.runtime import Outcome, PatternRun, run_pattern
+from handlers.pattern import Pattern
+from handlers.runtime import Outcome, PatternRun
 from handlers.tools import SUPPORT_TOOLS
 
-tool_router = restate.Service("ToolRouterService", invocation_retry_policy=invocation_retry_policy())
+
+class ToolRoutingRequest(AgentRequest):
+    message: str = prompts.EXAMPLE_SUPPORT_QUESTION
+    user_id: str = Field(default="user-42", min_length=1, max_length=128)
 
 
-async def support_agent(run: PatternRun, request: ToolRoutingRequest) -> Outcome:
+async def support_agent(run: PatternRun[ToolRoutingRequest], request: ToolRoutingRequest) -> Outcome:
     messages = [
         {"role": "system", "content": prompts.SUPPORT_AGENT},
         {"role": "user", "content": f"User ID: {request.user_id}\n\n{request.message}"},
@@ -25,6 +28,6 @@ async def support_agent(run: PatternRun, request: ToolRoutingRequest) -> Outcome
     return Outcome(output=await tool_loop(run, messages, SUPPORT_TOOLS))
 
 
-@tool_router.handler()
-async def route(ctx: restate.Context, request: ToolRoutingRequest) -> dict:
-    return await run_pattern(ctx, "tool-routing", request, support_agent)
+PATTERN = Pattern(
+    name="tool-routing", service="ToolRouterService", handler="route", request=ToolRoutingRequest, work=support_agent
+)

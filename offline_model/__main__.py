@@ -29,7 +29,10 @@ async def _run(host: str, port: int) -> None:
         loop.add_signal_handler(sig, stop.set)
     print(f"offline model (deterministic stand-in for an LLM) on http://{host}:{port}/v1", file=sys.stderr,
           flush=True)
-    await serve(host, port, shutdown_trigger=stop.wait)
+    async def stopped() -> None:
+        await stop.wait()
+
+    await serve(host, port, shutdown_trigger=stopped)
 
 
 if __name__ == "__main__":

@@ -136,6 +136,7 @@ def instance_of(schema: dict[str, Any], root: dict[str, Any]) -> Any:
     kind = schema.get("type")
     if isinstance(kind, list):
         kind = next((k for k in kind if k != "null"), "null")
+    kind = str(kind)
     if kind == "object" or "properties" in schema:
         return {k: instance_of(v, root) for k, v in (schema.get("properties") or {}).items()}
     if kind == "array":

@@ -54,8 +54,8 @@ def find_cities(text: str) -> list[str]:
 
     seen: set[str] = set()
     cities = []
-    for _, _, name in sorted(found):
-        if name.lower() not in seen:
-            seen.add(name.lower())
-            cities.append(name)
+    for _, _, city in sorted(found):
+        if city.lower() not in seen:
+            seen.add(city.lower())
+            cities.append(city)
     return cities

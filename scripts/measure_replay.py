@@ -24,8 +24,8 @@ from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from agentpipe.settings import get_settings
+from agentpipe.topics import request_topic
 from subscriptions.restate_admin import admin_client, list_subscriptions
-from subscriptions.topics import request_topic
 
 CLI = [str(Path(sys.executable).with_name("agentpipe"))]
 PATTERN = "chaining"

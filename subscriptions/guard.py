@@ -30,8 +30,9 @@ from agentpipe.kafka_publisher import client_config
 from agentpipe.logs import configure_logging, get_logger
 from agentpipe.messages import DeadLetter, Source, now_rfc3339
 from agentpipe.settings import get_settings
+from agentpipe.topics import dead_letters_topic
+from subscriptions.desired import Subscription, desired_subscriptions
 from subscriptions.restate_admin import admin_client, create_subscription, list_subscriptions_with
-from subscriptions.topics import Subscription, dead_letters_topic, desired_subscriptions
 
 log = get_logger("ingress-guard")
 

@@ -9,13 +9,8 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from agentpipe.kafka_publisher import client_config
 from agentpipe.settings import get_settings
-from subscriptions.topics import (
-    approval_requests_topic,
-    approvals_topic,
-    dead_letters_topic,
-    request_topics,
-    result_topics,
-)
+from agentpipe.topics import approval_requests_topic, approvals_topic, dead_letters_topic
+from subscriptions.desired import request_topics, result_topics
 
 
 def desired_topics() -> dict[str, int]:

@@ -13,7 +13,8 @@ from pathlib import Path
 import httpx
 
 from agentpipe.settings import get_settings
-from subscriptions.topics import Subscription, desired_subscriptions
+from subscriptions.desired import Subscription, desired_subscriptions
+
 
 def subscription_options(subscription: Subscription) -> dict[str, str]:
     """librdkafka options of a subscription: start a new topic from its beginning, in our named group,

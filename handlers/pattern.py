@@ -1,0 +1,58 @@
+"""A pattern, declared once in its own module; the rest of agentpipe derives from the declaration.
+
+    handlers/chaining.py:  PATTERN = Pattern(name="chaining", service="CallChainingService",
+                                             handler="run", request=ChainingRequest, work=chain)
+
+From it come the pattern's topics (agentpipe/topics.py), its subscription
+(subscriptions/desired.py), the request model the intake validates against, the
+Restate service the agent service serves (``component``) and the CLI's choices.
+A declaration is plain data: importing it reads no settings and starts nothing,
+so the CLI can import every pattern without the cost of a service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Generic
+
+import restate
+
+from agentpipe.messages import AgentResult
+from handlers.policies import invocation_retry_policy
+from handlers.runtime import R, Work, run_pattern
+
+
+@dataclass(frozen=True)
+class Pattern(Generic[R]):
+    name: str  # on topics and in the CLI: "tool-routing"
+    service: str  # the Restate service
+    handler: str  # its handler that runs one request
+    request: type[R]  # what a request record must be; every field has a default, so {} runs the example
+    work: Work[R]  # the algorithm
+    keyed: bool = False  # a Virtual Object keyed by the record key (chat: the session id)
+    # Further handlers of a keyed pattern's object that only read its state (chat: history).
+    readers: tuple[Callable[[restate.ObjectSharedContext], Awaitable[Any]], ...] = ()
+
+    def component(self) -> restate.Service | restate.VirtualObject:
+        """The Restate service (or object) that runs this pattern, with its typed handler."""
+
+        async def handle(ctx: restate.Context, request: R) -> AgentResult:
+            return await run_pattern(ctx, self.name, request, self.work)
+
+        # The SDK reads the handler's signature for its input and output types.
+        handle.__annotations__ = {
+            "ctx": restate.ObjectContext if self.keyed else restate.Context,
+            "request": self.request,
+            "return": AgentResult,
+        }
+        policy = invocation_retry_policy()
+        component: restate.Service | restate.VirtualObject
+        if self.keyed:
+            component = restate.VirtualObject(self.service, invocation_retry_policy=policy)
+            for reader in self.readers:
+                component.handler(kind="shared")(reader)
+        else:
+            component = restate.Service(self.service, invocation_retry_policy=policy)
+        component.handler(self.handler)(handle)
+        return component

@@ -1,0 +1,71 @@
+"""The subscription map: which topic feeds which handler, derived from the pattern declarations.
+
+Every request topic goes to an intake that validates, dead-letters and
+de-duplicates, then forwards to the pattern's handler; the approvals topic goes
+to the approval intake. Topic creation (subscriptions/kafka_topics.py), the
+subscription sync (subscriptions/restate_admin.py) and the ingress guard read
+this instead of spelling topic or service names themselves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agentpipe.settings import get_settings
+from agentpipe.topics import approvals_topic, request_topic, result_topic
+from handlers.catalog import PATTERNS
+
+
+@dataclass(frozen=True)
+class Intake:
+    """A handler that subscriptions deliver raw records to (handlers/intake.py, handlers/approvals.py)."""
+
+    service: str
+    keyed: bool  # a Virtual Object keyed by the record key: one key's records pass in topic order
+    handler: str = "ingest"
+
+
+REQUEST_INTAKE = Intake("RequestIntake", keyed=False)
+CHAT_INTAKE = Intake("ChatIntake", keyed=True)
+APPROVAL_INTAKE = Intake("ApprovalIntake", keyed=True)
+
+
+@dataclass(frozen=True)
+class Subscription:
+    topic: str
+    service: str
+    handler: str
+    keyed: bool = False  # delivered to a Virtual Object: Restate turns the record key into the object key
+
+    @property
+    def source(self) -> str:
+        return f"kafka://{get_settings().restate_kafka_cluster}/{self.topic}"
+
+    @property
+    def sink(self) -> str:
+        return f"service://{self.service}/{self.handler}"
+
+    @property
+    def group_id(self) -> str:
+        """The consumer group, named by us so that re-creating the subscription keeps its offsets."""
+        return f"agentpipe-{get_settings().restate_kafka_cluster}-{self.topic}"
+
+
+def to_intake(topic: str, intake: Intake) -> Subscription:
+    return Subscription(topic, intake.service, intake.handler, keyed=intake.keyed)
+
+
+def request_topics() -> list[str]:
+    return [request_topic(name) for name in PATTERNS]
+
+
+def result_topics() -> list[str]:
+    return [result_topic(name) for name in PATTERNS]
+
+
+def desired_subscriptions() -> list[Subscription]:
+    # Keyed patterns (chat) go through the keyed intake, so one session's records pass in topic order;
+    # approvals are keyed by approval id, so decisions on one approval apply in topic order.
+    subs = [to_intake(request_topic(p.name), CHAT_INTAKE if p.keyed else REQUEST_INTAKE) for p in PATTERNS.values()]
+    subs.append(to_intake(approvals_topic(), APPROVAL_INTAKE))
+    return subs
