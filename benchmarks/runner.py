@@ -16,10 +16,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from agentpipe.settings import get_settings
+from agentpipe.topics import request_topic, result_topic
 from benchmarks import baselines, load, monitor, overhead, profile, report
 from benchmarks.cli import BenchConfig
+from handlers.catalog import PATTERNS
 from offline_model.client import OfflineModelControl
-from subscriptions.topics import PATTERNS, request_topic, result_topic
 
 # Patterns whose requests wait for a person cannot be benchmarked unattended.
 UNATTENDED = [name for name in PATTERNS if name != "human-in-the-loop"]

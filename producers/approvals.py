@@ -13,11 +13,12 @@ import time
 from collections.abc import Iterator
 
 from agentpipe.messages import ApprovalEvent, approval_signature
+from agentpipe.topics import approvals_topic
+from handlers.catalog import PATTERNS
 from producers.approval_key import require_approval_secret
 from producers.approval_state import PENDING, Approval, ApprovalState
 from producers.broker import Publisher
 from producers.errors import NotFound, NotOk
-from subscriptions.topics import PATTERNS, approvals_topic
 
 # The one pattern that asks people; topics.py names patterns but has no constant for this one.
 HITL = PATTERNS["human-in-the-loop"].name

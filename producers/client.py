@@ -17,10 +17,11 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from agentpipe.topics import request_topic, result_topic
+from handlers.catalog import PATTERNS
 from producers.broker import Publisher, Record, TopicReader, cluster_metadata
 from producers.errors import UsageError
 from producers.shapes import SkipCount, as_result, source_of
-from subscriptions.topics import PATTERNS, request_topic, result_topic
 
 
 def new_request_id(prefix: str = "req") -> str:

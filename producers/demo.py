@@ -16,12 +16,13 @@ from dataclasses import dataclass
 import httpx
 
 from agentpipe.settings import get_settings
+from agentpipe.topics import approval_requests_topic
+from handlers.catalog import PATTERNS
 from producers.approvals import HITL, publish_decision
 from producers.broker import Record, cluster_metadata
 from producers.client import AgentpipeClient, first_line
 from producers.errors import Unreachable
 from producers.shapes import as_approval_request
-from subscriptions.topics import PATTERNS, approval_requests_topic
 
 DEMO_REVIEWER = "agentpipe-demo"
 

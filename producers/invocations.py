@@ -14,11 +14,11 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 
+from handlers.catalog import PATTERNS
 from producers.approval_state import ApprovalState
 from producers.errors import NotFound, NotOk, WaitTimeout
 from producers.restate_sql import admin_errors, query, sql_literal
 from subscriptions.restate_admin import AdminApiError, admin_client
-from subscriptions.topics import PATTERNS
 
 HITL = "human-in-the-loop"
 

@@ -18,6 +18,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
+from handlers.catalog import PATTERNS
 from producers.broker import (
     Record,
     TopicReader,
@@ -29,7 +30,6 @@ from producers.broker import (
 )
 from producers.client import AgentpipeClient, require_pattern
 from producers.errors import UsageError
-from subscriptions.topics import PATTERNS
 
 RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}

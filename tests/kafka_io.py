@@ -10,8 +10,8 @@ from collections.abc import Callable, Iterable
 from confluent_kafka import Consumer, Producer, TopicPartition
 
 from agentpipe.settings import get_settings
+from agentpipe.topics import dead_letters_topic, request_topic, result_topic
 from producers.broker import watermarks
-from subscriptions.topics import dead_letters_topic, request_topic, result_topic
 
 
 def new_id(prefix: str = "t") -> str:

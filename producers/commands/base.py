@@ -6,8 +6,8 @@ import argparse
 import textwrap
 from collections.abc import Callable, Sequence
 
+from handlers.catalog import PATTERNS
 from producers.errors import EXIT_CODES_HELP, EXIT_USAGE
-from subscriptions.topics import PATTERNS
 
 
 class Parser(argparse.ArgumentParser):

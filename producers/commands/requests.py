@@ -6,13 +6,14 @@ import json
 import sys
 from pathlib import Path
 
+from agentpipe.topics import result_topic
+from handlers.catalog import PATTERNS
 from producers.broker import TopicReader
 from producers.client import AgentpipeClient, ResultStream, require_key
 from producers.commands.base import add_command, add_timeout, add_verbose, pattern_arg, positive_int, report_skipped
 from producers.errors import EXIT_NOT_OK, EXIT_OK, UsageError, WaitTimeout
-from producers.render import err, json_line, out, results_table, result_line, show_result, wants_json
+from producers.render import err, json_line, out, result_line, results_table, show_result, wants_json
 from producers.replay import parse_time
-from subscriptions.topics import PATTERNS, result_topic
 
 DEFAULT_LAST = 100  # records per partition a plain `results` shows
 

@@ -9,7 +9,7 @@ from kafka_io import TopicReader, new_id
 
 from agentpipe.messages import approval_signature
 from agentpipe.settings import get_settings
-from subscriptions.topics import approvals_topic
+from agentpipe.topics import approvals_topic
 
 HITL = "human-in-the-loop"
 

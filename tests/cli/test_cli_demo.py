@@ -6,7 +6,7 @@ import re
 
 from cli_run import agentpipe
 
-from subscriptions.topics import PATTERNS
+from handlers.catalog import PATTERNS
 
 
 def test_demo_prints_ten_ok_rows_and_exits_0(stack):

@@ -12,7 +12,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kafka_io import TopicReader, new_id, producer
 
 from agentpipe.settings import get_settings
-from subscriptions.topics import result_topic
+from agentpipe.topics import result_topic
 
 RECORDS = 50
 

@@ -8,8 +8,8 @@ import socket
 from cli_run import agentpipe, json_lines, one_line_error
 from kafka_io import new_id, produce
 
+from agentpipe.topics import result_topic
 from producers.client import AgentpipeClient
-from subscriptions.topics import result_topic
 
 
 def fake_result(request_id: str, pattern: str, output: str, offset: int) -> dict:

@@ -9,7 +9,7 @@ import time
 from cli_run import COMMAND, ROOT, agentpipe, json_lines
 from kafka_io import TopicReader, produce, result_reader, send_request, wait_for_results
 
-from subscriptions.topics import result_topic
+from agentpipe.topics import result_topic
 
 
 def send_and_duplicate(pattern: str) -> str:

@@ -7,8 +7,8 @@ import json
 from cli_run import agentpipe, json_lines
 from kafka_io import TopicReader, new_id, result_reader, wait_for_results
 
+from agentpipe.topics import request_topic
 from producers.client import AgentpipeClient
-from subscriptions.topics import request_topic
 
 
 def request_record(source: dict) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cli_run import agentpipe, json_lines
 
-from subscriptions.topics import desired_subscriptions
+from subscriptions.desired import desired_subscriptions
 
 
 def test_list_shows_the_declared_subscriptions(stack):

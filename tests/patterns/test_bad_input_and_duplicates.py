@@ -6,10 +6,10 @@ from __future__ import annotations
 import base64
 
 from kafka_io import new_id, produce, result_reader, send_request, wait_for_results
-from offline_model.client import OfflineModelControl
 
 from agentpipe.settings import get_settings
-from subscriptions.topics import dead_letters_topic, request_topic, result_topic
+from agentpipe.topics import dead_letters_topic, request_topic, result_topic
+from offline_model.client import OfflineModelControl
 
 
 def test_poison_records_among_valid_ones(stack):

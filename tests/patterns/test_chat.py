@@ -6,7 +6,7 @@ from kafka_io import new_id, produce, result_reader, send_request, wait_for_resu
 from restate_api import ingress
 
 from agentpipe.settings import get_settings
-from subscriptions.topics import request_topic
+from agentpipe.topics import request_topic
 
 
 def history(session: str) -> list[dict]:

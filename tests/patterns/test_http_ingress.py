@@ -6,7 +6,7 @@ import pytest
 from kafka_io import new_id, result_reader, wait_for_results
 from restate_api import ingress
 
-from subscriptions.topics import PATTERNS
+from handlers.catalog import PATTERNS
 
 
 def test_chaining_over_http_returns_and_publishes_the_result(stack):

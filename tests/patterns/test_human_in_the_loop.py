@@ -9,7 +9,7 @@ from restate_api import state_of
 
 from agentpipe.messages import approval_signature
 from agentpipe.settings import get_settings
-from subscriptions.topics import approval_requests_topic, approvals_topic, dead_letters_topic, result_topic
+from agentpipe.topics import approval_requests_topic, approvals_topic, dead_letters_topic, result_topic
 
 BORDERLINE = "A borderline joke about skipping taxes; might be satire."
 

@@ -11,7 +11,7 @@ from kafka_io import TopicReader, new_id, producer
 from restate_api import ingress
 
 from agentpipe.settings import get_settings
-from subscriptions.topics import dead_letters_topic, request_topic, result_topic
+from agentpipe.topics import dead_letters_topic, request_topic, result_topic
 
 pytestmark = pytest.mark.slow
 

@@ -8,8 +8,8 @@ from kafka_io import TopicReader, produce, send_request
 
 from agentpipe.messages import approval_signature
 from agentpipe.settings import get_settings
+from agentpipe.topics import approval_requests_topic, approvals_topic, result_topic
 from stack.local import down, up
-from subscriptions.topics import approval_requests_topic, approvals_topic, result_topic
 
 pytestmark = pytest.mark.slow
 

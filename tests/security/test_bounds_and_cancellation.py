@@ -11,8 +11,8 @@ from kafka_io import TopicReader, new_id, result_reader, send_request, wait_for_
 from restate_api import ingress, invocation_of, journal, sql
 
 from agentpipe.settings import get_settings
+from agentpipe.topics import approval_requests_topic, result_topic
 from offline_model.client import OfflineModelControl
-from subscriptions.topics import approval_requests_topic, result_topic
 
 BORDERLINE = "A borderline joke about skipping taxes; might be satire."
 

@@ -16,13 +16,7 @@ from kafka_io import TopicReader, new_id, produce
 
 from agentpipe.messages import approval_signature
 from agentpipe.settings import get_settings
-from subscriptions.topics import (
-    approval_requests_topic,
-    approvals_topic,
-    dead_letters_topic,
-    request_topic,
-    result_topic,
-)
+from agentpipe.topics import approval_requests_topic, approvals_topic, dead_letters_topic, request_topic, result_topic
 
 DEADLINE_S = 30.0
 DEAD_LETTER, OK = "dead letter", "ok"

@@ -21,11 +21,12 @@ from kafka_io import new_id, result_reader, wait_for_results
 
 from agentpipe.kafka_publisher import KafkaPublisher
 from agentpipe.settings import get_settings
+from agentpipe.topics import request_topic, result_topic
 from producers.broker import Publisher, TopicReader, cluster_metadata
 from producers.errors import Unreachable
+from subscriptions.desired import REQUEST_INTAKE, to_intake
 from subscriptions.kafka_topics import desired_topics, ensure_topics
 from subscriptions.restate_admin import admin_client, ensure_kafka_cluster, subscription_options
-from subscriptions.topics import REQUEST_INTAKE, Subscription, request_topic, result_topic
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +117,7 @@ def restate_clusters(stack, broker):
                                            ("secured-noauth", {}, "tool-routing")):
                 with kafka_env(broker, options, AGENTPIPE_RESTATE_KAFKA_CLUSTER=name):
                     clusters.append(ensure_kafka_cluster())  # the code under test builds the properties
-                    subscription = Subscription(request_topic(pattern), *REQUEST_INTAKE)
+                    subscription = to_intake(request_topic(pattern), REQUEST_INTAKE)
                     created = admin.post("/subscriptions", json={
                         "source": subscription.source, "sink": subscription.sink,
                         "options": subscription_options(subscription)})

@@ -28,9 +28,9 @@ from restate_api import state_of
 
 from agentpipe.messages import approval_signature
 from agentpipe.settings import get_settings
+from agentpipe.topics import approval_requests_topic, approvals_topic, result_topic
 from stack.secrets import public_identity_key
 from subscriptions.restate_admin import DeploymentInUse, register_deployment, revision_uri
-from subscriptions.topics import approval_requests_topic, approvals_topic, result_topic
 
 ROOT = Path(__file__).resolve().parents[2]
 BORDERLINE = "A borderline joke about skipping taxes; might be satire."

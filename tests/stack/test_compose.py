@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 
 from agentpipe.settings import Settings
+from handlers.catalog import PATTERNS
 from stack.components import restate_config
 from stack.installs import RESTATE_VERSION
-from subscriptions.topics import PATTERNS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "compose.yaml"
