@@ -56,9 +56,8 @@ async def tool_loop(run: PatternRun[Any], messages: list[Message], tools: list[T
                 continue
             future = run.tool_future(_step_name(call.name, arguments), TOOL_IMPLEMENTATIONS[call.name], **arguments)
             pending.append((call.id, future))
-        if pending:
-            await restate.gather(*(future for _, future in pending))  # the tool steps run concurrently
-        results = {call_id: await future for call_id, future in pending} | rejected
+        done = await run.gather(*(future for _, future in pending))  # the tool steps run concurrently
+        results = {call_id: result for (call_id, _), result in zip(pending, done, strict=True)} | rejected
         for call in calls:
             messages.append(tool_result_message(call.id, results[call.id]))
     raise TerminalError(f"the agent did not answer within {max_rounds} tool rounds")

@@ -21,6 +21,9 @@ from handlers.request_ids import request_ids
 INTAKE_SERVICES: list[restate.Service | restate.VirtualObject | restate.Workflow] = [request_intake, chat_intake, request_ids, approval_intake, review]
 
 
+def services() -> list[restate.Service | restate.VirtualObject | restate.Workflow]:
+    return [*INTAKE_SERVICES, *(pattern.component() for pattern in PATTERNS.values())]
+
+
 def build_app() -> RestateAppT:
-    services: list[restate.Service | restate.VirtualObject | restate.Workflow] = [*INTAKE_SERVICES, *(pattern.component() for pattern in PATTERNS.values())]
-    return restate.app(services=services, identity_keys=get_settings().request_identity_keys)
+    return restate.app(services=services(), identity_keys=get_settings().request_identity_keys)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import restate
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from restate import TerminalError
 
@@ -88,8 +87,8 @@ async def orchestrate(run: PatternRun[OrchestratorRequest], request: Orchestrato
         )
         for task in tasks
     ]
-    await restate.gather(*futures)
-    return Outcome(output=[f"{task.task_type}: {(await f).text}" for task, f in zip(tasks, futures, strict=True)])
+    replies = await run.gather(*futures)
+    return Outcome(output=[f"{task.task_type}: {reply.text}" for task, reply in zip(tasks, replies, strict=True)])
 
 
 PATTERN = Pattern(

@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-import restate
-
 from agentpipe.messages import AgentRequest
 from handlers import prompts
 from handlers.pattern import Pattern
@@ -28,8 +26,7 @@ async def analyze(run: PatternRun[ParallelAgentsRequest], request: ParallelAgent
         )
         for task, system in prompts.PARALLEL_ANALYSES.items()
     ]
-    await restate.gather(*futures)
-    return Outcome(output=[(await future).text for future in futures])
+    return Outcome(output=[reply.text for reply in await run.gather(*futures)])
 
 
 PATTERN = Pattern(

@@ -72,7 +72,8 @@ def current_bounds() -> Bounds:
 
 
 R = TypeVar("R", bound=AgentRequest)  # a pattern's request model
-Q = TypeVar("Q", bound=BaseModel)  # what a run works on: a pattern request, or a remote specialist's question
+Q = TypeVar("Q", bound=BaseModel)
+T = TypeVar("T")  # what a run works on: a pattern request, or a remote specialist's question
 # A tool's result: a JSON object, journaled as the tool's step.
 ToolResult = dict[str, Any]
 
@@ -124,6 +125,11 @@ class PatternRun(Generic[Q]):
             tools=tools,
             response_format=response_format,
         )
+
+    async def gather(self, *futures: restate.RestateDurableFuture[T]) -> list[T]:
+        """Wait for concurrent steps together (one suspension, not one per step); their values in order."""
+        await restate.gather(*futures)
+        return [await future for future in futures]
 
     async def ask(self, step: str, system: str, user: str) -> str:
         """The common case: one system prompt, one user message, text back."""
