@@ -17,7 +17,7 @@ from pathlib import Path
 
 from agentpipe.settings import get_settings
 from benchmarks import baselines, load, monitor, overhead, profile, report
-from benchmarks.cli import BenchConfig
+from benchmarks.config import BenchConfig
 from offline_model.client import OfflineModelControl
 from subscriptions.topics import PATTERNS, request_topic, result_topic
 

@@ -6,13 +6,13 @@ from producers.commands.base import add_command
 
 
 def cmd_bench(args) -> int:
-    from benchmarks import run  # imported on use: it pulls in matplotlib
+    from benchmarks.cli import run  # imported on use: it pulls in the Kafka clients and matplotlib
 
     return run(args)
 
 
 def register(sub) -> None:
-    from benchmarks import add_arguments  # argparse only
+    from benchmarks.config import add_arguments  # argparse only
 
     parser = add_command(
         sub, "bench", "benchmark the durable pipeline against plain-consumer baselines",
