@@ -11,7 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+# Relative: reports go under the working directory, not into the installed package.
+RESULTS_DIR = Path("benchmark-results")
 VARIANTS = ("restate-kafka", "restate-ingress", "baseline-sequential", "baseline-concurrent")
 MODES = ("closed", "open")
 
@@ -87,7 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="an earlier run's .json: adds a before → after table (copy latest.json aside first)")
     parser.add_argument("--from-json", type=Path, metavar="JSON",
                         help="only render the table and plot again from a run's .json (no stack needed)")
-    parser.add_argument("--out", type=Path, help=f"output folder (default {RESULTS_DIR})")
+    parser.add_argument("--out", type=Path, help=f"output folder (default ./{RESULTS_DIR})")
     parser.add_argument("--name", help="file stem of the outputs (default 'latest'; 'quick' with --quick)")
 
 

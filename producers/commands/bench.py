@@ -16,8 +16,8 @@ def register(sub) -> None:
 
     parser = add_command(
         sub, "bench", "benchmark the durable pipeline against plain-consumer baselines",
-        ["agentpipe bench --quick", "agentpipe bench --label after --compare benchmarks/results/before.json"],
+        ["agentpipe bench --quick", "agentpipe bench --label after --compare docs/benchmarks/latest.json"],
         cmd_bench,
-        "Needs the local stack with the offline model (agentpipe up). Writes benchmarks/results/latest.{md,png,json}.",
+        "Needs the local stack with the offline model (agentpipe up). Writes ./benchmark-results/latest.{md,png,json} (--out DIR).",
     )
     add_arguments(parser)
