@@ -32,21 +32,21 @@ from agentpipe.kafka_publisher import KafkaPublisher
 from agentpipe.messages import now_rfc3339
 from agentpipe.settings import get_settings
 
-MODES = ("sequential", "concurrent")
+KINDS = ("sequential", "concurrent")  # the two plain consumers (a) and (b)
 
 
-def bench_topics(mode: str) -> tuple[str, str]:
+def bench_topics(kind: str) -> tuple[str, str]:
     """(request topic, result topic) of one baseline."""
-    return f"bench.requests.chaining-{mode}", f"bench.results.chaining-{mode}"
+    return f"bench.requests.chaining-{kind}", f"bench.results.chaining-{kind}"
 
 
-def ensure_bench_topics(modes: tuple[str, ...] = MODES, timeout: float = 30.0) -> None:
+def ensure_bench_topics(kinds: tuple[str, ...] = KINDS, timeout: float = 30.0) -> None:
     """Create the baselines' topics (the broker does not auto-create); request topics get the same partitions."""
     settings = get_settings()
     admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     wanted: dict[str, int] = {}
-    for mode in modes:
-        requests, results = bench_topics(mode)
+    for kind in kinds:
+        requests, results = bench_topics(kind)
         wanted[requests] = settings.request_partitions
         wanted[results] = 1
     existing = set(admin.list_topics(timeout=timeout).topics)
@@ -98,9 +98,9 @@ class Chain:
 
 
 class Baseline:
-    def __init__(self, mode: str, request_topic: str, result_topic: str, max_in_flight: int):
+    def __init__(self, kind: str, request_topic: str, result_topic: str, max_in_flight: int):
         settings = get_settings()
-        self.mode = mode
+        self.kind = kind
         self.result_topic = result_topic
         self.chain = Chain()
         # The agent service's publisher (acks=all, idempotent, same linger): publishing costs the same.
@@ -108,10 +108,10 @@ class Baseline:
         self.consumer = Consumer(
             {
                 "bootstrap.servers": settings.kafka_bootstrap,
-                "group.id": f"bench-baseline-{mode}-{uuid.uuid4().hex[:8]}",
+                "group.id": f"bench-baseline-{kind}-{uuid.uuid4().hex[:8]}",
                 "enable.auto.commit": True,
                 # sequential: commit only what was processed; concurrent: whatever was polled.
-                "enable.auto.offset.store": mode == "concurrent",
+                "enable.auto.offset.store": kind == "concurrent",
                 "fetch.wait.max.ms": 50,
             }
         )
@@ -143,7 +143,7 @@ class Baseline:
                   "error": error, "source": source, "replay_of": None, "completed_at": now_rfc3339()}
         await self.publisher.publish(self.result_topic, key=request_id, value=result,
                                      headers={"request-id": request_id, "pattern": "chaining"})
-        if self.mode == "sequential":
+        if self.kind == "sequential":
             self.consumer.store_offsets(msg)
 
     async def partition_worker(self, queue: asyncio.Queue) -> None:
@@ -152,7 +152,7 @@ class Baseline:
             await self.handle(msg)
 
     async def dispatch(self, msg) -> None:
-        if self.mode == "sequential":
+        if self.kind == "sequential":
             queue = self.queues.get(msg.partition())
             if queue is None:
                 # Bounded: a full queue stops polling, as a plain poll-process loop would.
@@ -187,14 +187,14 @@ async def _main(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    requests, results = bench_topics(args.mode)
-    baseline = Baseline(args.mode, args.request_topic or requests, args.result_topic or results, args.max_in_flight)
+    requests, results = bench_topics(args.kind)
+    baseline = Baseline(args.kind, args.request_topic or requests, args.result_topic or results, args.max_in_flight)
     await baseline.run(stop)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.baselines", description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=MODES, required=True)
+    parser.add_argument("--kind", choices=KINDS, required=True)
     parser.add_argument("--request-topic")
     parser.add_argument("--result-topic")
     parser.add_argument("--max-in-flight", type=int, default=1000)
@@ -204,21 +204,21 @@ def main(argv: list[str] | None = None) -> None:
 class BaselineProcess:
     """Starts a baseline consumer process and waits for READY; stops it with SIGTERM."""
 
-    def __init__(self, mode: str, max_in_flight: int = 1000):
-        self.mode = mode
+    def __init__(self, kind: str, max_in_flight: int = 1000):
+        self.kind = kind
         self.max_in_flight = max_in_flight
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self, timeout: float = 60.0) -> int:
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "benchmarks.baselines", "--mode", self.mode,
+            sys.executable, "-m", "benchmarks.baselines", "--kind", self.kind,
             "--max-in-flight", str(self.max_in_flight),
             stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
         )
         line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
         if line.strip() != b"READY":
             await self.stop()
-            raise RuntimeError(f"baseline {self.mode} did not start (exit code {self.process.returncode})")
+            raise RuntimeError(f"baseline {self.kind} did not start (exit code {self.process.returncode})")
         return self.process.pid
 
     async def stop(self) -> None:

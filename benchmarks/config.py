@@ -14,14 +14,14 @@ from pathlib import Path
 # Relative: reports go under the working directory, not into the installed package.
 RESULTS_DIR = Path("benchmark-results")
 VARIANTS = ("restate-kafka", "restate-ingress", "baseline-sequential", "baseline-concurrent")
-MODES = ("closed", "open")
+LOAD_MODES = ("closed", "open")  # how the load is offered (see benchmarks.load)
 
 
 @dataclass
 class BenchConfig:
     pattern: str = "chaining"
     latencies: list[float] = field(default_factory=lambda: [0.0, 100.0, 1000.0])
-    modes: list[str] = field(default_factory=lambda: list(MODES))
+    modes: list[str] = field(default_factory=lambda: list(LOAD_MODES))
     variants: list[str] = field(default_factory=lambda: list(VARIANTS))
     concurrency: int = 100
     rate: float = 100.0
@@ -70,7 +70,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="pattern to drive (default chaining; the plain-consumer baselines exist for "
                         "chaining only)")
     parser.add_argument("--latencies", type=_floats, help="offline model latencies in ms, e.g. 0,100,1000")
-    parser.add_argument("--modes", type=_choices(MODES), help="closed,open")
+    parser.add_argument("--modes", type=_choices(LOAD_MODES), help="closed,open")
     parser.add_argument("--variants", type=_choices(VARIANTS), help=",".join(VARIANTS))
     parser.add_argument("--concurrency", type=int, help=f"closed loop: requests in flight (default {d.concurrency})")
     parser.add_argument("--rate", type=float, help=f"open loop: requests per second (default {d.rate:g})")

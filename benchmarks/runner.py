@@ -68,11 +68,11 @@ class Bench:
             return load.KafkaTarget(variant, request_topic(self.pattern.name), result_topic(self.pattern.name)), None
         if variant == "restate-ingress":
             return load.IngressTarget(variant, ingress_path(self.pattern.name), result_topic(self.pattern.name)), None
-        mode = variant.removeprefix("baseline-")
-        process = baselines.BaselineProcess(mode)
+        kind = variant.removeprefix("baseline-")
+        process = baselines.BaselineProcess(kind)
         pid = await process.start()
         self.sampler.watch("consumer", pid)
-        requests, results = baselines.bench_topics(mode)
+        requests, results = baselines.bench_topics(kind)
         return load.KafkaTarget(variant, requests, results), process
 
     async def drive(self, target: load.Target, mode: str, id_prefix: str, timeout: float) -> load.LoadRun:
@@ -281,7 +281,7 @@ async def run_benchmark(config: BenchConfig, command: str) -> tuple[dict, dict[s
     previous_latency = model.state().get("latency_ms", 0.0)
     watched = {name: pids[name] for name in ("agent-service", "restate", "offline-model", "kafka") if name in pids}
     sampler = monitor.ProcessSampler({**watched, "driver": os.getpid()}).start()
-    bench_results = [baselines.bench_topics(m)[1] for m in baselines.MODES]
+    bench_results = [baselines.bench_topics(kind)[1] for kind in baselines.KINDS]
     watcher = load.ResultWatcher([result_topic(config.pattern), *bench_results], asyncio.get_running_loop())
     bench = Bench(config, model, sampler, watcher, load.new_run_id())
     runs: list[dict] = []
