@@ -25,7 +25,9 @@ from producers.broker import watermarks
 
 
 @dataclass
-class Outcome:
+class LoadOutcome:
+    """One request the driver sent: when, when its result was seen, and how it ended."""
+
     request_id: str
     sent: float
     done: float | None = None
@@ -217,7 +219,7 @@ class IngressTarget:
 class LoadRun:
     """Everything one driver run produced; ``window`` is the measured part (after warm-up)."""
 
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: list[LoadOutcome] = field(default_factory=list)
     window: tuple[float, float] = (0.0, 0.0)
 
 
@@ -225,9 +227,9 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:6]
 
 
-async def one_request(target: Target, watcher: ResultWatcher, request_id: str, body: dict, timeout: float) -> Outcome:
+async def one_request(target: Target, watcher: ResultWatcher, request_id: str, body: dict, timeout: float) -> LoadOutcome:
     future = watcher.expect(request_id)
-    outcome = Outcome(request_id, time.monotonic())
+    outcome = LoadOutcome(request_id, time.monotonic())
     try:
         await target.send(request_id, {**body, "request_id": request_id})
     except Exception:  # noqa: BLE001 - a failed send is a measured failure, not a crash of the run
