@@ -21,16 +21,15 @@ import asyncio
 import json
 import signal
 import sys
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Consumer, TopicPartition
 
 from agentpipe.kafka_publisher import KafkaPublisher
 from agentpipe.messages import now_rfc3339
 from agentpipe.settings import get_settings
+from subscriptions.kafka_topics import create_topics
 
 KINDS = ("sequential", "concurrent")  # the two plain consumers (a) and (b)
 
@@ -42,29 +41,12 @@ def bench_topics(kind: str) -> tuple[str, str]:
 
 def ensure_bench_topics(kinds: tuple[str, ...] = KINDS, timeout: float = 30.0) -> None:
     """Create the baselines' topics (the broker does not auto-create); request topics get the same partitions."""
-    settings = get_settings()
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     wanted: dict[str, int] = {}
     for kind in kinds:
         requests, results = bench_topics(kind)
-        wanted[requests] = settings.request_partitions
+        wanted[requests] = get_settings().request_partitions
         wanted[results] = 1
-    existing = set(admin.list_topics(timeout=timeout).topics)
-    missing = [NewTopic(name, parts, 1) for name, parts in wanted.items() if name not in existing]
-    for name, future in (admin.create_topics(missing, operation_timeout=timeout).items() if missing else []):
-        try:
-            future.result()
-        except KafkaException as exc:
-            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
-                raise
-    deadline = time.monotonic() + timeout
-    while True:
-        metadata = admin.list_topics(timeout=timeout).topics
-        if all(t in metadata and all(p.leader >= 0 for p in metadata[t].partitions.values()) for t in wanted):
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"bench topics have no leader after {timeout:.0f}s")
-        time.sleep(0.2)
+    create_topics(wanted, timeout=timeout)
 
 
 class Chain:
