@@ -24,11 +24,13 @@ import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import openai
 from confluent_kafka import Consumer, TopicPartition
 
 from agentpipe.kafka_publisher import KafkaPublisher
 from agentpipe.messages import now_rfc3339
 from agentpipe.settings import get_settings
+from handlers import prompts
 from subscriptions.kafka_topics import create_topics
 
 KINDS = ("sequential", "concurrent")  # the two plain consumers (a) and (b)
@@ -53,8 +55,6 @@ class Chain:
     """The chaining pattern without Restate: the same three prompts, the same openai client settings."""
 
     def __init__(self) -> None:
-        import openai
-
         settings = get_settings()
         self.model = settings.llm_model
         self.client = openai.AsyncOpenAI(
@@ -72,8 +72,6 @@ class Chain:
         return response.choices[0].message.content or ""
 
     async def run(self, request_id: str, message: str) -> str:
-        from handlers import prompts
-
         metrics = await self.ask(request_id, "Extract metrics", prompts.EXTRACT_METRICS, message)
         ordered = await self.ask(request_id, "Sort metrics", prompts.SORT_METRICS, metrics)
         return await self.ask(request_id, "Format as table", prompts.FORMAT_TABLE, ordered)
@@ -113,8 +111,6 @@ class Baseline:
         except ValueError:
             body = {}
         request_id = body.get("request_id") or f"{source['topic']}/{source['partition']}/{source['offset']}"
-        from handlers import prompts
-
         try:
             output = await self.chain.run(request_id, body.get("message") or prompts.EXAMPLE_REPORT)
             status, error = "ok", None

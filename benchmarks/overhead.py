@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import statistics
 import time
+from datetime import datetime
 
 import httpx
 
@@ -123,8 +124,6 @@ def per_step_overhead(direct: dict, ingress: dict, journal: dict) -> dict:
 
 
 def _epoch_ms(stamp: str) -> float:
-    from datetime import datetime
-
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 from agentpipe.settings import get_settings
 from benchmarks import baselines, load, monitor, overhead, profile, report
 from benchmarks.config import BenchConfig
+from handlers import prompts
 from offline_model.client import OfflineModelControl
 from subscriptions.topics import PATTERNS, request_topic, result_topic
 
@@ -42,8 +43,6 @@ def ingress_path(pattern: str) -> str:
 
 
 def request_body(pattern: str) -> dict:
-    from handlers import prompts
-
     # The same payload for every variant; other patterns run their example request.
     return {"message": prompts.EXAMPLE_REPORT} if pattern == "chaining" else {}
 
