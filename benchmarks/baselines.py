@@ -25,7 +25,7 @@ import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import openai
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from agentpipe.kafka_publisher import KafkaPublisher
 from agentpipe.messages import now_rfc3339
@@ -101,10 +101,11 @@ class Baseline:
                 for p in metadata.topics[request_topic].partitions}
         self.consumer.assign([TopicPartition(request_topic, p, end) for p, end in ends.items()])
         self.in_flight = asyncio.Semaphore(max_in_flight)
-        self.queues: dict[int, asyncio.Queue] = {}
+        self.queues: dict[int | None, asyncio.Queue[Message]] = {}
+        self.tasks: set[asyncio.Task] = set()
         self.errors = 0
 
-    async def handle(self, msg) -> None:
+    async def handle(self, msg: Message) -> None:
         source = {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset()}
         try:
             body = json.loads(msg.value() or b"{}")
@@ -124,25 +125,31 @@ class Baseline:
         if self.kind == "sequential":
             self.consumer.store_offsets(msg)
 
-    async def partition_worker(self, queue: asyncio.Queue) -> None:
+    async def partition_worker(self, queue: asyncio.Queue[Message]) -> None:
         while True:
             msg = await queue.get()
             await self.handle(msg)
 
-    async def dispatch(self, msg) -> None:
+    async def dispatch(self, msg: Message) -> None:
         if self.kind == "sequential":
             queue = self.queues.get(msg.partition())
             if queue is None:
                 # Bounded: a full queue stops polling, as a plain poll-process loop would.
                 queue = self.queues[msg.partition()] = asyncio.Queue(maxsize=100)
-                asyncio.create_task(self.partition_worker(queue))
+                self._keep(asyncio.create_task(self.partition_worker(queue)))
             await queue.put(msg)
         else:
             await self.in_flight.acquire()
             task = asyncio.create_task(self.handle(msg))
             task.add_done_callback(lambda _t: self.in_flight.release())
+            self._keep(task)
 
-    def _next_batch(self) -> list:
+    def _keep(self, task: asyncio.Task) -> None:
+        # The event loop keeps only weak references to tasks.
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def _next_batch(self) -> list[Message]:
         # poll() returns as soon as one record is there; consume(n, timeout) would wait for n or the timeout.
         first = self.consumer.poll(0.05)
         return [] if first is None else [first, *self.consumer.consume(499, 0)]
@@ -193,6 +200,7 @@ class BaselineProcess:
             "--max-in-flight", str(self.max_in_flight),
             stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
         )
+        assert self.process.stdout is not None  # stdout=PIPE
         line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
         if line.strip() != b"READY":
             await self.stop()
@@ -205,7 +213,7 @@ class BaselineProcess:
         self.process.terminate()
         try:
             await asyncio.wait_for(self.process.wait(), 10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.process.kill()
             await self.process.wait()
 
