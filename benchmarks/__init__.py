@@ -1,27 +1,10 @@
 """Benchmark of the durable pipeline against plain-consumer baselines, measured against the targets.
 
 ``python -m benchmarks [--quick]`` or ``agentpipe bench``; needs a running stack
-(``agentpipe up``). Writes ``benchmarks/results/latest.{md,png,json}`` and ``profile.txt``.
+(``agentpipe up``). Writes ``latest.{md,png,json}`` and ``profile.txt`` into ``./benchmark-results/``
+(``--out DIR`` to change it); the run the README shows is kept in ``docs/benchmarks/``.
+
+Modules: ``config`` (what a run does, its command line options), ``cli`` (the command),
+``runner`` (one run against the stack), ``load``, ``baselines``, ``overhead``, ``monitor``,
+``profile`` (the measurements) and ``report`` (table, plot, JSON).
 """
-
-from __future__ import annotations
-
-import argparse
-
-
-def main(argv: list[str] | None = None) -> int:
-    from benchmarks.cli import main as cli_main
-
-    return cli_main(argv)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from benchmarks.cli import add_arguments as cli_add_arguments
-
-    cli_add_arguments(parser)
-
-
-def run(args: argparse.Namespace, command: str | None = None) -> int:
-    from benchmarks.cli import run as cli_run
-
-    return cli_run(args, command)

@@ -21,58 +21,40 @@ import asyncio
 import json
 import signal
 import sys
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+import openai
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from agentpipe.kafka_publisher import KafkaPublisher
 from agentpipe.messages import now_rfc3339
 from agentpipe.settings import get_settings
+from handlers import prompts
+from subscriptions.kafka_topics import create_topics
 
-MODES = ("sequential", "concurrent")
+KINDS = ("sequential", "concurrent")  # the two plain consumers (a) and (b)
 
 
-def bench_topics(mode: str) -> tuple[str, str]:
+def bench_topics(kind: str) -> tuple[str, str]:
     """(request topic, result topic) of one baseline."""
-    return f"bench.requests.chaining-{mode}", f"bench.results.chaining-{mode}"
+    return f"bench.requests.chaining-{kind}", f"bench.results.chaining-{kind}"
 
 
-def ensure_bench_topics(modes: tuple[str, ...] = MODES, timeout: float = 30.0) -> None:
+def ensure_bench_topics(kinds: tuple[str, ...] = KINDS, timeout: float = 30.0) -> None:
     """Create the baselines' topics (the broker does not auto-create); request topics get the same partitions."""
-    settings = get_settings()
-    admin = AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
     wanted: dict[str, int] = {}
-    for mode in modes:
-        requests, results = bench_topics(mode)
-        wanted[requests] = settings.request_partitions
+    for kind in kinds:
+        requests, results = bench_topics(kind)
+        wanted[requests] = get_settings().request_partitions
         wanted[results] = 1
-    existing = set(admin.list_topics(timeout=timeout).topics)
-    missing = [NewTopic(name, parts, 1) for name, parts in wanted.items() if name not in existing]
-    for name, future in (admin.create_topics(missing, operation_timeout=timeout).items() if missing else []):
-        try:
-            future.result()
-        except KafkaException as exc:
-            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
-                raise
-    deadline = time.monotonic() + timeout
-    while True:
-        metadata = admin.list_topics(timeout=timeout).topics
-        if all(t in metadata and all(p.leader >= 0 for p in metadata[t].partitions.values()) for t in wanted):
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"bench topics have no leader after {timeout:.0f}s")
-        time.sleep(0.2)
+    create_topics(wanted, timeout=timeout)
 
 
 class Chain:
     """The chaining pattern without Restate: the same three prompts, the same openai client settings."""
 
     def __init__(self) -> None:
-        import openai
-
         settings = get_settings()
         self.model = settings.llm_model
         self.client = openai.AsyncOpenAI(
@@ -90,17 +72,15 @@ class Chain:
         return response.choices[0].message.content or ""
 
     async def run(self, request_id: str, message: str) -> str:
-        from handlers import prompts
-
         metrics = await self.ask(request_id, "Extract metrics", prompts.EXTRACT_METRICS, message)
         ordered = await self.ask(request_id, "Sort metrics", prompts.SORT_METRICS, metrics)
         return await self.ask(request_id, "Format as table", prompts.FORMAT_TABLE, ordered)
 
 
 class Baseline:
-    def __init__(self, mode: str, request_topic: str, result_topic: str, max_in_flight: int):
+    def __init__(self, kind: str, request_topic: str, result_topic: str, max_in_flight: int):
         settings = get_settings()
-        self.mode = mode
+        self.kind = kind
         self.result_topic = result_topic
         self.chain = Chain()
         # The agent service's publisher (acks=all, idempotent, same linger): publishing costs the same.
@@ -108,10 +88,10 @@ class Baseline:
         self.consumer = Consumer(
             {
                 "bootstrap.servers": settings.kafka_bootstrap,
-                "group.id": f"bench-baseline-{mode}-{uuid.uuid4().hex[:8]}",
+                "group.id": f"bench-baseline-{kind}-{uuid.uuid4().hex[:8]}",
                 "enable.auto.commit": True,
                 # sequential: commit only what was processed; concurrent: whatever was polled.
-                "enable.auto.offset.store": mode == "concurrent",
+                "enable.auto.offset.store": kind == "concurrent",
                 "fetch.wait.max.ms": 50,
             }
         )
@@ -121,18 +101,17 @@ class Baseline:
                 for p in metadata.topics[request_topic].partitions}
         self.consumer.assign([TopicPartition(request_topic, p, end) for p, end in ends.items()])
         self.in_flight = asyncio.Semaphore(max_in_flight)
-        self.queues: dict[int, asyncio.Queue] = {}
+        self.queues: dict[int | None, asyncio.Queue[Message]] = {}
+        self.tasks: set[asyncio.Task] = set()
         self.errors = 0
 
-    async def handle(self, msg) -> None:
+    async def handle(self, msg: Message) -> None:
         source = {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset()}
         try:
             body = json.loads(msg.value() or b"{}")
         except ValueError:
             body = {}
         request_id = body.get("request_id") or f"{source['topic']}/{source['partition']}/{source['offset']}"
-        from handlers import prompts
-
         try:
             output = await self.chain.run(request_id, body.get("message") or prompts.EXAMPLE_REPORT)
             status, error = "ok", None
@@ -143,28 +122,34 @@ class Baseline:
                   "error": error, "source": source, "replay_of": None, "completed_at": now_rfc3339()}
         await self.publisher.publish(self.result_topic, key=request_id, value=result,
                                      headers={"request-id": request_id, "pattern": "chaining"})
-        if self.mode == "sequential":
+        if self.kind == "sequential":
             self.consumer.store_offsets(msg)
 
-    async def partition_worker(self, queue: asyncio.Queue) -> None:
+    async def partition_worker(self, queue: asyncio.Queue[Message]) -> None:
         while True:
             msg = await queue.get()
             await self.handle(msg)
 
-    async def dispatch(self, msg) -> None:
-        if self.mode == "sequential":
+    async def dispatch(self, msg: Message) -> None:
+        if self.kind == "sequential":
             queue = self.queues.get(msg.partition())
             if queue is None:
                 # Bounded: a full queue stops polling, as a plain poll-process loop would.
                 queue = self.queues[msg.partition()] = asyncio.Queue(maxsize=100)
-                asyncio.create_task(self.partition_worker(queue))
+                self._keep(asyncio.create_task(self.partition_worker(queue)))
             await queue.put(msg)
         else:
             await self.in_flight.acquire()
             task = asyncio.create_task(self.handle(msg))
             task.add_done_callback(lambda _t: self.in_flight.release())
+            self._keep(task)
 
-    def _next_batch(self) -> list:
+    def _keep(self, task: asyncio.Task) -> None:
+        # The event loop keeps only weak references to tasks.
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    def _next_batch(self) -> list[Message]:
         # poll() returns as soon as one record is there; consume(n, timeout) would wait for n or the timeout.
         first = self.consumer.poll(0.05)
         return [] if first is None else [first, *self.consumer.consume(499, 0)]
@@ -187,14 +172,14 @@ async def _main(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    requests, results = bench_topics(args.mode)
-    baseline = Baseline(args.mode, args.request_topic or requests, args.result_topic or results, args.max_in_flight)
+    requests, results = bench_topics(args.kind)
+    baseline = Baseline(args.kind, args.request_topic or requests, args.result_topic or results, args.max_in_flight)
     await baseline.run(stop)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.baselines", description=__doc__.splitlines()[0])
-    parser.add_argument("--mode", choices=MODES, required=True)
+    parser.add_argument("--kind", choices=KINDS, required=True)
     parser.add_argument("--request-topic")
     parser.add_argument("--result-topic")
     parser.add_argument("--max-in-flight", type=int, default=1000)
@@ -204,21 +189,22 @@ def main(argv: list[str] | None = None) -> None:
 class BaselineProcess:
     """Starts a baseline consumer process and waits for READY; stops it with SIGTERM."""
 
-    def __init__(self, mode: str, max_in_flight: int = 1000):
-        self.mode = mode
+    def __init__(self, kind: str, max_in_flight: int = 1000):
+        self.kind = kind
         self.max_in_flight = max_in_flight
         self.process: asyncio.subprocess.Process | None = None
 
     async def start(self, timeout: float = 60.0) -> int:
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "benchmarks.baselines", "--mode", self.mode,
+            sys.executable, "-m", "benchmarks.baselines", "--kind", self.kind,
             "--max-in-flight", str(self.max_in_flight),
             stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
         )
+        assert self.process.stdout is not None  # stdout=PIPE
         line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
         if line.strip() != b"READY":
             await self.stop()
-            raise RuntimeError(f"baseline {self.mode} did not start (exit code {self.process.returncode})")
+            raise RuntimeError(f"baseline {self.kind} did not start (exit code {self.process.returncode})")
         return self.process.pid
 
     async def stop(self) -> None:
@@ -227,7 +213,7 @@ class BaselineProcess:
         self.process.terminate()
         try:
             await asyncio.wait_for(self.process.wait(), 10)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             self.process.kill()
             await self.process.wait()
 

@@ -18,14 +18,16 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import httpx
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
 from agentpipe.settings import get_settings
 from producers.broker import watermarks
 
 
 @dataclass
-class Outcome:
+class LoadOutcome:
+    """One request the driver sent: when, when its result was seen, and how it ended."""
+
     request_id: str
     sent: float
     done: float | None = None
@@ -80,10 +82,9 @@ class ResultWatcher:
             if msg is None or msg.error():
                 continue
             seen = time.monotonic()
-            headers = {k: v.decode() for k, v in (msg.headers() or [])}
-            request_id = headers.get("request-id") or (msg.key() or b"").decode()
+            request_id = _header(msg, "request-id") or (msg.key() or b"").decode()
             try:
-                status = json.loads(msg.value()).get("status", "?")
+                status = json.loads(msg.value() or b"").get("status", "?")
             except (TypeError, ValueError, AttributeError):
                 status = "unparsable"
             self.loop.call_soon_threadsafe(self._resolve, request_id, seen, status)
@@ -97,6 +98,14 @@ class ResultWatcher:
         self._stop.set()
         self._thread.join(timeout=2)
         self.consumer.close()
+
+
+def _header(msg: Message, name: str) -> str | None:
+    headers = msg.headers() or []
+    for key, value in headers.items() if isinstance(headers, dict) else headers:
+        if key == name:
+            return value.decode() if isinstance(value, bytes) else value
+    return None
 
 
 class Target(Protocol):
@@ -175,13 +184,14 @@ class IngressTarget:
         try:
             import h2  # noqa: F401 - httpx needs it for HTTP/2 (hypercorn brings it)
 
-            versions, shards = {"http1": False, "http2": True}, -(-max_connections // self.STREAMS_PER_CONNECTION)
+            http2, shards = True, -(-max_connections // self.STREAMS_PER_CONNECTION)
         except ImportError:
-            versions, shards = {}, 1
+            http2, shards = False, 1
         self.clients = [
             httpx.AsyncClient(
                 base_url=get_settings().restate_ingress_url,
-                **versions,
+                http1=not http2,
+                http2=http2,
                 limits=httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections),
                 timeout=httpx.Timeout(300.0, connect=10.0),
             )
@@ -217,7 +227,7 @@ class IngressTarget:
 class LoadRun:
     """Everything one driver run produced; ``window`` is the measured part (after warm-up)."""
 
-    outcomes: list[Outcome] = field(default_factory=list)
+    outcomes: list[LoadOutcome] = field(default_factory=list)
     window: tuple[float, float] = (0.0, 0.0)
 
 
@@ -225,9 +235,9 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:6]
 
 
-async def one_request(target: Target, watcher: ResultWatcher, request_id: str, body: dict, timeout: float) -> Outcome:
+async def one_request(target: Target, watcher: ResultWatcher, request_id: str, body: dict, timeout: float) -> LoadOutcome:
     future = watcher.expect(request_id)
-    outcome = Outcome(request_id, time.monotonic())
+    outcome = LoadOutcome(request_id, time.monotonic())
     try:
         await target.send(request_id, {**body, "request_id": request_id})
     except Exception:  # noqa: BLE001 - a failed send is a measured failure, not a crash of the run
@@ -236,7 +246,7 @@ async def one_request(target: Target, watcher: ResultWatcher, request_id: str, b
         return outcome
     try:
         outcome.done, outcome.status = await asyncio.wait_for(future, timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         watcher.forget(request_id)
         outcome.status = "timeout"
     return outcome
@@ -321,6 +331,10 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
     return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * (k - low)
 
 
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
 def summarize(run: LoadRun) -> dict:
     """Latency over requests sent inside the window; throughput = results seen inside the window per second."""
     start, end = run.window
@@ -339,7 +353,7 @@ def summarize(run: LoadRun) -> dict:
         "window_s": round(seconds, 2),
         "throughput_rps": round(completed_in_window / seconds, 1),
         "latency_ms": {
-            name: (round(percentile(ok, q), 1) if ok else None)
+            name: _round(percentile(ok, q), 1)
             for name, q in (("p50", 50), ("p90", 90), ("p95", 95), ("p99", 99), ("max", 100))
         },
         "latency_ms_mean": round(sum(ok) / len(ok), 1) if ok else None,

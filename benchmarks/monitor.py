@@ -6,6 +6,7 @@ Process ids come from ``<state_dir>/status.json``, written by the stack supervis
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -71,10 +72,8 @@ def background_load(seconds: float = 3.0, exclude: set[int] | None = None) -> di
     system = psutil.cpu_percent(interval=seconds)
     other = 0.0
     for proc in others:
-        try:
+        with contextlib.suppress(psutil.Error):
             other += proc.cpu_percent(None)
-        except psutil.Error:
-            pass
     return {"loadavg_1m": round(load[0], 2), "system_cpu_pct": system, "other_processes_cpu_pct": round(other, 1)}
 
 
@@ -116,7 +115,7 @@ class ProcessSampler:
         with self._lock:
             self._procs.pop(name, None)
 
-    def start(self) -> "ProcessSampler":
+    def start(self) -> ProcessSampler:
         self._thread.start()
         return self
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 LABELS = {
     "restate-kafka": "Restate via Kafka (durable)",
@@ -17,11 +19,14 @@ SHORT = {
     "baseline-sequential": "(a) sequential",
     "baseline-concurrent": "(b) asyncio",
 }
+MISSING = "–"  # noqa: RUF001 - an en dash stands for a number that is missing
+
+Getter = Callable[[dict], Any]
 
 
-def _fmt(value, digits: int = 0) -> str:
+def _fmt(value: Any, digits: int = 0) -> str:
     if value is None:
-        return "–"
+        return MISSING
     return f"{value:,.{digits}f}" if isinstance(value, (int, float)) else str(value)
 
 
@@ -92,7 +97,7 @@ def targets(data: dict) -> list[dict]:
         p99 = at_rate["summary"]["latency_ms"]["p99"]
         goal = 3 * 300
         out.append({"name": f"p99 end to end at {rate:g} req/s, 100 ms model",
-                    "goal": f"≤ {goal} ms (3 × 3 × 100 ms) at 100 req/s",
+                    "goal": f"≤ {goal} ms (3 × 3 × 100 ms) at 100 req/s",  # noqa: RUF001
                     "measured": f"{_fmt(p99)} ms ({at_rate['summary']['ok']}/{at_rate['summary']['sent']} ok)",
                     "met": (p99 is not None and p99 <= goal) if rate == 100 else None})
     overhead = data.get("overhead")
@@ -128,6 +133,10 @@ def _during(runs: list[dict]) -> str:
             "so absolute numbers are noisy.")
 
 
+def _pair(before: dict, after: dict, get: Getter, digits: int = 0) -> str:
+    return f"{_fmt(get(before), digits)} → {_fmt(get(after), digits)}"
+
+
 def compare_table(before: dict, after: dict) -> list[str]:
     """Key numbers of the same (model, mode, variant) runs side by side."""
     def key(run: dict) -> tuple:
@@ -140,16 +149,12 @@ def compare_table(before: dict, after: dict) -> list[str]:
         old = earlier.get(key(run))
         if old is None:
             continue
-
-        def pair(get, digits: int = 0) -> str:
-            return f"{_fmt(get(old), digits)} → {_fmt(get(run), digits)}"
-
         lines.append(
             f"| {run['model_latency_ms']:g} ms | {run['mode']} | {SHORT[run['variant']]} "
-            f"| {pair(lambda r: r['summary']['throughput_rps'], 1)} "
-            f"| {pair(lambda r: r['summary']['latency_ms']['p50'])} "
-            f"| {pair(lambda r: r['summary']['latency_ms']['p99'])} "
-            f"| {pair(lambda r: r.get('cpu_ms_per_request', {}).get('worker'), 1)} |"
+            f"| {_pair(old, run, lambda r: r['summary']['throughput_rps'], 1)} "
+            f"| {_pair(old, run, lambda r: r['summary']['latency_ms']['p50'])} "
+            f"| {_pair(old, run, lambda r: r['summary']['latency_ms']['p99'])} "
+            f"| {_pair(old, run, lambda r: r.get('cpu_ms_per_request', {}).get('worker'), 1)} |"
         )
     o_before, o_after = before.get("overhead"), after.get("overhead")
     if o_before and o_after:
@@ -217,8 +222,8 @@ def markdown(data: dict) -> str:
             f"| journal: gap between LLM step completions, p50 / mean | {_fmt(o['journal']['llm_step_gap_ms_p50'], 1)}"
             f" / {_fmt(o['journal']['llm_step_gap_ms_mean'], 2)} ms |",
             f"| journal: invocation input → output, p50 | {_fmt(o['journal']['invocation_ms_p50'], 1)} ms |",
-            f"| **A: (ingress reply − direct request) / 4 steps** | **{o['per_step']['method_a_ms']} ms** |",
-            "| **B: journal step gap − direct LLM call (p50; mean)** "
+            f"| **A: (ingress reply − direct request) / 4 steps** | **{o['per_step']['method_a_ms']} ms** |",  # noqa: RUF001
+            "| **B: journal step gap − direct LLM call (p50; mean)** "  # noqa: RUF001
             f"| **{_fmt(o['per_step']['method_b_ms'], 2)} ms; "
             f"{_fmt(o['per_step']['method_b_mean_ms'], 2)} ms** |",
             "",
@@ -277,8 +282,8 @@ def markdown(data: dict) -> str:
         "- (a) processes one record at a time per partition (4 partitions) and commits after the result is acked; "
         "(b) runs every record as its own task (up to 1000) and commits on poll (a crash loses in-flight work).",
         "- LLM calls per request: from the offline model's call log for a sample of the run's request ids.",
-        "- A request whose result does not arrive within max(15 s, 30 × the model latency) counts as not ok; "
-        "`–` means no request sent in the measured window finished in time (the variant cannot keep up: "
+        "- A request whose result does not arrive within max(15 s, 30 × the model latency) counts as not ok; "  # noqa: RUF001
+        f"`{MISSING}` means no request sent in the measured window finished in time (the variant cannot keep up: "
         "(a) handles 4 requests at a time, one per partition).",
         "- RSS: max over the measured window, sampled every 0.25 s with psutil (consumer = the baseline's own "
         "process). CPU ms/req: CPU time of the process doing the work (agent service, or the baseline consumer) and "

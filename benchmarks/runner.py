@@ -12,13 +12,14 @@ import os
 import random
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from agentpipe.settings import get_settings
 from agentpipe.topics import request_topic, result_topic
 from benchmarks import baselines, load, monitor, overhead, profile, report
-from benchmarks.cli import BenchConfig
+from benchmarks.config import BenchConfig
+from handlers import prompts
 from handlers.catalog import PATTERNS
 from offline_model.client import OfflineModelControl
 
@@ -43,8 +44,6 @@ def ingress_path(pattern: str) -> str:
 
 
 def request_body(pattern: str) -> dict:
-    from handlers import prompts
-
     # The same payload for every variant; other patterns run their example request.
     return {"message": prompts.EXAMPLE_REPORT} if pattern == "chaining" else {}
 
@@ -69,19 +68,21 @@ class Bench:
             return load.KafkaTarget(variant, request_topic(self.pattern.name), result_topic(self.pattern.name)), None
         if variant == "restate-ingress":
             return load.IngressTarget(variant, ingress_path(self.pattern.name), result_topic(self.pattern.name)), None
-        mode = variant.removeprefix("baseline-")
-        process = baselines.BaselineProcess(mode)
+        kind = variant.removeprefix("baseline-")
+        process = baselines.BaselineProcess(kind)
         pid = await process.start()
         self.sampler.watch("consumer", pid)
-        requests, results = baselines.bench_topics(mode)
+        requests, results = baselines.bench_topics(kind)
         return load.KafkaTarget(variant, requests, results), process
 
     async def drive(self, target: load.Target, mode: str, id_prefix: str, timeout: float) -> load.LoadRun:
-        common = dict(duration=self.config.duration, warmup=self.config.warmup, id_prefix=id_prefix,
-                      request_timeout=timeout)
+        duration, warmup = self.config.duration, self.config.warmup
         if mode == "closed":
-            return await load.closed_loop(target, self.watcher, self.body, in_flight=self.config.concurrency, **common)
-        return await load.open_loop(target, self.watcher, self.body, rate=self.config.rate, **common)
+            return await load.closed_loop(target, self.watcher, self.body, in_flight=self.config.concurrency,
+                                          duration=duration, warmup=warmup, id_prefix=id_prefix,
+                                          request_timeout=timeout)
+        return await load.open_loop(target, self.watcher, self.body, rate=self.config.rate, duration=duration,
+                                    warmup=warmup, id_prefix=id_prefix, request_timeout=timeout)
 
     async def one_run(self, latency: float, variant: str, mode: str) -> dict:
         label = f"{variant} {mode} @ {latency:g} ms"
@@ -280,9 +281,9 @@ async def run_benchmark(config: BenchConfig, command: str) -> tuple[dict, dict[s
     background = monitor.background_load(seconds, exclude=set(pids.values()))
     baselines.ensure_bench_topics()
     previous_latency = model.state().get("latency_ms", 0.0)
-    watched = {name: pids[name] for name in ("agent-service", "restate", "offline-model", "kafka") if name in pids}
+    watched: dict[str, int] = {name: pids[name] for name in ("agent-service", "restate", "offline-model", "kafka") if name in pids}
     sampler = monitor.ProcessSampler({**watched, "driver": os.getpid()}).start()
-    bench_results = [baselines.bench_topics(m)[1] for m in baselines.MODES]
+    bench_results = [baselines.bench_topics(kind)[1] for kind in baselines.KINDS]
     watcher = load.ResultWatcher([result_topic(config.pattern), *bench_results], asyncio.get_running_loop())
     bench = Bench(config, model, sampler, watcher, load.new_run_id())
     runs: list[dict] = []
@@ -309,7 +310,7 @@ async def run_benchmark(config: BenchConfig, command: str) -> tuple[dict, dict[s
         "pattern": config.pattern,
         "label": config.label,
         "quick": config.quick,
-        "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "generated_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command,
         "machine": monitor.machine(),
         "background_load": background,

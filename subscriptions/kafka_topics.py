@@ -1,4 +1,5 @@
-"""Create every topic of the contract (docs/contract.md) that is missing; existing topics are left as they are."""
+"""Create every topic of the contract (docs/contract.md) that is missing (``create_topics`` does the same for any
+other topics, e.g. the benchmark's); existing topics are left as they are."""
 
 from __future__ import annotations
 
@@ -35,11 +36,17 @@ def topic_config(topic: str) -> dict[str, str]:
 
 
 def ensure_topics(bootstrap: str | None = None, timeout: float = 30.0) -> list[str]:
-    """Returns the topics it created."""
+    """Create the contract's missing topics. Returns the topics it created."""
+    return create_topics(desired_topics(), bootstrap, timeout)
+
+
+def create_topics(wanted: dict[str, int], bootstrap: str | None = None, timeout: float = 30.0) -> list[str]:
+    """Create the topics of ``wanted`` (name → partition count) that are missing, with ``topic_config``, and wait
+    until each has partition leaders. Returns the topics it created; existing topics are left as they are."""
     admin = AdminClient(client_config(**({"bootstrap.servers": bootstrap} if bootstrap else {})))
     existing = set(admin.list_topics(timeout=timeout).topics)
     missing = [NewTopic(name, partitions, 1, config=topic_config(name))
-               for name, partitions in desired_topics().items() if name not in existing]
+               for name, partitions in wanted.items() if name not in existing]
     if not missing:
         return []
     created: list[str] = []
@@ -50,7 +57,7 @@ def ensure_topics(bootstrap: str | None = None, timeout: float = 30.0) -> list[s
         except KafkaException as exc:
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":  # a concurrent `up` created it
                 raise
-    _wait_for_leaders(admin, list(desired_topics()), timeout)
+    _wait_for_leaders(admin, list(wanted), timeout)
     return created
 
 

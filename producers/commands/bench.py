@@ -6,18 +6,18 @@ from producers.commands.base import add_command
 
 
 def cmd_bench(args) -> int:
-    from benchmarks import run  # imported on use: it pulls in matplotlib
+    from benchmarks.cli import run  # imported on use: it pulls in the Kafka clients and matplotlib
 
     return run(args)
 
 
 def register(sub) -> None:
-    from benchmarks import add_arguments  # argparse only
+    from benchmarks.config import add_arguments  # argparse only
 
     parser = add_command(
         sub, "bench", "benchmark the durable pipeline against plain-consumer baselines",
-        ["agentpipe bench --quick", "agentpipe bench --label after --compare benchmarks/results/before.json"],
+        ["agentpipe bench --quick", "agentpipe bench --label after --compare docs/benchmarks/latest.json"],
         cmd_bench,
-        "Needs the local stack with the offline model (agentpipe up). Writes benchmarks/results/latest.{md,png,json}.",
+        "Needs the local stack with the offline model (agentpipe up). Writes ./benchmark-results/latest.{md,png,json} (--out DIR).",
     )
     add_arguments(parser)
