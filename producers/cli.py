@@ -10,7 +10,7 @@ from producers.commands import approvals, bench, demo, invocations, replay, requ
 from producers.commands.base import Parser
 from producers.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_NOT_OK, EXIT_UNREACHABLE, ClientError
 from producers.state_location import RULE_HELP, use_located_state_dir
-from stack.installs import StackError
+from stack.errors import StackError
 
 COMMANDS = (stack, demo, requests, approvals, replay, invocations, subscriptions, bench)
 

@@ -18,6 +18,7 @@ from typing import Callable
 import httpx
 
 from agentpipe.settings import Settings
+from stack.errors import StackError
 from stack.installs import STACK_DIR, kafka_classpath, restate_binaries
 from stack.secrets import ensure_identity_keys
 
@@ -107,8 +108,6 @@ def _kafka_command(settings: Settings, state_dir: Path) -> list[str]:
                 stdout=log, stderr=subprocess.STDOUT, timeout=120,
             )
         if done.returncode != 0:
-            from stack.installs import StackError
-
             raise StackError("kafka", "formatting KRaft storage failed", log_dir / "kafka-format.log")
     return java + ["kafka.Kafka", str(props)]
 

@@ -24,7 +24,7 @@ from confluent_kafka.admin import AdminClient
 
 from agentpipe.kafka_publisher import client_config
 from agentpipe.settings import get_settings
-from stack.installs import StackError
+from stack.errors import InitError
 from subscriptions.kafka_topics import ensure_topics
 from subscriptions.restate_admin import (
     AdminApiError,
@@ -42,10 +42,6 @@ T = TypeVar("T")
 NOT_READY = (KafkaException, AdminApiError, httpx.HTTPError, OSError)
 
 MAX_DELAY_S = 5.0
-
-
-class InitError(StackError):
-    """A step kept failing until the deadline; a StackError, so callers such as `up` report it as one line."""
 
 
 @dataclass

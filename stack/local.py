@@ -23,7 +23,8 @@ import psutil
 from agentpipe.settings import get_settings
 from stack import up_lock
 from stack.components import port_open, stack_components
-from stack.installs import StackError, kafka_classpath, log_tail, restate_binaries
+from stack.errors import StackError
+from stack.installs import kafka_classpath, log_tail, restate_binaries
 from stack.init import initialize
 from stack.secrets import ensure_approval_key, ensure_identity_keys
 

@@ -21,7 +21,8 @@ import psutil
 from agentpipe.logs import configure_logging, get_logger
 from agentpipe.settings import get_settings
 from stack.components import Component, child_env, stack_components
-from stack.installs import StackError, log_tail
+from stack.errors import StackError
+from stack.installs import log_tail
 
 log = get_logger("supervisor")
 
