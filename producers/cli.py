@@ -8,7 +8,8 @@ import sys
 
 from producers.commands import approvals, bench, demo, invocations, replay, requests, stack, subscriptions
 from producers.commands.base import Parser
-from producers.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_NOT_OK, EXIT_UNREACHABLE, ClientError
+from producers.errors import ClientError
+from producers.exit_codes import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_NOT_OK, exit_code_for
 from producers.state_location import RULE_HELP, use_located_state_dir
 from stack.errors import StackError
 
@@ -39,10 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         use_located_state_dir()
         return args.func(args)
-    except ClientError as exc:
-        return fail(str(exc), exc.exit_code)
-    except StackError as exc:
-        return fail(str(exc), EXIT_UNREACHABLE)
+    except (ClientError, StackError) as exc:
+        return fail(str(exc), exit_code_for(exc))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:

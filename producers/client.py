@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from producers.broker import Publisher, Record, TopicReader, cluster_metadata
-from producers.errors import UsageError
+from producers.errors import InvalidInput
 from producers.shapes import SkipCount, as_result, source_of
 from subscriptions.topics import PATTERNS, request_topic, result_topic
 
@@ -29,7 +29,7 @@ def new_request_id(prefix: str = "req") -> str:
 
 def require_pattern(name: str) -> str:
     if name not in PATTERNS:
-        raise UsageError(f"unknown pattern {name!r}; choose from: {', '.join(PATTERNS)}")
+        raise InvalidInput(f"unknown pattern {name!r}; choose from: {', '.join(PATTERNS)}")
     return name
 
 
@@ -44,7 +44,7 @@ def first_line(output: str | list[str] | None) -> str:
 
 def require_key(pattern: str, key: str | None) -> None:
     if PATTERNS[require_pattern(pattern)].keyed and not key:
-        raise UsageError(f"pattern {pattern!r} needs a key: the session id (--key)")
+        raise InvalidInput(f"pattern {pattern!r} needs a key: the session id (--key)")
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from producers.broker import (
     watermarks,
 )
 from producers.client import AgentpipeClient, require_pattern
-from producers.errors import UsageError
+from producers.errors import InvalidInput
 from subscriptions.topics import PATTERNS
 
 RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
@@ -46,7 +46,7 @@ def parse_time(text: str) -> int:
         try:
             moment = datetime.fromisoformat(text.strip())
         except ValueError:
-            raise UsageError(
+            raise InvalidInput(
                 f"invalid time {text!r}: use RFC 3339 (2026-01-31T12:00:00Z) or a span ago (15m, 2h)"
             ) from None
         if moment.tzinfo is None:
@@ -78,12 +78,12 @@ def plan_slice(
 ) -> ReplaySlice:
     """The offsets to replay: ``to_offset`` is inclusive, ``until`` exclusive; by default the whole topic."""
     if (from_offset is not None or to_offset is not None) and (since or until):
-        raise UsageError("choose offsets (--from-offset/--to-offset) or times (--since/--until), not both")
+        raise InvalidInput("choose offsets (--from-offset/--to-offset) or times (--since/--until), not both")
     available = partitions_of(topic, cluster_metadata())
     chosen = partitions if partitions is not None else available
     unknown = sorted(set(chosen) - set(available))
     if unknown:
-        raise UsageError(f"topic {topic} has no partition {unknown[0]} (it has {len(available)})")
+        raise InvalidInput(f"topic {topic} has no partition {unknown[0]} (it has {len(available)})")
     with probe_consumer() as probe:
         bounds = {p: watermarks(probe, topic, p) for p in chosen}
         starts = offsets_for_time(probe, topic, chosen, parse_time(since)) if since else {}

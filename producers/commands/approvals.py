@@ -12,7 +12,8 @@ from producers.approvals import HITL, check_decidable, default_reviewer, follow_
 from producers.broker import Publisher
 from producers.client import AgentpipeClient
 from producers.commands.base import add_command, add_timeout, add_verbose, report_skipped
-from producers.errors import EXIT_NOT_OK, EXIT_OK, WaitTimeout
+from producers.errors import WaitTimeout
+from producers.exit_codes import EXIT_NOT_OK, EXIT_OK
 from producers.render import err, json_line, out, show_result, wants_json
 
 

@@ -6,7 +6,7 @@ import argparse
 import textwrap
 from collections.abc import Callable, Sequence
 
-from producers.errors import EXIT_CODES_HELP, EXIT_USAGE
+from producers.exit_codes import EXIT_CODES_HELP, EXIT_USAGE
 from subscriptions.topics import PATTERNS
 
 

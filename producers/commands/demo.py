@@ -9,7 +9,7 @@ from producers.approvals import default_reviewer
 from producers.client import AgentpipeClient
 from producers.commands.base import add_command, add_timeout
 from producers.demo import DemoRow, approve_automatically, run_demo, stack_reachable
-from producers.errors import EXIT_NOT_OK, EXIT_OK, EXIT_TIMEOUT
+from producers.exit_codes import EXIT_NOT_OK, EXIT_OK, EXIT_TIMEOUT
 from producers.render import err, out, progress, styled, table
 from subscriptions.topics import PATTERNS
 

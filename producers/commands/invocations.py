@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from producers.commands.base import add_command, add_timeout
-from producers.errors import EXIT_OK
+from producers.exit_codes import EXIT_OK
 from producers.invocations import RequestStatus, cancel_request, request_status
 from producers.render import json_line, out, styled, table, wants_json
 

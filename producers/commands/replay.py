@@ -9,7 +9,7 @@ from rich.markup import escape
 
 from producers.client import AgentpipeClient
 from producers.commands.base import add_command, add_timeout, pattern_arg
-from producers.errors import EXIT_NOT_OK, EXIT_OK, EXIT_TIMEOUT
+from producers.exit_codes import EXIT_NOT_OK, EXIT_OK, EXIT_TIMEOUT
 from producers.render import err, json_line, out, progress, table, wants_json
 from producers.replay import ReplayItem, ReplayPlanner, ReplaySlice, ReplaySummary, plan_slice, read_slice, run_replay
 

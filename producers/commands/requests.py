@@ -9,7 +9,8 @@ from pathlib import Path
 from producers.broker import TopicReader
 from producers.client import AgentpipeClient, ResultStream, require_key
 from producers.commands.base import add_command, add_timeout, add_verbose, pattern_arg, positive_int, report_skipped
-from producers.errors import EXIT_NOT_OK, EXIT_OK, UsageError, WaitTimeout
+from producers.errors import InvalidInput, WaitTimeout
+from producers.exit_codes import EXIT_NOT_OK, EXIT_OK
 from producers.render import err, json_line, out, results_table, result_line, show_result, wants_json
 from producers.replay import parse_time
 from subscriptions.topics import PATTERNS, result_topic
@@ -27,13 +28,13 @@ def read_body(args) -> dict:
     try:
         text = sys.stdin.read() if args.json == "-" else Path(args.json).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {name}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise InvalidInput(f"cannot read {name}: {getattr(exc, 'strerror', None) or exc}") from None
     try:
         body = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UsageError(f"invalid JSON in {name}: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise InvalidInput(f"invalid JSON in {name}: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     if not isinstance(body, dict):
-        raise UsageError(f"the request in {name} must be a JSON object, not {type(body).__name__}")
+        raise InvalidInput(f"the request in {name} must be a JSON object, not {type(body).__name__}")
     return body
 
 

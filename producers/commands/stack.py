@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from producers.commands.base import add_command, positive_float
+from producers.exit_codes import EXIT_OK
 from producers.render import err
 
 
@@ -14,14 +15,14 @@ def cmd_up(args) -> int:
     err.print(f"[green]stack {state}[/]; topics created: {len(report.created_topics)}; "
               f"subscriptions +{len(report.subscriptions.created)} -{len(report.subscriptions.removed)} "
               f"={len(report.subscriptions.unchanged)}")
-    return 0
+    return EXIT_OK
 
 
 def cmd_down(args) -> int:
     from stack.local import down
 
     err.print("stack stopped" if down() else "stack was not running")
-    return 0
+    return EXIT_OK
 
 
 def register(sub) -> None:

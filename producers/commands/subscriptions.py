@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from producers.commands.base import add_command
-from producers.errors import EXIT_OK
+from producers.exit_codes import EXIT_OK
 from producers.invocations import admin_errors
 from producers.render import json_line, out, table, wants_json
 from subscriptions.restate_admin import list_subscriptions, sync_subscriptions
