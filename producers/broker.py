@@ -84,7 +84,7 @@ class Record:
             return None
 
     @classmethod
-    def from_message(cls, msg) -> "Record":
+    def from_message(cls, msg) -> Record:
         ts_type, ts = msg.timestamp()
         return cls(
             topic=msg.topic(),
@@ -145,7 +145,7 @@ class Publisher:
             raise Unreachable(f"publishing to {get_settings().kafka_bootstrap} failed: {reason}")
         return [(msg.partition(), msg.offset()) for _, msg in deliveries]
 
-    def __enter__(self) -> "Publisher":
+    def __enter__(self) -> Publisher:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -174,12 +174,12 @@ class TopicReader:
         self._consumer.assign([TopicPartition(t, p, start) for (t, p), (start, _) in ranges.items()])
 
     @classmethod
-    def open(cls, topics: Iterable[str], from_beginning: bool) -> "TopicReader":
+    def open(cls, topics: Iterable[str], from_beginning: bool) -> TopicReader:
         """Every partition of ``topics``, from the beginning or from the current end."""
         return cls.open_window(topics, last=None if from_beginning else 0)
 
     @classmethod
-    def open_window(cls, topics: Iterable[str], last: int | None = None, since_ms: int | None = None) -> "TopicReader":
+    def open_window(cls, topics: Iterable[str], last: int | None = None, since_ms: int | None = None) -> TopicReader:
         """Every partition of ``topics`` from its last ``last`` records and/or from time ``since_ms``
         (the later of the two); neither: from the beginning."""
         metadata = cluster_metadata()
@@ -253,7 +253,7 @@ class TopicReader:
     def close(self) -> None:
         self._consumer.close()
 
-    def __enter__(self) -> "TopicReader":
+    def __enter__(self) -> TopicReader:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         # The reader (head, jq) went away: stop quietly, and keep Python from complaining at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except Exception as exc:  # noqa: BLE001 - a bug or a surprise still ends in one line, not a traceback
+    except Exception as exc:  # a bug or a surprise still ends in one line, not a traceback
         if os.environ.get("AGENTPIPE_DEBUG"):
             raise
         return fail(f"unexpected {type(exc).__name__}: {exc} (AGENTPIPE_DEBUG=1 shows the traceback)",

@@ -180,7 +180,7 @@ class ResultStream:
     def close(self) -> None:
         self.reader.close()
 
-    def __enter__(self) -> "ResultStream":
+    def __enter__(self) -> ResultStream:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -225,7 +225,7 @@ class AgentpipeClient:
                                     on_delivery=on_delivery)
         coordinates = self._publisher.flush()
         return [SentRequest(body["request_id"], pattern, topic, p, o, key)
-                for (body, key), (p, o) in zip(prepared, coordinates)]
+                for (body, key), (p, o) in zip(prepared, coordinates, strict=True)]
 
     @property
     def publisher(self) -> Publisher:

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from producers.broker import (
     Record,
@@ -41,7 +41,7 @@ def parse_time(text: str) -> int:
     """Epoch milliseconds of an RFC 3339 time (naive = local time) or of a span ago: 90s, 15m, 2h, 1d."""
     match = RELATIVE.match(text.strip())
     if match:
-        moment = datetime.now(timezone.utc) - timedelta(**{UNITS[match[2]]: float(match[1])})
+        moment = datetime.now(UTC) - timedelta(**{UNITS[match[2]]: float(match[1])})
     else:
         try:
             moment = datetime.fromisoformat(text.strip())

@@ -24,8 +24,8 @@ from agentpipe.settings import get_settings
 from stack import up_lock
 from stack.components import port_open, stack_components
 from stack.errors import StackError
-from stack.installs import kafka_classpath, log_tail, restate_binaries
 from stack.init import initialize
+from stack.installs import kafka_classpath, log_tail, restate_binaries
 from stack.secrets import ensure_approval_key, ensure_identity_keys
 
 

@@ -181,7 +181,7 @@ def main() -> int:
         supervisor.state = "failed"
         supervisor.error = {"component": exc.component, "cause": exc.cause, "log": str(exc.log_file or "")}
         log.error("stack failed", component=exc.component, cause=exc.cause)
-    except Exception as exc:  # noqa: BLE001 - report anything unexpected through the status file
+    except Exception as exc:  # report anything unexpected through the status file
         supervisor.state = "failed"
         supervisor.error = {"component": "supervisor", "cause": repr(exc), "log": ""}
         log.exception("supervisor crashed")

@@ -11,7 +11,7 @@ from producers.client import AgentpipeClient, ResultStream, require_key
 from producers.commands.base import add_command, add_timeout, add_verbose, pattern_arg, positive_int, report_skipped
 from producers.errors import InvalidInput, WaitTimeout
 from producers.exit_codes import EXIT_NOT_OK, EXIT_OK
-from producers.render import err, json_line, out, results_table, result_line, show_result, wants_json
+from producers.render import err, json_line, out, result_line, results_table, show_result, wants_json
 from producers.replay import parse_time
 from subscriptions.topics import PATTERNS, result_topic
 
