@@ -88,6 +88,11 @@ def _restate_answers(admin_url: str, seconds_left: float) -> None:
         raise AdminApiError(f"GET {admin_url}/health: HTTP {response.status_code}")
 
 
+def _registering(uri: str) -> Callable[[float], list[str]]:
+    """The step that registers the deployment at ``uri`` (its own function: one per loop turn)."""
+    return lambda _left: register_deployment(uri)
+
+
 def initialize(timeout: float = 120.0, say: Callable[[str], None] = lambda _msg: None) -> InitReport:
     """Topics, deployments, subscriptions; raises InitError when one step keeps failing."""
     settings = get_settings()
@@ -103,8 +108,7 @@ def initialize(timeout: float = 120.0, say: Callable[[str], None] = lambda _msg:
     for uri in (settings.agent_service_url, settings.remote_agents_url):
         # One step per deployment, so a cause names the one Restate cannot reach.
         try:
-            deployments[uri] = _retry("restate", f"registering {uri}", lambda _left, uri=uri: register_deployment(uri),
-                                      deadline, say)
+            deployments[uri] = _retry("restate", f"registering {uri}", _registering(uri), deadline, say)
         except DeploymentInUse as exc:
             raise InitError("restate", str(exc)) from None
         say(f"restate: registered {uri} ({len(deployments[uri])} services)")
