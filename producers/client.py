@@ -183,7 +183,7 @@ class ResultStream:
     def __enter__(self) -> ResultStream:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

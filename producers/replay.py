@@ -27,7 +27,7 @@ from producers.broker import (
     probe_consumer,
     watermarks,
 )
-from producers.client import AgentpipeClient, require_pattern
+from producers.client import AgentpipeClient, ResultStream, require_pattern
 from producers.errors import InvalidInput
 from subscriptions.topics import PATTERNS
 
@@ -137,9 +137,11 @@ class ReplayPlanner:
     def plan(self, record: Record) -> ReplayItem | None:
         value = record.json()
         if not isinstance(value, dict):
-            return self._skip(record, "value is not a JSON object")
+            self._skip(record, "value is not a JSON object")
+            return None
         if PATTERNS[self.pattern].keyed and not record.key_text:
-            return self._skip(record, f"no key, and {self.pattern} needs one (the session id)")
+            self._skip(record, f"no key, and {self.pattern} needs one (the session id)")
+            return None
         body = {k: v for k, v in value.items() if k not in DERIVED_FIELDS}
         replay_of = original_request_id(record, value)
         item = ReplayItem(self.request_id(self.planned), replay_of, record.key_text, {**body, "replay_of": replay_of})
@@ -164,7 +166,6 @@ class ReplayPlanner:
         self.skipped += 1
         if len(self.skip_reasons) < self.KEPT_REASONS:
             self.skip_reasons.append(f"{record.coordinates}: {why}")
-        return None
 
 
 @dataclass
@@ -174,7 +175,7 @@ class ReplaySummary:
     published: int
     skipped: int
     waited: bool
-    statuses: Counter = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
     missing: int = 0
     missing_examples: list[str] = field(default_factory=list)
 
@@ -226,7 +227,7 @@ def run_replay(
     return summary
 
 
-def _collect(results, planner: ReplayPlanner, summary: ReplaySummary, timeout: float,
+def _collect(results: ResultStream, planner: ReplayPlanner, summary: ReplaySummary, timeout: float,
              on_result: Callable[[dict], None] | None) -> None:
     # Batch ids are new (a uuid per run), so the id alone names the request: no older result shares it.
     arrived = bytearray(summary.published)
@@ -235,7 +236,9 @@ def _collect(results, planner: ReplayPlanner, summary: ReplaySummary, timeout: f
     while count < summary.published and time.monotonic() < deadline:
         for record in results.reader.poll_batch(0.2):
             result = results.parse(record)
-            sequence = planner.sequence_of(result["request_id"]) if result is not None else None
+            if result is None:
+                continue
+            sequence = planner.sequence_of(result["request_id"])
             if sequence is None or arrived[sequence]:
                 continue
             arrived[sequence] = 1
