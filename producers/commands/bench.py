@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from producers.commands.base import add_command
+import argparse
+
+from producers.commands.base import Subcommands, add_command
 
 
-def cmd_bench(args) -> int:
+def cmd_bench(args: argparse.Namespace) -> int:
     from benchmarks import run  # imported on use: it pulls in matplotlib
 
     return run(args)
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     from benchmarks import add_arguments  # argparse only
 
     parser = add_command(
