@@ -8,7 +8,7 @@ dead-lettered by a stack that has one.
 from __future__ import annotations
 
 from agentpipe.settings import get_settings
-from producers.errors import UsageError
+from producers.errors import InvalidInput
 
 KEY_FILE = "approval.key"
 
@@ -27,7 +27,7 @@ def approval_secret() -> bytes | None:
 def require_approval_secret() -> bytes:
     secret = approval_secret()
     if secret is None:
-        raise UsageError(
+        raise InvalidInput(
             f"no approval key: set AGENTPIPE_APPROVAL_KEY, or use the stack whose `agentpipe up` wrote "
             f"{(get_settings().state_dir / KEY_FILE).resolve()} (see agentpipe --help for the state folder rule)"
         )

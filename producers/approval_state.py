@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from producers.restate_sql import query, sql_literal
-from producers.shapes import SkipCount, as_approval_request
+from producers.shapes import ApprovalRequestValue, SkipCount, as_approval_request
 
 PENDING = "pending"
 
@@ -27,13 +27,13 @@ class ApprovalShape:
     service: str
     state_keys: tuple[str, ...]
     status_key: str
-    # state values of one approval (key -> parsed JSON) -> its approval request and status
-    read: Callable[[str, dict[str, Any]], tuple[dict | None, str | None]]
+    # state values of one approval (key -> parsed JSON) -> its approval request (unchecked) and status
+    read: Callable[[str, dict[str, Any]], tuple[dict[str, Any] | None, str | None]]
     # the handler whose unfinished invocation means someone may still decide
     waiting_handler: str
 
 
-def _read_review(approval_id: str, values: dict[str, Any]) -> tuple[dict | None, str | None]:
+def _read_review(approval_id: str, values: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     status = values.get("status")
     requested = values.get("requested")
     return (requested if isinstance(requested, dict) else None), (status if isinstance(status, str) else None)
@@ -50,8 +50,16 @@ def sql_list(values: list[str]) -> str:
 class Approval:
     approval_id: str
     status: str
-    request: dict | None  # None until the approval request is published
+    request: ApprovalRequestValue | None  # None until the approval request is published
     waiting: bool  # the review's invocation has not finished
+
+
+@dataclass(frozen=True)
+class PendingApproval:
+    """An approval a person can decide: status pending, request published, review still running."""
+
+    approval_id: str
+    request: ApprovalRequestValue
 
 
 class ApprovalState:
@@ -86,18 +94,19 @@ class ApprovalState:
             f"AND target_handler_name = {sql_literal(self.shape.waiting_handler)} AND status <> 'completed' "
             f"AND target_service_key IN ({sql_list(approval_ids)})"
         )
-        return {row.get("target_service_key") for row in rows}
+        return {key for row in rows if isinstance(key := row.get("target_service_key"), str)}
 
     def _approvals(self, values: dict[str, dict[str, Any]]) -> list[Approval]:
         waiting = self._waiting(list(values))
         approvals = []
         for approval_id, state in values.items():
-            request, status = self.shape.read(approval_id, state)
+            requested, status = self.shape.read(approval_id, state)
             if status is None:
                 self.skipped.add()
                 continue
-            if request is not None:
-                request = as_approval_request(request)
+            request: ApprovalRequestValue | None = None
+            if requested is not None:
+                request = as_approval_request(requested)
                 if request is None:
                     self.skipped.add()
             approvals.append(Approval(approval_id, status, request, approval_id in waiting))
@@ -107,7 +116,7 @@ class ApprovalState:
         found = self._approvals(self._values(condition=f"AND s.service_key = {sql_literal(approval_id)}"))
         return found[0] if found else None
 
-    def pending(self) -> list[Approval]:
+    def pending(self) -> list[PendingApproval]:
         """Approvals waiting for a person: status pending, request published, review still running."""
         shape = self.shape
         # Only the pending ones are read: finished reviews may be many (they are kept for days).
@@ -115,5 +124,6 @@ class ApprovalState:
                  f"AND key = {sql_literal(shape.status_key)} AND value_utf8 LIKE '%pending%') p "
                  "ON s.service_key = p.service_key")
         approvals = self._approvals(self._values(join=where))
-        pending = [a for a in approvals if a.status == PENDING and a.request is not None and a.waiting]
+        pending = [PendingApproval(a.approval_id, a.request) for a in approvals
+                   if a.status == PENDING and a.request is not None and a.waiting]
         return sorted(pending, key=lambda a: a.request.get("requested_at") or "")

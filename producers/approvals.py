@@ -16,9 +16,10 @@ from agentpipe.messages import ApprovalEvent, approval_signature
 from agentpipe.topics import approvals_topic
 from handlers.catalog import PATTERNS
 from producers.approval_key import require_approval_secret
-from producers.approval_state import PENDING, Approval, ApprovalState
+from producers.approval_state import PENDING, ApprovalState, PendingApproval
 from producers.broker import Publisher
 from producers.errors import NotFound, NotOk
+from producers.shapes import ApprovalRequestValue
 
 # The one pattern that asks people; topics.py names patterns but has no constant for this one.
 HITL = PATTERNS["human-in-the-loop"].name
@@ -48,7 +49,7 @@ def publish_decision(
     return event
 
 
-def check_decidable(state: ApprovalState, approval_id: str) -> dict:
+def check_decidable(state: ApprovalState, approval_id: str) -> ApprovalRequestValue:
     """The approval request, or a one-line reason why deciding it would change nothing."""
     approval = state.find(approval_id)
     if approval is None:
@@ -62,7 +63,7 @@ def check_decidable(state: ApprovalState, approval_id: str) -> dict:
     return approval.request
 
 
-def follow_pending(state: ApprovalState, already: set[str]) -> Iterator[Approval]:
+def follow_pending(state: ApprovalState, already: set[str]) -> Iterator[PendingApproval]:
     """Approvals that become pending, polled from Restate's state, each once."""
     while True:
         pending = state.pending()

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ClusterMetadata
 
 from agentpipe.settings import get_settings
@@ -31,7 +31,7 @@ _quiet.propagate = False
 BROKER_TIMEOUT_S = 5.0
 
 
-def kafka_config(**extra: Any) -> dict:
+def kafka_config(**extra: Any) -> dict[str, Any]:
     settings = get_settings()
     # The settings' librdkafka options (security.protocol, sasl.*, ssl.*) pass through.
     return {"bootstrap.servers": settings.kafka_bootstrap, **settings.kafka_options, "logger": _quiet, **extra}
@@ -84,17 +84,26 @@ class Record:
             return None
 
     @classmethod
-    def from_message(cls, msg) -> "Record":
+    def from_message(cls, msg: Message) -> Record:
+        """A consumed message (not an error event: those have no topic, partition or offset)."""
+        topic, partition, offset = msg.topic(), msg.partition(), msg.offset()
+        if topic is None or partition is None or offset is None:
+            raise ValueError(f"not a record: {msg.error()}")
         ts_type, ts = msg.timestamp()
+        headers = msg.headers() or []
         return cls(
-            topic=msg.topic(),
-            partition=msg.partition(),
-            offset=msg.offset(),
+            topic=topic,
+            partition=partition,
+            offset=offset,
             key=msg.key(),
             value=msg.value(),
-            headers={k: (v or b"").decode("utf-8", "replace") for k, v in (msg.headers() or [])},
+            headers={k: _header_text(v) for k, v in (headers.items() if isinstance(headers, dict) else headers)},
             timestamp_ms=ts if ts_type != 0 else None,
         )
+
+
+def _header_text(value: str | bytes | None) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value or ""
 
 
 class Publisher:
@@ -107,7 +116,8 @@ class Publisher:
             "message.timeout.ms": int(timeout_s * 1000),
         }))
         self._timeout_s = timeout_s
-        self._deliveries: list[tuple[KafkaError | None, Any] | None] = []
+        # One slot per record published since the last flush: its delivery report, once it came.
+        self._deliveries: list[tuple[KafkaError | None, Message] | None] = []
 
     def publish(
         self,
@@ -120,7 +130,7 @@ class Publisher:
         slot = len(self._deliveries)
         self._deliveries.append(None)
 
-        def delivered(err, msg) -> None:
+        def delivered(err: KafkaError | None, msg: Message) -> None:
             self._deliveries[slot] = (err, msg)
             if on_delivery is not None and err is None:
                 on_delivery()
@@ -139,16 +149,18 @@ class Publisher:
         """(partition, offset) of each record published since the last flush, in publish order."""
         self._producer.flush(self._timeout_s + 5)
         deliveries, self._deliveries = self._deliveries, []
-        failed = [d[0] for d in deliveries if d is not None and d[0] is not None]
-        if failed or None in deliveries:
+        failed = [err for err, _ in filter(None, deliveries) if err is not None]
+        acked = [(p, o) for err, msg in filter(None, deliveries)
+                 if err is None and (p := msg.partition()) is not None and (o := msg.offset()) is not None]
+        if failed or len(acked) < len(deliveries):
             reason = failed[0].str() if failed else "not every record was acknowledged"
             raise Unreachable(f"publishing to {get_settings().kafka_bootstrap} failed: {reason}")
-        return [(msg.partition(), msg.offset()) for _, msg in deliveries]
+        return acked
 
-    def __enter__(self) -> "Publisher":
+    def __enter__(self) -> Publisher:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self._producer.flush(1)
 
 
@@ -174,12 +186,12 @@ class TopicReader:
         self._consumer.assign([TopicPartition(t, p, start) for (t, p), (start, _) in ranges.items()])
 
     @classmethod
-    def open(cls, topics: Iterable[str], from_beginning: bool) -> "TopicReader":
+    def open(cls, topics: Iterable[str], from_beginning: bool) -> TopicReader:
         """Every partition of ``topics``, from the beginning or from the current end."""
         return cls.open_window(topics, last=None if from_beginning else 0)
 
     @classmethod
-    def open_window(cls, topics: Iterable[str], last: int | None = None, since_ms: int | None = None) -> "TopicReader":
+    def open_window(cls, topics: Iterable[str], last: int | None = None, since_ms: int | None = None) -> TopicReader:
         """Every partition of ``topics`` from its last ``last`` records and/or from time ``since_ms``
         (the later of the two); neither: from the beginning."""
         metadata = cluster_metadata()
@@ -205,10 +217,10 @@ class TopicReader:
         """Up to ``size`` records; one call per batch keeps the per-record cost of a long read low."""
         records = []
         for msg in self._consumer.consume(size, timeout):
-            if msg.error():
-                if msg.error().fatal() or msg.error().code() == KafkaError._ALL_BROKERS_DOWN:
-                    raise Unreachable(
-                        f"Kafka broker at {get_settings().kafka_bootstrap} went away: {msg.error().str()}")
+            error = msg.error()
+            if error is not None:
+                if error.fatal() or error.code() == KafkaError._ALL_BROKERS_DOWN:
+                    raise Unreachable(f"Kafka broker at {get_settings().kafka_bootstrap} went away: {error.str()}")
                 continue  # partition EOF and transient errors
             record = Record.from_message(msg)
             self._next[(record.topic, record.partition)] = record.offset + 1
@@ -253,10 +265,10 @@ class TopicReader:
     def close(self) -> None:
         self._consumer.close()
 
-    def __enter__(self) -> "TopicReader":
+    def __enter__(self) -> TopicReader:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 

@@ -8,9 +8,10 @@ import sys
 
 from producers.commands import approvals, bench, demo, invocations, replay, requests, stack, subscriptions
 from producers.commands.base import Parser
-from producers.errors import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_NOT_OK, EXIT_UNREACHABLE, ClientError
+from producers.errors import ClientError
+from producers.exit_codes import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_NOT_OK, exit_code_for
 from producers.state_location import RULE_HELP, use_located_state_dir
-from stack.installs import StackError
+from stack.errors import StackError
 
 COMMANDS = (stack, demo, requests, approvals, replay, invocations, subscriptions, bench)
 
@@ -39,17 +40,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         use_located_state_dir()
         return args.func(args)
-    except ClientError as exc:
-        return fail(str(exc), exc.exit_code)
-    except StackError as exc:
-        return fail(str(exc), EXIT_UNREACHABLE)
+    except (ClientError, StackError) as exc:
+        return fail(str(exc), exit_code_for(exc))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     except BrokenPipeError:
         # The reader (head, jq) went away: stop quietly, and keep Python from complaining at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except Exception as exc:  # noqa: BLE001 - a bug or a surprise still ends in one line, not a traceback
+    except Exception as exc:  # a bug or a surprise still ends in one line, not a traceback
         if os.environ.get("AGENTPIPE_DEBUG"):
             raise
         return fail(f"unexpected {type(exc).__name__}: {exc} (AGENTPIPE_DEBUG=1 shows the traceback)",

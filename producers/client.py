@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from agentpipe.topics import request_topic, result_topic
 from handlers.catalog import PATTERNS
 from producers.broker import Publisher, Record, TopicReader, cluster_metadata
-from producers.errors import UsageError
+from producers.errors import InvalidInput
 from producers.shapes import SkipCount, as_result, source_of
 
 
@@ -30,7 +30,7 @@ def new_request_id(prefix: str = "req") -> str:
 
 def require_pattern(name: str) -> str:
     if name not in PATTERNS:
-        raise UsageError(f"unknown pattern {name!r}; choose from: {', '.join(PATTERNS)}")
+        raise InvalidInput(f"unknown pattern {name!r}; choose from: {', '.join(PATTERNS)}")
     return name
 
 
@@ -45,7 +45,7 @@ def first_line(output: str | list[str] | None) -> str:
 
 def require_key(pattern: str, key: str | None) -> None:
     if PATTERNS[require_pattern(pattern)].keyed and not key:
-        raise UsageError(f"pattern {pattern!r} needs a key: the session id (--key)")
+        raise InvalidInput(f"pattern {pattern!r} needs a key: the session id (--key)")
 
 
 @dataclass(frozen=True)
@@ -181,10 +181,10 @@ class ResultStream:
     def close(self) -> None:
         self.reader.close()
 
-    def __enter__(self) -> "ResultStream":
+    def __enter__(self) -> ResultStream:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
 
@@ -226,7 +226,7 @@ class AgentpipeClient:
                                     on_delivery=on_delivery)
         coordinates = self._publisher.flush()
         return [SentRequest(body["request_id"], pattern, topic, p, o, key)
-                for (body, key), (p, o) in zip(prepared, coordinates)]
+                for (body, key), (p, o) in zip(prepared, coordinates, strict=True)]
 
     @property
     def publisher(self) -> Publisher:

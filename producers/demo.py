@@ -22,7 +22,7 @@ from producers.approvals import HITL, publish_decision
 from producers.broker import Record, cluster_metadata
 from producers.client import AgentpipeClient, first_line
 from producers.errors import Unreachable
-from producers.shapes import as_approval_request
+from producers.shapes import ApprovalRequestValue, as_approval_request
 
 DEMO_REVIEWER = "agentpipe-demo"
 
@@ -46,12 +46,13 @@ def stack_reachable() -> bool:
 
 
 # answer(approval_request) -> (decision, comment)
-Answer = Callable[[dict], tuple[str, str]]
-# on_event(kind, detail): kind is "sent", "approval" or "result"
-OnEvent = Callable[[str, dict], None]
+Answer = Callable[[ApprovalRequestValue], tuple[str, str]]
+# on_event(kind, detail): kind and detail are "sent" (pattern, request_id),
+# "approval" (approval_id, request_id, decision) or "result" (pattern, status)
+OnEvent = Callable[[str, dict[str, str]], None]
 
 
-def approve_automatically(request: dict) -> tuple[str, str]:
+def approve_automatically(request: ApprovalRequestValue) -> tuple[str, str]:
     return "approved", "approved automatically by agentpipe demo"
 
 
@@ -69,7 +70,8 @@ def run_demo(client: AgentpipeClient, answer: Answer, timeout: float, on_event: 
             return
         decision, comment = answer(request)
         publish_decision(client.publisher, request["approval_id"], decision, reviewer, comment)
-        notify("approval", {**request, "decision": decision})
+        notify("approval", {"approval_id": request["approval_id"], "request_id": request["request_id"],
+                            "decision": decision})
 
     def on_result(result: dict) -> None:
         row = by_id[result["request_id"]]

@@ -1,54 +1,33 @@
-"""Errors of the client and the exit codes the CLI maps them to.
+"""Errors of the client library: each carries a one-line message a person can act on.
 
-Scripts can rely on these codes:
-
-    0  ok
-    1  a request ended with a status other than ok, or there was nothing to do
-       (cancel of a finished request, approval already decided)
-    2  usage or input error (unknown pattern, invalid JSON, bad option)
-    3  the stack is unreachable (Kafka broker, Restate admin API) or failed
-    4  timed out waiting (results, cancellation)
-    5  not found (request id, approval id, topic)
-  130  interrupted (Ctrl-C)
+They say what went wrong, not what a program should do about it: the command
+line maps them to its exit codes (producers/exit_codes.py), a script using the
+library catches the ones it cares about (``ClientError`` catches them all).
 """
 
 from __future__ import annotations
 
-EXIT_OK = 0
-EXIT_NOT_OK = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
-EXIT_TIMEOUT = 4
-EXIT_NOT_FOUND = 5
-EXIT_INTERRUPTED = 130
-
-EXIT_CODES_HELP = (
-    "exit codes: 0 ok, 1 a request ended non-ok (or nothing to do), 2 usage/input error, "
-    "3 stack unreachable, 4 timeout, 5 not found, 130 interrupted"
-)
-
 
 class ClientError(Exception):
-    """A one-line message a person can act on, and the exit code it maps to."""
-
-    exit_code = EXIT_NOT_OK
+    """A one-line message a person can act on."""
 
 
 class NotOk(ClientError):
-    exit_code = EXIT_NOT_OK
+    """The request or action ended, but not with ok: a non-ok status, or nothing to do
+    (cancel of a finished request, an approval already decided)."""
 
 
-class UsageError(ClientError):
-    exit_code = EXIT_USAGE
+class InvalidInput(ClientError):
+    """What the caller gave cannot be used: an unknown pattern, invalid JSON, a missing key or option."""
 
 
 class Unreachable(ClientError):
-    exit_code = EXIT_UNREACHABLE
+    """The Kafka broker or Restate's admin API did not answer, or refused what was sent."""
 
 
 class WaitTimeout(ClientError):
-    exit_code = EXIT_TIMEOUT
+    """What was waited for (results, a cancellation, a read making progress) did not happen in time."""
 
 
 class NotFound(ClientError):
-    exit_code = EXIT_NOT_FOUND
+    """No such request id, approval id or topic."""

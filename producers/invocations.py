@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from typing import Any, TypedDict, cast
 
 from handlers.catalog import PATTERNS
 from producers.approval_state import ApprovalState
@@ -25,6 +26,22 @@ HITL = "human-in-the-loop"
 # Restate's built-in signal that carries a cancellation (service protocol v4+).
 CANCEL_SIGNAL_INDEX = 1
 QUEUED = {"pending", "scheduled", "ready", "inboxed"}
+
+
+class InvocationRow(TypedDict):
+    """The columns of sys_invocation that ``find_invocation`` selects."""
+
+    id: str
+    target: str
+    target_service_name: str
+    status: str  # pending | scheduled | ready | running | backing-off | suspended | paused | completed ...
+    journal_size: int | None
+    created_at: str | None
+    modified_at: str | None
+    completed_at: str | None
+    completion_result: str | None  # success | failure, once completed
+    completion_failure: str | None
+    last_failure: str | None
 
 
 @dataclass
@@ -41,21 +58,22 @@ class RequestStatus:
     failure: str | None = None
     approval_id: str | None = None
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def find_invocation(request_id: str) -> dict | None:
+def find_invocation(request_id: str) -> InvocationRow | None:
     """The newest invocation whose idempotency key is ``request_id``."""
     rows = query(
         "SELECT id, target, target_service_name, status, journal_size, created_at, modified_at, completed_at, "
         "completion_result, completion_failure, last_failure "
         f"FROM sys_invocation WHERE idempotency_key = {sql_literal(request_id)} ORDER BY created_at DESC LIMIT 1"
     )
-    return rows[0] if rows else None
+    # Restate's schema gives these columns these types; the query names each of them.
+    return cast(InvocationRow, rows[0]) if rows else None
 
 
-def was_cancelled(invocation: dict) -> bool:
+def was_cancelled(invocation: InvocationRow) -> bool:
     if "cancel" in (invocation.get("completion_failure") or "").lower():
         return True
     rows = query(
@@ -70,7 +88,7 @@ def pending_approval_for(request_id: str) -> str | None:
     return next((a.approval_id for a in ApprovalState().pending() if a.request["request_id"] == request_id), None)
 
 
-def _state(invocation: dict, request_id: str) -> tuple[str, str | None]:
+def _state(invocation: InvocationRow, request_id: str) -> tuple[str, str | None]:
     restate_status = invocation["status"]
     if restate_status == "completed":
         if was_cancelled(invocation):
@@ -117,7 +135,7 @@ def cancel_request(request_id: str, timeout: float = 30.0) -> RequestStatus:
         if response.status_code >= 400:
             raise AdminApiError(f"cancel {status.invocation_id}: HTTP {response.status_code}: {response.text[:300]}")
     deadline = time.monotonic() + timeout
-    while (find_invocation(request_id) or {}).get("status") != "completed":
+    while (invocation := find_invocation(request_id)) is None or invocation["status"] != "completed":
         if time.monotonic() > deadline:
             raise WaitTimeout(
                 f"cancel of {status.invocation_id} requested, but it had not stopped after {timeout:.0f}s"

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from handlers.catalog import PATTERNS
 from producers.broker import (
@@ -28,8 +28,8 @@ from producers.broker import (
     probe_consumer,
     watermarks,
 )
-from producers.client import AgentpipeClient, require_pattern
-from producers.errors import UsageError
+from producers.client import AgentpipeClient, ResultStream, require_pattern
+from producers.errors import InvalidInput
 
 RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -41,12 +41,12 @@ def parse_time(text: str) -> int:
     """Epoch milliseconds of an RFC 3339 time (naive = local time) or of a span ago: 90s, 15m, 2h, 1d."""
     match = RELATIVE.match(text.strip())
     if match:
-        moment = datetime.now(timezone.utc) - timedelta(**{UNITS[match[2]]: float(match[1])})
+        moment = datetime.now(UTC) - timedelta(**{UNITS[match[2]]: float(match[1])})
     else:
         try:
             moment = datetime.fromisoformat(text.strip())
         except ValueError:
-            raise UsageError(
+            raise InvalidInput(
                 f"invalid time {text!r}: use RFC 3339 (2026-01-31T12:00:00Z) or a span ago (15m, 2h)"
             ) from None
         if moment.tzinfo is None:
@@ -78,12 +78,12 @@ def plan_slice(
 ) -> ReplaySlice:
     """The offsets to replay: ``to_offset`` is inclusive, ``until`` exclusive; by default the whole topic."""
     if (from_offset is not None or to_offset is not None) and (since or until):
-        raise UsageError("choose offsets (--from-offset/--to-offset) or times (--since/--until), not both")
+        raise InvalidInput("choose offsets (--from-offset/--to-offset) or times (--since/--until), not both")
     available = partitions_of(topic, cluster_metadata())
     chosen = partitions if partitions is not None else available
     unknown = sorted(set(chosen) - set(available))
     if unknown:
-        raise UsageError(f"topic {topic} has no partition {unknown[0]} (it has {len(available)})")
+        raise InvalidInput(f"topic {topic} has no partition {unknown[0]} (it has {len(available)})")
     with probe_consumer() as probe:
         bounds = {p: watermarks(probe, topic, p) for p in chosen}
         starts = offsets_for_time(probe, topic, chosen, parse_time(since)) if since else {}
@@ -137,9 +137,11 @@ class ReplayPlanner:
     def plan(self, record: Record) -> ReplayItem | None:
         value = record.json()
         if not isinstance(value, dict):
-            return self._skip(record, "value is not a JSON object")
+            self._skip(record, "value is not a JSON object")
+            return None
         if PATTERNS[self.pattern].keyed and not record.key_text:
-            return self._skip(record, f"no key, and {self.pattern} needs one (the session id)")
+            self._skip(record, f"no key, and {self.pattern} needs one (the session id)")
+            return None
         body = {k: v for k, v in value.items() if k not in DERIVED_FIELDS}
         replay_of = original_request_id(record, value)
         item = ReplayItem(self.request_id(self.planned), replay_of, record.key_text, {**body, "replay_of": replay_of})
@@ -164,7 +166,6 @@ class ReplayPlanner:
         self.skipped += 1
         if len(self.skip_reasons) < self.KEPT_REASONS:
             self.skip_reasons.append(f"{record.coordinates}: {why}")
-        return None
 
 
 @dataclass
@@ -174,7 +175,7 @@ class ReplaySummary:
     published: int
     skipped: int
     waited: bool
-    statuses: Counter = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
     missing: int = 0
     missing_examples: list[str] = field(default_factory=list)
 
@@ -226,7 +227,7 @@ def run_replay(
     return summary
 
 
-def _collect(results, planner: ReplayPlanner, summary: ReplaySummary, timeout: float,
+def _collect(results: ResultStream, planner: ReplayPlanner, summary: ReplaySummary, timeout: float,
              on_result: Callable[[dict], None] | None) -> None:
     # Batch ids are new (a uuid per run), so the id alone names the request: no older result shares it.
     arrived = bytearray(summary.published)
@@ -235,7 +236,9 @@ def _collect(results, planner: ReplayPlanner, summary: ReplaySummary, timeout: f
     while count < summary.published and time.monotonic() < deadline:
         for record in results.reader.poll_batch(0.2):
             result = results.parse(record)
-            sequence = planner.sequence_of(result["request_id"]) if result is not None else None
+            if result is None:
+                continue
+            sequence = planner.sequence_of(result["request_id"])
             if sequence is None or arrived[sequence]:
                 continue
             arrived[sequence] = 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 
@@ -35,8 +36,8 @@ def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def query(sql: str, timeout: float = QUERY_TIMEOUT_S) -> list[dict]:
-    """Rows of a SQL query against Restate's introspection tables."""
+def query(sql: str, timeout: float = QUERY_TIMEOUT_S) -> list[dict[str, Any]]:
+    """Rows of a SQL query against Restate's introspection tables: column name -> JSON value."""
     with admin_errors(), admin_client(timeout=timeout) as client:
         response = client.post("/query", json={"query": sql}, headers={"accept": "application/json"})
         if response.status_code >= 400:

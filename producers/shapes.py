@@ -7,7 +7,7 @@ so JSON output keeps fields this version does not know.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NotRequired, TypedDict, cast
 
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
 
@@ -43,6 +43,17 @@ class ApprovalRequestShape(_Checked):
     requested_at: StrictStr | None = None
 
 
+class ApprovalRequestValue(TypedDict):
+    """An approval request as ``as_approval_request`` hands it on: the record's own value,
+    checked against ApprovalRequestShape (fields this version does not know stay in it)."""
+
+    approval_id: str
+    request_id: str
+    content: str
+    reason: str
+    requested_at: NotRequired[str | None]
+
+
 def _checked(model: type[_Checked], value: Any) -> dict | None:
     if not isinstance(value, dict):
         return None
@@ -58,8 +69,10 @@ def as_result(value: Any) -> dict | None:
     return _checked(ResultShape, value)
 
 
-def as_approval_request(value: Any) -> dict | None:
-    return _checked(ApprovalRequestShape, value)
+def as_approval_request(value: Any) -> ApprovalRequestValue | None:
+    checked = _checked(ApprovalRequestShape, value)
+    # ApprovalRequestShape has just validated the keys and types ApprovalRequestValue names.
+    return cast(ApprovalRequestValue, checked) if checked is not None else None
 
 
 def source_of(result: dict) -> tuple[str, int, int] | None:

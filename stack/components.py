@@ -11,13 +11,14 @@ import socket
 import subprocess
 import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import httpx
 
 from agentpipe.settings import Settings
+from stack.errors import StackError
 from stack.installs import STACK_DIR, kafka_classpath, restate_binaries
 from stack.secrets import ensure_identity_keys
 
@@ -103,14 +104,12 @@ def _kafka_command(settings: Settings, state_dir: Path) -> list[str]:
         cluster_id = uuid.uuid4().hex[:22]
         with (log_dir / "kafka-format.log").open("ab") as log:
             done = subprocess.run(
-                java + ["kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--standalone"],
+                [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--standalone"],
                 stdout=log, stderr=subprocess.STDOUT, timeout=120,
             )
         if done.returncode != 0:
-            from stack.installs import StackError
-
             raise StackError("kafka", "formatting KRaft storage failed", log_dir / "kafka-format.log")
-    return java + ["kafka.Kafka", str(props)]
+    return [*java, "kafka.Kafka", str(props)]
 
 
 def _restate_command(settings: Settings, state_dir: Path) -> list[str]:

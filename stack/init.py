@@ -1,6 +1,6 @@
 """``python -m stack.init``: make a running stack usable once Kafka and Restate answer.
 
-Creates the topics of subscriptions/topics.py, registers both deployments with
+Creates the topics of subscriptions/desired.py, registers both deployments with
 Restate and syncs the subscriptions. Every step is idempotent and is retried
 until it succeeds or ``--timeout`` runs out, so this can start together with the
 rest of the stack (compose.yaml's ``init`` service) and can be run again at any
@@ -15,8 +15,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 import httpx
 from confluent_kafka import KafkaException
@@ -24,7 +25,7 @@ from confluent_kafka.admin import AdminClient
 
 from agentpipe.kafka_publisher import client_config
 from agentpipe.settings import get_settings
-from stack.installs import StackError
+from stack.errors import InitError
 from subscriptions.kafka_topics import ensure_topics
 from subscriptions.restate_admin import (
     AdminApiError,
@@ -42,10 +43,6 @@ T = TypeVar("T")
 NOT_READY = (KafkaException, AdminApiError, httpx.HTTPError, OSError)
 
 MAX_DELAY_S = 5.0
-
-
-class InitError(StackError):
-    """A step kept failing until the deadline; a StackError, so callers such as `up` report it as one line."""
 
 
 @dataclass
@@ -91,6 +88,11 @@ def _restate_answers(admin_url: str, seconds_left: float) -> None:
         raise AdminApiError(f"GET {admin_url}/health: HTTP {response.status_code}")
 
 
+def _registering(uri: str) -> Callable[[float], list[str]]:
+    """The step that registers the deployment at ``uri`` (its own function: one per loop turn)."""
+    return lambda _left: register_deployment(uri)
+
+
 def initialize(timeout: float = 120.0, say: Callable[[str], None] = lambda _msg: None) -> InitReport:
     """Topics, deployments, subscriptions; raises InitError when one step keeps failing."""
     settings = get_settings()
@@ -106,8 +108,7 @@ def initialize(timeout: float = 120.0, say: Callable[[str], None] = lambda _msg:
     for uri in (settings.agent_service_url, settings.remote_agents_url):
         # One step per deployment, so a cause names the one Restate cannot reach.
         try:
-            deployments[uri] = _retry("restate", f"registering {uri}", lambda _left, uri=uri: register_deployment(uri),
-                                      deadline, say)
+            deployments[uri] = _retry("restate", f"registering {uri}", _registering(uri), deadline, say)
         except DeploymentInUse as exc:
             raise InitError("restate", str(exc)) from None
         say(f"restate: registered {uri} ({len(deployments[uri])} services)")

@@ -12,18 +12,10 @@ import subprocess
 from pathlib import Path
 
 from agentpipe.settings import get_settings
+from stack.errors import StackError
 
 RESTATE_VERSION = "1.7.12"
 STACK_DIR = Path(__file__).resolve().parent
-
-
-class StackError(Exception):
-    """A one-line cause a person can act on, with the component it concerns."""
-
-    def __init__(self, component: str, cause: str, log_file: Path | None = None):
-        self.component, self.cause, self.log_file = component, cause, log_file
-        where = f" (log: {log_file})" if log_file else ""
-        super().__init__(f"{component}: {cause}{where}")
 
 
 def require_tool(component: str, tool: str, hint: str) -> str:

@@ -23,9 +23,12 @@ import psutil
 from agentpipe.settings import get_settings
 from stack import up_lock
 from stack.components import port_open, stack_components
-from stack.installs import StackError, kafka_classpath, log_tail, restate_binaries
+from stack.errors import StackError
 from stack.init import initialize
+from stack.installs import kafka_classpath, log_tail, restate_binaries
 from stack.secrets import ensure_approval_key, ensure_identity_keys
+from stack.supervisor import StackStatus
+from subscriptions.restate_admin import SyncReport
 
 
 @dataclass
@@ -33,7 +36,7 @@ class UpReport:
     already_running: bool
     seconds: float
     created_topics: list[str]
-    subscriptions: object
+    subscriptions: SyncReport
 
 
 def state_dir() -> Path:
@@ -42,7 +45,7 @@ def state_dir() -> Path:
     return path
 
 
-def read_status() -> dict | None:
+def read_status() -> StackStatus | None:
     try:
         return json.loads((state_dir() / "status.json").read_text())
     except (FileNotFoundError, json.JSONDecodeError):
@@ -100,20 +103,20 @@ def check_ports_free() -> None:
 def _wait_ready(pid: int, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = read_status() or {}
-        if status.get("pid") == pid:
+        status = read_status()
+        if status is not None and status.get("pid") == pid:
             if status.get("state") == "ready":
                 return
-            if status.get("state") == "failed":
-                error = status["error"]
+            error = status.get("error")
+            if status.get("state") == "failed" and error is not None:
                 log = Path(error["log"]) if error.get("log") else None
                 raise StackError(error["component"], error["cause"], log)
         if not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
             log = state_dir() / "logs" / "supervisor.log"
             raise StackError("supervisor", f"exited before the stack was ready: {log_tail(log, 3)}", log)
         time.sleep(0.2)
-    status = read_status() or {}
-    raise StackError("stack", f"not ready after {timeout:.0f}s (state: {status.get('state')})")
+    status = read_status()
+    raise StackError("stack", f"not ready after {timeout:.0f}s (state: {status.get('state') if status else None})")
 
 
 def up(timeout: float = 180.0) -> UpReport:
@@ -166,12 +169,12 @@ def down(timeout: float = 60.0) -> bool:
         except psutil.TimeoutExpired:
             os.kill(pid, signal.SIGKILL)
     # A supervisor killed hard leaves children behind: stop those it recorded.
-    for info in (status or {}).get("components", {}).values():
+    for info in (status.get("components", {}) if status else {}).values():
         child = info.get("pid")
         try:
             process = psutil.Process(child) if child else None
             # A pid may have been reused since the supervisor wrote it: compare start times.
-            if process and abs(process.create_time() - info.get("started_at", 0)) < 1.0:
+            if process and abs(process.create_time() - (info.get("started_at") or 0)) < 1.0:
                 process.kill()
         except psutil.Error:
             pass

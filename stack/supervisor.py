@@ -15,13 +15,15 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypedDict
 
 import psutil
 
 from agentpipe.logs import configure_logging, get_logger
 from agentpipe.settings import get_settings
 from stack.components import Component, child_env, stack_components
-from stack.installs import StackError, log_tail
+from stack.errors import StackError
+from stack.installs import log_tail
 
 log = get_logger("supervisor")
 
@@ -30,17 +32,39 @@ BACKOFF_MAX_S = 30.0
 STABLE_AFTER_S = 60.0  # a component that stayed up this long gets its backoff reset
 
 
+class ComponentStatus(TypedDict):
+    pid: int | None  # None while it is not running
+    started_at: float | None  # the process's create time: tells a reused pid apart
+    restarts: int
+    log: str
+
+
+class StackFailure(TypedDict):
+    component: str
+    cause: str
+    log: str  # "" when there is no log to point at
+
+
+class StackStatus(TypedDict):
+    """What <state>/status.json holds."""
+
+    pid: int  # the supervisor's
+    state: str  # starting | ready | failed | stopped
+    error: StackFailure | None
+    components: dict[str, ComponentStatus]
+
+
 @dataclass
 class Running:
     component: Component
-    process: subprocess.Popen | None = None
+    process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     backoff_s: float = BACKOFF_INITIAL_S
     started_at: float = 0.0
     restart_at: float | None = None
 
 
-def _create_time(process: subprocess.Popen | None) -> float | None:
+def _create_time(process: subprocess.Popen[bytes] | None) -> float | None:
     if process is None or process.poll() is not None:
         return None
     try:
@@ -56,10 +80,10 @@ class Supervisor:
         self.running = [Running(c) for c in stack_components(get_settings(), state_dir)]
         self.stopping = False
         self.state = "starting"
-        self.error: dict | None = None
+        self.error: StackFailure | None = None
 
     def write_status(self) -> None:
-        status = {
+        status: StackStatus = {
             "pid": os.getpid(),
             "state": self.state,
             "error": self.error,
@@ -77,28 +101,29 @@ class Supervisor:
         tmp.write_text(json.dumps(status, indent=2))
         tmp.replace(self.status_file)
 
-    def spawn(self, running: Running) -> None:
+    def spawn(self, running: Running) -> subprocess.Popen[bytes]:
         component = running.component
         log_file = component.log_file(self.state_dir)
         log_file.parent.mkdir(parents=True, exist_ok=True)
         command = component.command()
         with log_file.open("ab") as out:
-            running.process = subprocess.Popen(
+            process = subprocess.Popen(
                 command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=child_env(component)
             )
+        running.process = process
         running.started_at = time.monotonic()
-        log.info("component started", component=component.name, pid=running.process.pid)
+        log.info("component started", component=component.name, pid=process.pid)
         self.write_status()
+        return process
 
-    def wait_healthy(self, running: Running) -> None:
-        component = running.component
+    def wait_healthy(self, component: Component, process: subprocess.Popen[bytes]) -> None:
         deadline = time.monotonic() + component.start_timeout_s
         while time.monotonic() < deadline and not self.stopping:
-            if running.process.poll() is not None:
+            if process.poll() is not None:
                 tail = log_tail(component.log_file(self.state_dir), 3)
                 raise StackError(
                     component.name,
-                    f"exited with code {running.process.returncode} while starting: {tail}",
+                    f"exited with code {process.returncode} while starting: {tail}",
                     component.log_file(self.state_dir),
                 )
             if component.healthy():
@@ -116,8 +141,7 @@ class Supervisor:
         for running in self.running:
             if self.stopping:
                 return
-            self.spawn(running)
-            self.wait_healthy(running)
+            self.wait_healthy(running.component, self.spawn(running))
         self.state = "ready"
         self.write_status()
         log.info("stack ready")
@@ -161,7 +185,7 @@ class Supervisor:
                 process.wait(timeout=5)
             log.info("component stopped", component=running.component.name)
 
-    def request_stop(self, *_args) -> None:
+    def request_stop(self, *_args: object) -> None:
         self.stopping = True
 
 
@@ -180,7 +204,7 @@ def main() -> int:
         supervisor.state = "failed"
         supervisor.error = {"component": exc.component, "cause": exc.cause, "log": str(exc.log_file or "")}
         log.error("stack failed", component=exc.component, cause=exc.cause)
-    except Exception as exc:  # noqa: BLE001 - report anything unexpected through the status file
+    except Exception as exc:  # report anything unexpected through the status file
         supervisor.state = "failed"
         supervisor.error = {"component": "supervisor", "cause": repr(exc), "log": ""}
         log.exception("supervisor crashed")

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from stack.installs import StackError
+from stack.errors import StackError
 
 
 def lock_holder(path: Path) -> str:

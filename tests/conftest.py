@@ -56,7 +56,8 @@ def pytest_configure(config):
 def stack(request):
     """The running stack; yields the UpReport of `agentpipe up`."""
     from agentpipe.settings import get_settings
-    from stack.installs import StackError, log_tail
+    from stack.errors import StackError
+    from stack.installs import log_tail
     from stack.local import down, up
 
     fresh = request.config.getoption("--stack") == "fresh"

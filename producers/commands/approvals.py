@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from contextlib import nullcontext
 
 from rich.markup import escape
@@ -11,12 +12,14 @@ from producers.approval_state import ApprovalState
 from producers.approvals import HITL, check_decidable, default_reviewer, follow_pending, publish_decision
 from producers.broker import Publisher
 from producers.client import AgentpipeClient
-from producers.commands.base import add_command, add_timeout, add_verbose, report_skipped
-from producers.errors import EXIT_NOT_OK, EXIT_OK, WaitTimeout
+from producers.commands.base import Subcommands, add_command, add_timeout, add_verbose, report_skipped
+from producers.errors import WaitTimeout
+from producers.exit_codes import EXIT_NOT_OK, EXIT_OK
 from producers.render import err, json_line, out, show_result, wants_json
+from producers.shapes import ApprovalRequestValue
 
 
-def show_approval(request: dict) -> None:
+def show_approval(request: ApprovalRequestValue) -> None:
     """A block per approval: the content is what the person decides on, so it is shown whole."""
     out.print(f"[bold]{escape(request['approval_id'])}[/]  request {escape(request['request_id'])}  "
               f"requested {escape(request.get('requested_at') or '')}", highlight=False)
@@ -24,7 +27,7 @@ def show_approval(request: dict) -> None:
     out.print(f"  content: {escape(request['content'])}", highlight=False)
 
 
-def cmd_approvals(args) -> int:
+def cmd_approvals(args: argparse.Namespace) -> int:
     as_json = wants_json(args.json)
     show = json_line if as_json else show_approval
     state = ApprovalState()
@@ -42,7 +45,7 @@ def cmd_approvals(args) -> int:
     return EXIT_OK
 
 
-def decide(args, decision: str) -> int:
+def decide(args: argparse.Namespace, decision: str) -> int:
     require_approval_secret()  # refuse before anything else: an unsigned decision changes nothing
     request = check_decidable(ApprovalState(), args.approval_id)
     request_id = request["request_id"]
@@ -63,15 +66,15 @@ def decide(args, decision: str) -> int:
     return EXIT_OK if result["status"] == "ok" else EXIT_NOT_OK
 
 
-def cmd_approve(args) -> int:
+def cmd_approve(args: argparse.Namespace) -> int:
     return decide(args, "approved")
 
 
-def cmd_reject(args) -> int:
+def cmd_reject(args: argparse.Namespace) -> int:
     return decide(args, "rejected")
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = add_command(
         sub, "approvals", "list approval requests that wait for a human decision",
         ["agentpipe approvals", "agentpipe approvals --follow", "agentpipe approvals --json | jq -r .approval_id"],

@@ -5,20 +5,26 @@ from __future__ import annotations
 import argparse
 import textwrap
 from collections.abc import Callable, Sequence
+from typing import NoReturn, TypeAlias, TypeVar
 
 from handlers.catalog import PATTERNS
-from producers.errors import EXIT_CODES_HELP, EXIT_USAGE
+from producers.exit_codes import EXIT_CODES_HELP, EXIT_USAGE
+from producers.shapes import SkipCount
 
 
 class Parser(argparse.ArgumentParser):
     """Usage errors as one line (and exit code 2) instead of the usage block."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+# Where a command module registers its commands: the parser's subcommands (argparse's class is private).
+Subcommands: TypeAlias = "argparse._SubParsersAction[Parser]"
+
+
 def add_command(
-    sub: argparse._SubParsersAction,
+    sub: Subcommands,
     name: str,
     summary: str,
     examples: Sequence[str],
@@ -40,8 +46,11 @@ def pattern_arg(text: str) -> str:
     return text
 
 
-def _positive(convert, what: str):
-    def parse(text: str):
+Number = TypeVar("Number", int, float)
+
+
+def _positive(convert: Callable[[str], Number], what: str) -> Callable[[str], Number]:
+    def parse(text: str) -> Number:
         try:
             value = convert(text)
         except ValueError:
@@ -67,7 +76,7 @@ def add_verbose(parser: argparse.ArgumentParser) -> None:
                         help="also say how many records were skipped because of their shape")
 
 
-def report_skipped(args: argparse.Namespace, skipped, what: str = "records") -> None:
+def report_skipped(args: argparse.Namespace, skipped: SkipCount, what: str = "records") -> None:
     """With --verbose, one line on stderr: how many malformed records were skipped."""
     if getattr(args, "verbose", False):
         from producers.render import err

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from producers.commands.base import add_command
+import argparse
+
+from benchmarks.config import add_arguments
+from producers.commands.base import Subcommands, add_command
 
 
-def cmd_bench(args) -> int:
+def cmd_bench(args: argparse.Namespace) -> int:
     from benchmarks.cli import run  # imported on use: it pulls in the Kafka clients and matplotlib
 
     return run(args)
 
 
-def register(sub) -> None:
-    from benchmarks.config import add_arguments  # argparse only
-
+def register(sub: Subcommands) -> None:
     parser = add_command(
         sub, "bench", "benchmark the durable pipeline against plain-consumer baselines",
         ["agentpipe bench --quick", "agentpipe bench --label after --compare docs/benchmarks/latest.json"],

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
+
 from rich.markup import escape
 from rich.prompt import Confirm, Prompt
+from rich.table import Table
 
 from handlers.catalog import PATTERNS
 from producers.approvals import default_reviewer
 from producers.client import AgentpipeClient
-from producers.commands.base import add_command, add_timeout
+from producers.commands.base import Subcommands, add_command, add_timeout
 from producers.demo import DemoRow, approve_automatically, run_demo, stack_reachable
-from producers.errors import EXIT_NOT_OK, EXIT_OK, EXIT_TIMEOUT
+from producers.exit_codes import EXIT_NOT_OK, EXIT_OK, EXIT_TIMEOUT
 from producers.render import err, out, progress, styled, table
+from producers.shapes import ApprovalRequestValue
 
 
-def demo_table(rows: list[DemoRow]):
+def demo_table(rows: list[DemoRow]) -> Table:
     return table(
         "agentpipe demo: one request per pattern, through Kafka",
         ["pattern", "status", "route", "latency", "output (first line)"],
@@ -36,13 +40,13 @@ def ensure_stack() -> None:
     err.print(f"stack: started in {report.seconds:.0f}s")
 
 
-def cmd_demo(args) -> int:
+def cmd_demo(args: argparse.Namespace) -> int:
     ensure_stack()
     client = AgentpipeClient()
     with progress() as bar:
         task = bar.add_task("results", total=len(PATTERNS))
 
-        def ask_the_person(request: dict) -> tuple[str, str]:
+        def ask_the_person(request: ApprovalRequestValue) -> tuple[str, str]:
             bar.stop()  # the live display and a prompt cannot share the terminal
             err.print(f"\n[bold]approval needed[/] {escape(request['approval_id'])}\n"
                       f"  reason:  {escape(request['reason'])}\n  content: {escape(request['content'])}",
@@ -52,7 +56,7 @@ def cmd_demo(args) -> int:
             bar.start()
             return decision, comment
 
-        def on_event(kind: str, detail: dict) -> None:
+        def on_event(kind: str, detail: dict[str, str]) -> None:
             if kind == "approval":
                 bar.console.print(f"approval {escape(detail['approval_id'])} -> {detail['decision']}", highlight=False)
             elif kind == "result":
@@ -70,7 +74,7 @@ def cmd_demo(args) -> int:
     return EXIT_OK if all(r.status == "ok" for r in rows) else EXIT_NOT_OK
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = add_command(
         sub, "demo", "run every pattern once through Kafka and show the results",
         ["agentpipe demo", "agentpipe demo --interactive"],

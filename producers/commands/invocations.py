@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from producers.commands.base import add_command, add_timeout
-from producers.errors import EXIT_OK
+import argparse
+
+from producers.commands.base import Subcommands, add_command, add_timeout
+from producers.exit_codes import EXIT_OK
 from producers.invocations import RequestStatus, cancel_request, request_status
 from producers.render import json_line, out, styled, table, wants_json
 
@@ -24,17 +26,17 @@ def show_status(status: RequestStatus, as_json: bool) -> None:
     out.print(t)
 
 
-def cmd_status(args) -> int:
+def cmd_status(args: argparse.Namespace) -> int:
     show_status(request_status(args.request_id), wants_json(args.json))
     return EXIT_OK
 
 
-def cmd_cancel(args) -> int:
+def cmd_cancel(args: argparse.Namespace) -> int:
     show_status(cancel_request(args.request_id, args.timeout), wants_json(args.json))
     return EXIT_OK
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = add_command(
         sub, "status", "where a request is: queued, running, suspended, waiting for approval, done, cancelled",
         ["agentpipe status req-3f2a9c1b7d0e", "agentpipe status demo-1a2b3c4d-human-in-the-loop --json"],

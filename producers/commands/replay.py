@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
 from collections.abc import Iterable
 from itertools import islice
 
 from rich.markup import escape
 
 from producers.client import AgentpipeClient
-from producers.commands.base import add_command, add_timeout, pattern_arg
-from producers.errors import EXIT_NOT_OK, EXIT_OK, EXIT_TIMEOUT
+from producers.commands.base import Subcommands, add_command, add_timeout, pattern_arg
+from producers.exit_codes import EXIT_NOT_OK, EXIT_OK, EXIT_TIMEOUT
 from producers.render import err, json_line, out, progress, table, wants_json
 from producers.replay import ReplayItem, ReplayPlanner, ReplaySlice, ReplaySummary, plan_slice, read_slice, run_replay
 
@@ -59,7 +60,7 @@ def exit_code(summary: ReplaySummary) -> int:
     return EXIT_NOT_OK if summary.not_ok else EXIT_OK
 
 
-def cmd_replay(args) -> int:
+def cmd_replay(args: argparse.Namespace) -> int:
     as_json = wants_json(args.json)
     replay_slice = plan_slice(args.source_topic, args.partition, args.from_offset, args.to_offset,
                               args.since, args.until)
@@ -83,7 +84,7 @@ def cmd_replay(args) -> int:
     return exit_code(summary)
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = add_command(
         sub, "replay", "re-publish a slice of a topic as new requests (new ids, replay_of set)",
         ["agentpipe replay agent.requests.chaining --pattern chaining --from-offset 0 --to-offset 49 --wait",

@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from agentpipe.topics import result_topic
 from handlers.catalog import PATTERNS
 from producers.broker import TopicReader
 from producers.client import AgentpipeClient, ResultStream, require_key
-from producers.commands.base import add_command, add_timeout, add_verbose, pattern_arg, positive_int, report_skipped
-from producers.errors import EXIT_NOT_OK, EXIT_OK, UsageError, WaitTimeout
+from producers.commands.base import (
+    Subcommands,
+    add_command,
+    add_timeout,
+    add_verbose,
+    pattern_arg,
+    positive_int,
+    report_skipped,
+)
+from producers.errors import InvalidInput, WaitTimeout
+from producers.exit_codes import EXIT_NOT_OK, EXIT_OK
 from producers.render import err, json_line, out, result_line, results_table, show_result, wants_json
 from producers.replay import parse_time
 
 DEFAULT_LAST = 100  # records per partition a plain `results` shows
 
 
-def read_body(args) -> dict:
+def read_body(args: argparse.Namespace) -> dict[str, Any]:
     """The request body from --json FILE|- or --message; ``{}`` runs the pattern's example."""
     if args.message is not None:
         return {"message": args.message}
@@ -28,17 +40,17 @@ def read_body(args) -> dict:
     try:
         text = sys.stdin.read() if args.json == "-" else Path(args.json).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"cannot read {name}: {getattr(exc, 'strerror', None) or exc}") from None
+        raise InvalidInput(f"cannot read {name}: {getattr(exc, 'strerror', None) or exc}") from None
     try:
         body = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise UsageError(f"invalid JSON in {name}: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+        raise InvalidInput(f"invalid JSON in {name}: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     if not isinstance(body, dict):
-        raise UsageError(f"the request in {name} must be a JSON object, not {type(body).__name__}")
+        raise InvalidInput(f"the request in {name} must be a JSON object, not {type(body).__name__}")
     return body
 
 
-def cmd_send(args) -> int:
+def cmd_send(args: argparse.Namespace) -> int:
     body = read_body(args)
     require_key(args.pattern, args.key)  # input errors before the broker is asked anything
     client = AgentpipeClient()
@@ -59,7 +71,7 @@ def cmd_send(args) -> int:
     return EXIT_OK if result["status"] == "ok" else EXIT_NOT_OK
 
 
-def open_results(client: AgentpipeClient, args, patterns: list[str]) -> ResultStream:
+def open_results(client: AgentpipeClient, args: argparse.Namespace, patterns: list[str]) -> ResultStream:
     """Without --follow a window (--since and/or the last N per partition); with it, from now
     (or from the window's start when one is given, or the beginning with --from-beginning)."""
     topics = [result_topic(p) for p in patterns]
@@ -74,7 +86,7 @@ def open_results(client: AgentpipeClient, args, patterns: list[str]) -> ResultSt
     return ResultStream(reader)
 
 
-def cmd_results(args) -> int:
+def cmd_results(args: argparse.Namespace) -> int:
     patterns = args.pattern or list(PATTERNS)
     as_json = wants_json(args.json)
     wanted = set(args.request_id or [])
@@ -95,7 +107,7 @@ def cmd_results(args) -> int:
     return EXIT_OK
 
 
-def show_window(results, as_json: bool) -> None:
+def show_window(results: Iterable[dict], as_json: bool) -> None:
     if as_json:  # streamed in topic order: nothing is held
         for result in results:
             json_line(result)
@@ -107,7 +119,7 @@ def show_window(results, as_json: bool) -> None:
         err.print("no results")
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = add_command(
         sub, "send", "publish one request to a pattern's request topic",
         ['agentpipe send chaining --message "Revenue grew by 12%. Churn is at 3%." --wait',

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from producers.commands.base import add_command, positive_float
+import argparse
+
+from producers.commands.base import Subcommands, add_command, positive_float
+from producers.exit_codes import EXIT_OK
 from producers.render import err
 
 
-def cmd_up(args) -> int:
+def cmd_up(args: argparse.Namespace) -> int:
     from stack.local import up
 
     report = up(timeout=args.timeout)
@@ -14,17 +17,17 @@ def cmd_up(args) -> int:
     err.print(f"[green]stack {state}[/]; topics created: {len(report.created_topics)}; "
               f"subscriptions +{len(report.subscriptions.created)} -{len(report.subscriptions.removed)} "
               f"={len(report.subscriptions.unchanged)}")
-    return 0
+    return EXIT_OK
 
 
-def cmd_down(args) -> int:
+def cmd_down(args: argparse.Namespace) -> int:
     from stack.local import down
 
     err.print("stack stopped" if down() else "stack was not running")
-    return 0
+    return EXIT_OK
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     p = add_command(sub, "up", "start the local stack (Kafka, Restate, offline model, services)",
                     ["agentpipe up", "AGENTPIPE_STATE_DIR=/tmp/ap agentpipe up --timeout 300"], cmd_up,
                     "Installs what is missing (cached), starts everything, creates topics and syncs subscriptions. "

@@ -1,15 +1,17 @@
-"""`agentpipe subscriptions list | sync`: Restate's Kafka subscriptions against subscriptions/topics.py."""
+"""`agentpipe subscriptions list | sync`: Restate's Kafka subscriptions against subscriptions/desired.py."""
 
 from __future__ import annotations
 
-from producers.commands.base import add_command
-from producers.errors import EXIT_OK
+import argparse
+
+from producers.commands.base import Subcommands, add_command
+from producers.exit_codes import EXIT_OK
 from producers.invocations import admin_errors
 from producers.render import json_line, out, table, wants_json
 from subscriptions.restate_admin import list_subscriptions, sync_subscriptions
 
 
-def cmd_list(args) -> int:
+def cmd_list(args: argparse.Namespace) -> int:
     with admin_errors():
         subscriptions = list_subscriptions()
     if wants_json(args.json):
@@ -21,7 +23,7 @@ def cmd_list(args) -> int:
     return EXIT_OK
 
 
-def cmd_sync(args) -> int:
+def cmd_sync(args: argparse.Namespace) -> int:
     with admin_errors():
         report = sync_subscriptions()
     if wants_json(args.json):
@@ -35,10 +37,10 @@ def cmd_sync(args) -> int:
     return EXIT_OK
 
 
-def register(sub) -> None:
+def register(sub: Subcommands) -> None:
     group = add_command(sub, "subscriptions", "list or sync Restate's Kafka subscriptions",
                         ["agentpipe subscriptions list", "agentpipe subscriptions sync"], None,
-                        "The wanted subscriptions come from subscriptions/topics.py.")
+                        "The wanted subscriptions come from subscriptions/desired.py.")
     actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     for name, summary, func in (
         ("list", "the subscriptions Restate has", cmd_list),

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from stack import up_lock
-from stack.installs import StackError
+from stack.errors import StackError
 
 ROOT = Path(__file__).resolve().parents[2]
 HOLDER = """
