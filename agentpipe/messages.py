@@ -51,7 +51,10 @@ class AgentRequest(BaseModel):
 
 
 class AgentResult(BaseModel):
-    request_id: str
+    # A reader (the CLI, a consumer) keeps fields a newer producer added; they print with the rest.
+    model_config = ConfigDict(extra="allow")
+
+    request_id: str = Field(min_length=1)
     pattern: str
     status: Status
     output: str | list[str]

@@ -17,11 +17,12 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
+from agentpipe.messages import AgentResult
 from agentpipe.topics import request_topic, result_topic
 from handlers.catalog import PATTERNS
 from producers.broker import Publisher, Record, TopicReader, cluster_metadata
 from producers.errors import InvalidInput
-from producers.shapes import SkipCount, as_result, source_of
+from producers.shapes import SkipCount, as_result
 
 
 def new_request_id(prefix: str = "req") -> str:
@@ -81,7 +82,7 @@ class RecentKeys:
 
 
 class ResultStream:
-    """Records of result topics as result dicts, each (pattern, request id) once.
+    """Records of result topics as results (``AgentResult``), each (pattern, request id) once.
 
     A repeated publish of a result is dropped; a request id used by two patterns
     gives two results. The pattern is the one of the topic the record came on.
@@ -94,21 +95,21 @@ class ResultStream:
         self.seen = RecentKeys()
         self.skipped = SkipCount()
 
-    def parse(self, record: Record) -> dict | None:
+    def parse(self, record: Record) -> AgentResult | None:
         """The result in ``record``, or None (counted) for a record that is not a result."""
         result = as_result(record.json())
         if result is None:
             self.skipped.add()
         return result
 
-    def accept(self, record: Record) -> dict | None:
+    def accept(self, record: Record) -> AgentResult | None:
         """The result in ``record``, or None for a duplicate or a record that is not a result."""
         result = self.parse(record)
-        if result is None or not self.seen.add((record.topic, result["request_id"])):
+        if result is None or not self.seen.add((record.topic, result.request_id)):
             return None
         return result
 
-    def _results(self, records: Iterable[Record], on_other: Callable[[Record], None] | None) -> Iterator[dict]:
+    def _results(self, records: Iterable[Record], on_other: Callable[[Record], None] | None) -> Iterator[AgentResult]:
         for record in records:
             if record.topic in self._extra:
                 if on_other is not None:
@@ -118,11 +119,11 @@ class ResultStream:
             if result is not None:
                 yield result
 
-    def available(self) -> Iterator[dict]:
+    def available(self) -> Iterator[AgentResult]:
         """The results on the topics now (the reader's ranges)."""
         return self._results(self.reader.read_available(strict=True), None)
 
-    def follow(self, on_other: Callable[[Record], None] | None = None) -> Iterator[dict]:
+    def follow(self, on_other: Callable[[Record], None] | None = None) -> Iterator[AgentResult]:
         """Results as they arrive, until the caller stops iterating."""
         return self._results(self.reader.follow(), on_other)
 
@@ -130,20 +131,20 @@ class ResultStream:
         self,
         request_ids: Iterable[str],
         timeout: float,
-        on_result: Callable[[dict], None] | None = None,
+        on_result: Callable[[AgentResult], None] | None = None,
         on_other: Callable[[Record], None] | None = None,
-    ) -> dict[str, dict]:
+    ) -> dict[str, AgentResult]:
         """Results of ``request_ids`` that arrive within ``timeout``; missing ids are simply absent."""
         wanted = set(request_ids)
-        return self._wait(lambda result: result["request_id"] in wanted, len(wanted), timeout, on_result, on_other)
+        return self._wait(lambda result: result.request_id in wanted, len(wanted), timeout, on_result, on_other)
 
     def wait_for_sent(
         self,
         sent: Iterable[SentRequest],
         timeout: float,
-        on_result: Callable[[dict], None] | None = None,
+        on_result: Callable[[AgentResult], None] | None = None,
         on_other: Callable[[Record], None] | None = None,
-    ) -> dict[str, dict]:
+    ) -> dict[str, AgentResult]:
         """Results of the records in ``sent``, by request id.
 
         A result names its request record in ``source``: a result for the same id
@@ -151,16 +152,18 @@ class ResultStream:
         """
         by_id = {s.request_id: (s.topic, s.partition, s.offset) for s in sent}
 
-        def answers(result: dict) -> bool:
-            coordinates = by_id.get(result["request_id"])
-            source = source_of(result)
-            return coordinates is not None and (source is None or source == coordinates)
+        def answers(result: AgentResult) -> bool:
+            coordinates = by_id.get(result.request_id)
+            source = result.source
+            return coordinates is not None and (
+                source is None or (source.topic, source.partition, source.offset) == coordinates)
 
         return self._wait(answers, len(by_id), timeout, on_result, on_other)
 
-    def _wait(self, answers: Callable[[dict], bool], count: int, timeout: float,
-              on_result: Callable[[dict], None] | None, on_other: Callable[[Record], None] | None) -> dict[str, dict]:
-        found: dict[str, dict] = {}
+    def _wait(self, answers: Callable[[AgentResult], bool], count: int, timeout: float,
+              on_result: Callable[[AgentResult], None] | None,
+              on_other: Callable[[Record], None] | None) -> dict[str, AgentResult]:
+        found: dict[str, AgentResult] = {}
         deadline = time.monotonic() + timeout
         while len(found) < count and time.monotonic() < deadline:
             record = self.reader.poll(min(0.2, max(deadline - time.monotonic(), 0.01)))
@@ -172,8 +175,8 @@ class ResultStream:
                 continue
             # Matched before de-duplication: an older result of a reused id must not hide this one.
             result = self.parse(record)
-            if result is not None and result["request_id"] not in found and answers(result):
-                found[result["request_id"]] = result
+            if result is not None and result.request_id not in found and answers(result):
+                found[result.request_id] = result
                 if on_result is not None:
                     on_result(result)
         return found
@@ -241,7 +244,7 @@ class AgentpipeClient:
         return ResultStream(TopicReader.open(topics, from_beginning), extra)
 
     def request(self, pattern: str, body: dict | None = None, *, key: str | None = None,
-                request_id: str | None = None, timeout: float = 120.0) -> dict | None:
+                request_id: str | None = None, timeout: float = 120.0) -> AgentResult | None:
         """Send and wait: the result, or None when it did not arrive within ``timeout``."""
         with self.watch_results([pattern]) as results:
             sent = self.send(pattern, body, key=key, request_id=request_id)

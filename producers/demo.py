@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from agentpipe.messages import AgentResult
 from agentpipe.settings import get_settings
 from agentpipe.topics import approval_requests_topic
 from handlers.catalog import PATTERNS
@@ -73,11 +74,11 @@ def run_demo(client: AgentpipeClient, answer: Answer, timeout: float, on_event: 
         notify("approval", {"approval_id": request["approval_id"], "request_id": request["request_id"],
                             "decision": decision})
 
-    def on_result(result: dict) -> None:
-        row = by_id[result["request_id"]]
-        row.status, row.route, row.output = result["status"], result.get("route"), first_line(result.get("output"))
-        if result.get("error"):
-            row.output = f"{result['error']} {row.output}".strip()
+    def on_result(result: AgentResult) -> None:
+        row = by_id[result.request_id]
+        row.status, row.route, row.output = result.status, result.route, first_line(result.output)
+        if result.error:
+            row.output = f"{result.error} {row.output}".strip()
         row.latency_s = time.monotonic() - sent_at[row.request_id]
         notify("result", {"pattern": row.pattern, "status": row.status})
 

@@ -6,12 +6,14 @@ import json
 import sys
 from collections.abc import Iterable, Sequence
 
+from pydantic import BaseModel
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from agentpipe.messages import AgentResult
 from producers.client import first_line
 
 out = Console(soft_wrap=False)
@@ -29,6 +31,9 @@ def wants_json(flag: bool = False) -> bool:
 
 
 def json_line(value: object) -> None:
+    """One JSON value per line; a model prints as its record (fields it does not know included)."""
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json")
     sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
     sys.stdout.flush()  # followers (jq, tail) see each line as it happens
 
@@ -63,12 +68,12 @@ def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[obj
     return t
 
 
-def results_table(results: Sequence[dict], title: str | None = None) -> Table:
+def results_table(results: Sequence[AgentResult], title: str | None = None) -> Table:
     return table(
         title,
         ["completed", "request id", "pattern", "status", "route", "output"],
-        ([clock(r.get("completed_at")), r["request_id"], r.get("pattern"), styled(r.get("status", "")),
-          r.get("route") or "", summary_text(r)] for r in results),
+        ([clock(r.completed_at), r.request_id, r.pattern, styled(r.status), r.route or "", summary_text(r)]
+         for r in results),
         cut=("output",),
     )
 
@@ -78,31 +83,31 @@ def clock(rfc3339: str | None) -> str:
     return (rfc3339 or "")[11:19]
 
 
-def summary_text(result: dict) -> str:
+def summary_text(result: AgentResult) -> str:
     """The error (if any) and the first line of the output."""
-    return " ".join(filter(None, [result.get("error"), first_line(result.get("output"))]))
+    return " ".join(filter(None, [result.error, first_line(result.output)]))
 
 
-def result_header(result: dict) -> str:
+def result_header(result: AgentResult) -> str:
     """Rich markup; every piece of the record is escaped (a ``[/]`` in it must print as itself)."""
-    route = f" via {escape(result['route'])}" if result.get("route") else ""
-    replay = f" (replay of {escape(result['replay_of'])})" if result.get("replay_of") else ""
-    error = f" [red]{escape(result['error'])}[/]" if result.get("error") else ""
-    return (f"{escape(result.get('completed_at') or '')} {escape(result.get('pattern') or '')} "
-            f"{escape(result['request_id'])} {status_markup(result.get('status') or '')}{route}{replay}{error}")
+    route = f" via {escape(result.route)}" if result.route else ""
+    replay = f" (replay of {escape(result.replay_of)})" if result.replay_of else ""
+    error = f" [red]{escape(result.error)}[/]" if result.error else ""
+    return (f"{escape(result.completed_at)} {escape(result.pattern)} "
+            f"{escape(result.request_id)} {status_markup(result.status)}{route}{replay}{error}")
 
 
-def result_line(result: dict) -> str:
-    return f"{result_header(result)}: {escape(first_line(result.get('output')))}"
+def result_line(result: AgentResult) -> str:
+    return f"{result_header(result)}: {escape(first_line(result.output))}"
 
 
-def show_result(result: dict) -> None:
+def show_result(result: AgentResult) -> None:
     """One result in full: JSON when piped, a header and the whole output on a terminal."""
     if wants_json():
         json_line(result)
         return
     out.print(result_header(result), highlight=False)
-    output = result.get("output")
+    output = result.output
     out.print("\n".join(output) if isinstance(output, list) else output or "", markup=False, highlight=False)
 
 

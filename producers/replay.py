@@ -18,6 +18,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from agentpipe.messages import AgentResult
 from handlers.catalog import PATTERNS
 from producers.broker import (
     Record,
@@ -211,7 +212,7 @@ def run_replay(
     wait: bool,
     timeout: float,
     on_published: Callable[[], None] | None = None,
-    on_result: Callable[[dict], None] | None = None,
+    on_result: Callable[[AgentResult], None] | None = None,
     chunk_size: int = 5000,
 ) -> ReplaySummary:
     """Publish the slice chunk by chunk; with ``wait``, collect the batch's results (listening starts
@@ -228,7 +229,7 @@ def run_replay(
 
 
 def _collect(results: ResultStream, planner: ReplayPlanner, summary: ReplaySummary, timeout: float,
-             on_result: Callable[[dict], None] | None) -> None:
+             on_result: Callable[[AgentResult], None] | None) -> None:
     # Batch ids are new (a uuid per run), so the id alone names the request: no older result shares it.
     arrived = bytearray(summary.published)
     count = 0
@@ -238,12 +239,12 @@ def _collect(results: ResultStream, planner: ReplayPlanner, summary: ReplaySumma
             result = results.parse(record)
             if result is None:
                 continue
-            sequence = planner.sequence_of(result["request_id"])
+            sequence = planner.sequence_of(result.request_id)
             if sequence is None or arrived[sequence]:
                 continue
             arrived[sequence] = 1
             count += 1
-            summary.statuses[result["status"]] += 1
+            summary.statuses[result.status] += 1
             if on_result is not None:
                 on_result(result)
     summary.missing = summary.published - count

@@ -1,8 +1,9 @@
 """What the CLI accepts from a topic or from Restate's state: every value is checked before use.
 
 A record of the wrong shape (not JSON, missing fields, wrong types) is skipped
-and counted, never a traceback; the dict handed on is the record's own value,
-so JSON output keeps fields this version does not know.
+and counted, never a traceback. Results are the contract's ``AgentResult``,
+checked strictly; fields this version does not know are kept, so JSON output
+shows them.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from typing import Any, NotRequired, TypedDict, cast
 
 from pydantic import BaseModel, ConfigDict, StrictInt, StrictStr, ValidationError
+
+from agentpipe.messages import AgentResult
 
 
 class _Checked(BaseModel):
@@ -20,19 +23,6 @@ class Source(_Checked):
     topic: StrictStr
     partition: StrictInt
     offset: StrictInt
-
-
-class ResultShape(_Checked):
-    request_id: StrictStr
-    pattern: StrictStr
-    status: StrictStr
-    output: StrictStr | list[StrictStr] | None = None
-    error: StrictStr | None = None
-    route: StrictStr | None = None
-    replay_of: StrictStr | None = None
-    session_id: StrictStr | None = None
-    completed_at: StrictStr | None = None
-    source: Source | None = None
 
 
 class ApprovalRequestShape(_Checked):
@@ -64,20 +54,20 @@ def _checked(model: type[_Checked], value: Any) -> dict | None:
     return value if value.get("request_id") else None
 
 
-def as_result(value: Any) -> dict | None:
-    """``value`` when it is a result (request_id, pattern, status and typed optional fields), else None."""
-    return _checked(ResultShape, value)
+def as_result(value: Any) -> AgentResult | None:
+    """``value`` as a result (the contract's model, unknown fields kept), or None when it is not one."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        return AgentResult.model_validate(value, strict=True)
+    except ValidationError:
+        return None
 
 
 def as_approval_request(value: Any) -> ApprovalRequestValue | None:
     checked = _checked(ApprovalRequestShape, value)
     # ApprovalRequestShape has just validated the keys and types ApprovalRequestValue names.
     return cast(ApprovalRequestValue, checked) if checked is not None else None
-
-
-def source_of(result: dict) -> tuple[str, int, int] | None:
-    source = result.get("source")
-    return (source["topic"], source["partition"], source["offset"]) if isinstance(source, dict) else None
 
 
 class SkipCount:

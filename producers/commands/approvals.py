@@ -63,7 +63,7 @@ def decide(args: argparse.Namespace, decision: str) -> int:
     if result is None:
         raise WaitTimeout(f"no result for {request_id} within {args.timeout:.0f}s")
     show_result(result)
-    return EXIT_OK if result["status"] == "ok" else EXIT_NOT_OK
+    return EXIT_OK if result.status == "ok" else EXIT_NOT_OK
 
 
 def cmd_approve(args: argparse.Namespace) -> int:

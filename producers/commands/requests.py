@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from agentpipe.messages import AgentResult
 from agentpipe.topics import result_topic
 from handlers.catalog import PATTERNS
 from producers.broker import TopicReader
@@ -68,7 +69,7 @@ def cmd_send(args: argparse.Namespace) -> int:
         raise WaitTimeout(f"no result for {sent.request_id} within {args.timeout:.0f}s "
                           f"(see: agentpipe status {sent.request_id})")
     show_result(result)
-    return EXIT_OK if result["status"] == "ok" else EXIT_NOT_OK
+    return EXIT_OK if result.status == "ok" else EXIT_NOT_OK
 
 
 def open_results(client: AgentpipeClient, args: argparse.Namespace, patterns: list[str]) -> ResultStream:
@@ -91,8 +92,8 @@ def cmd_results(args: argparse.Namespace) -> int:
     as_json = wants_json(args.json)
     wanted = set(args.request_id or [])
 
-    def keep(result: dict) -> bool:
-        return not wanted or result["request_id"] in wanted
+    def keep(result: AgentResult) -> bool:
+        return not wanted or result.request_id in wanted
 
     client = AgentpipeClient()
     with open_results(client, args, patterns) as stream:
@@ -107,12 +108,12 @@ def cmd_results(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def show_window(results: Iterable[dict], as_json: bool) -> None:
+def show_window(results: Iterable[AgentResult], as_json: bool) -> None:
     if as_json:  # streamed in topic order: nothing is held
         for result in results:
             json_line(result)
         return
-    shown = sorted(results, key=lambda r: r.get("completed_at") or "")  # a window: bounded
+    shown = sorted(results, key=lambda r: r.completed_at)  # a window: bounded
     if shown:
         out.print(results_table(shown))
     else:

@@ -26,8 +26,10 @@ def test_wait_takes_the_result_of_the_record_it_sent(stack):
         # An older request with the same id answers first (its offset is not the one just sent).
         produce(result_topic("chaining"), fake_result(request_id, "chaining", "an older answer", sent.offset + 10_000))
         result = results.wait_for_sent([sent], timeout=60)[request_id]
-    assert result["source"] == {"topic": sent.topic, "partition": sent.partition, "offset": sent.offset}
-    assert "| revenue growth | 7% |" in result["output"]
+    assert result.source is not None
+    assert (result.source.topic, result.source.partition, result.source.offset) == (sent.topic, sent.partition,
+                                                                                    sent.offset)
+    assert "| revenue growth | 7% |" in result.output
 
 
 def test_results_are_one_per_pattern_and_request_id(stack):

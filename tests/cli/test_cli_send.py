@@ -49,6 +49,7 @@ def test_chat_through_the_client_api_keeps_the_session(stack):
     session = new_id("cli-chat")
     first = client.request("chat", {"message": "My name is Ada."}, key=session, timeout=60)
     second = client.request("chat", {"message": "What is my name?"}, key=session, timeout=60)
-    assert first["status"] == second["status"] == "ok"
-    assert first["session_id"] == second["session_id"] == session
-    assert "Turn 2" in second["output"]
+    assert first is not None and second is not None
+    assert first.status == second.status == "ok"
+    assert first.session_id == second.session_id == session
+    assert "Turn 2" in second.output
