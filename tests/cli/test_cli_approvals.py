@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import time
 
-from cli_run import agentpipe, json_lines, one_line_error
-from kafka_io import TopicReader, new_id
-
 from agentpipe.messages import approval_signature
 from agentpipe.settings import get_settings
 from subscriptions.topics import approvals_topic
+from tests.cli.cli_run import agentpipe, json_lines, one_line_error
+from tests.kafka_io import TopicReader, new_id
 
 HITL = "human-in-the-loop"
 

@@ -17,9 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from cli_run import COMMAND, free_port
-
 from subscriptions.topics import PATTERNS
+from tests.cli.cli_run import COMMAND, free_port
 
 PORT_VARIABLES = ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "RESTATE_INGRESS_PORT", "RESTATE_ADMIN_PORT",
                   "RESTATE_NODE_PORT", "AGENT_SERVICE_PORT", "REMOTE_AGENTS_PORT", "OFFLINE_MODEL_PORT")

@@ -7,12 +7,12 @@ import time
 from datetime import datetime, timezone
 
 import pytest
-from cli_run import agentpipe, json_lines
 from confluent_kafka.admin import AdminClient, NewTopic
-from kafka_io import TopicReader, new_id, producer
 
 from agentpipe.settings import get_settings
 from subscriptions.topics import result_topic
+from tests.cli.cli_run import agentpipe, json_lines
+from tests.kafka_io import TopicReader, new_id, producer
 
 RECORDS = 50
 

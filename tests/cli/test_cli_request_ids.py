@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import socket
 
-from cli_run import agentpipe, json_lines, one_line_error
-from kafka_io import new_id, produce
-
 from producers.client import AgentpipeClient
 from subscriptions.topics import result_topic
+from tests.cli.cli_run import agentpipe, json_lines, one_line_error
+from tests.kafka_io import new_id, produce
 
 
 def fake_result(request_id: str, pattern: str, output: str, offset: int) -> dict:

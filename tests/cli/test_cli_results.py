@@ -6,10 +6,9 @@ import subprocess
 import threading
 import time
 
-from cli_run import COMMAND, ROOT, agentpipe, json_lines
-from kafka_io import TopicReader, produce, result_reader, send_request, wait_for_results
-
 from subscriptions.topics import result_topic
+from tests.cli.cli_run import COMMAND, ROOT, agentpipe, json_lines
+from tests.kafka_io import TopicReader, produce, result_reader, send_request, wait_for_results
 
 
 def send_and_duplicate(pattern: str) -> str:

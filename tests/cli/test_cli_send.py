@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 
-from cli_run import agentpipe, json_lines
-from kafka_io import TopicReader, new_id, result_reader, wait_for_results
-
 from producers.client import AgentpipeClient
 from subscriptions.topics import request_topic
+from tests.cli.cli_run import agentpipe, json_lines
+from tests.kafka_io import TopicReader, new_id, result_reader, wait_for_results
 
 
 def request_record(source: dict) -> dict:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 
-from kafka_io import new_id, produce, result_reader, send_request, wait_for_results
-from offline_model.client import OfflineModelControl
-
 from agentpipe.settings import get_settings
+from offline_model.client import OfflineModelControl
 from subscriptions.topics import request_topic
+from tests.kafka_io import new_id, produce, result_reader, send_request, wait_for_results
 
 CONTRACT_FIELDS = {"request_id", "pattern", "status", "output", "error", "source", "replay_of", "completed_at"}
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$")

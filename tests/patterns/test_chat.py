@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from kafka_io import new_id, produce, result_reader, send_request, wait_for_results
-from restate_api import ingress
-
 from agentpipe.settings import get_settings
 from subscriptions.topics import request_topic
+from tests.kafka_io import new_id, produce, result_reader, send_request, wait_for_results
+from tests.restate_api import ingress
 
 
 def history(session: str) -> list[dict]:

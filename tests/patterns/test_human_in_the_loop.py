@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 
-from kafka_io import TopicReader, new_id, produce, send_request
-from restate_api import state_of
-
 from agentpipe.messages import approval_signature
 from agentpipe.settings import get_settings
 from subscriptions.topics import approval_requests_topic, approvals_topic, dead_letters_topic, result_topic
+from tests.kafka_io import TopicReader, new_id, produce, send_request
+from tests.restate_api import state_of
 
 BORDERLINE = "A borderline joke about skipping taxes; might be satire."
 
@@ -145,7 +144,8 @@ def test_malformed_approval_events_are_dead_lettered(stack):
 
 def test_cancelled_moderation_closes_its_approval_gate(stack):
     import httpx
-    from restate_api import invocation_of, sql
+
+    from tests.restate_api import invocation_of, sql
 
     with hitl_reader() as reader:
         request_id = send_request("human-in-the-loop", {"content": BORDERLINE})

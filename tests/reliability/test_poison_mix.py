@@ -7,11 +7,11 @@ import json
 import random
 
 import pytest
-from kafka_io import TopicReader, new_id, producer
-from restate_api import ingress
 
 from agentpipe.settings import get_settings
 from subscriptions.topics import dead_letters_topic, request_topic, result_topic
+from tests.kafka_io import TopicReader, new_id, producer
+from tests.restate_api import ingress
 
 pytestmark = pytest.mark.slow
 

@@ -4,12 +4,12 @@ and resumes when the approval event arrives."""
 from __future__ import annotations
 
 import pytest
-from kafka_io import TopicReader, produce, send_request
 
 from agentpipe.messages import approval_signature
 from agentpipe.settings import get_settings
 from stack.local import down, up
 from subscriptions.topics import approval_requests_topic, approvals_topic, result_topic
+from tests.kafka_io import TopicReader, produce, send_request
 
 pytestmark = pytest.mark.slow
 

@@ -6,13 +6,13 @@ import json
 import time
 
 import httpx
-from conftest import TEST_API_KEY
-from kafka_io import TopicReader, new_id, result_reader, send_request, wait_for_results
-from restate_api import ingress, invocation_of, journal, sql
 
 from agentpipe.settings import get_settings
 from offline_model.client import OfflineModelControl
 from subscriptions.topics import approval_requests_topic, result_topic
+from tests.conftest import TEST_API_KEY
+from tests.kafka_io import TopicReader, new_id, result_reader, send_request, wait_for_results
+from tests.restate_api import ingress, invocation_of, journal, sql
 
 BORDERLINE = "A borderline joke about skipping taxes; might be satire."
 

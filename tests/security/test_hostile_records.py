@@ -12,8 +12,6 @@ import json
 import time
 from dataclasses import dataclass
 
-from kafka_io import TopicReader, new_id, produce
-
 from agentpipe.messages import approval_signature
 from agentpipe.settings import get_settings
 from subscriptions.topics import (
@@ -23,6 +21,7 @@ from subscriptions.topics import (
     request_topic,
     result_topic,
 )
+from tests.kafka_io import TopicReader, new_id, produce
 
 DEADLINE_S = 30.0
 DEAD_LETTER, OK = "dead letter", "ok"

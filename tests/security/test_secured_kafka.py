@@ -16,8 +16,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import sasl_broker
-from kafka_io import new_id, result_reader, wait_for_results
 
 from agentpipe.kafka_publisher import KafkaPublisher
 from agentpipe.settings import get_settings
@@ -26,6 +24,8 @@ from producers.errors import Unreachable
 from subscriptions.kafka_topics import desired_topics, ensure_topics
 from subscriptions.restate_admin import admin_client, ensure_kafka_cluster, subscription_options
 from subscriptions.topics import REQUEST_INTAKE, Subscription, request_topic, result_topic
+from tests.kafka_io import new_id, result_reader, wait_for_results
+from tests.security import sasl_broker
 
 
 @pytest.fixture(scope="module")
