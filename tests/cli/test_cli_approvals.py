@@ -53,7 +53,7 @@ def test_approve_resumes_the_waiting_moderation(stack):
     assert result["output"] == "approved by ada: satire is fine"
 
     # The event on the topic is signed with the stack's key.
-    with TopicReader([approvals_topic()], from_beginning=True) as reader:
+    with TopicReader.open([approvals_topic()], from_beginning=True) as reader:
         events = reader.collect(lambda rs: any(r["key"] == approval["approval_id"] for r in rs), timeout=30)
     event = next(r["value"] for r in events if r["key"] == approval["approval_id"])
     assert event["signature"] == approval_signature(get_settings().approval_secret, approval["approval_id"], "approved")

@@ -52,7 +52,7 @@ def test_replay_of_50_records_yields_50_results_with_replay_of_twice(source_topi
     assert sorted(p["replay_of"] for p in planned) == sorted(originals.values())
 
     batches = []
-    with TopicReader([result_topic("chaining")]) as reader:
+    with TopicReader.open([result_topic("chaining")]) as reader:
         for _ in range(2):  # the same slice twice: two distinct batches
             proc = agentpipe(*args, "--wait", timeout=180)
             assert proc.returncode == 0, proc.stderr

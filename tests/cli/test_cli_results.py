@@ -17,7 +17,7 @@ def send_and_duplicate(pattern: str) -> str:
         request_id = send_request(pattern)
         record = wait_for_results(pattern, [request_id], reader)[request_id]
     produce(record["topic"], record["value"], key=record["key"], headers=record["headers"])
-    with TopicReader([result_topic(pattern)], from_beginning=True) as everything:
+    with TopicReader.open([result_topic(pattern)], from_beginning=True) as everything:
         # Other tests leave malformed records on the topic: only dict values can be results.
         everything.collect(lambda rs: sum(isinstance(r["value"], dict) and r["value"].get("request_id") == request_id
                                           for r in rs) == 2, timeout=30)

@@ -14,7 +14,7 @@ BORDERLINE = "A borderline joke about skipping taxes; might be satire."
 
 
 def hitl_reader() -> TopicReader:
-    return TopicReader([approval_requests_topic(), result_topic("human-in-the-loop"), dead_letters_topic()])
+    return TopicReader.open([approval_requests_topic(), result_topic("human-in-the-loop"), dead_letters_topic()])
 
 
 def approval_request_for(reader: TopicReader, request_id: str) -> dict:

@@ -50,7 +50,7 @@ def test_poison_mix(stack):
         topic, value, key = invalid_record(n)
         plan.insert(position, (topic, value, key, None))
 
-    reader = TopicReader([result_topic("chaining"), result_topic("chat"), dead_letters_topic()])
+    reader = TopicReader.open([result_topic("chaining"), result_topic("chat"), dead_letters_topic()])
     p = producer()
     bad_coords: set[tuple[str, int, int]] = set()
 

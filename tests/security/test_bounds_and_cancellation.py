@@ -54,7 +54,7 @@ def test_cancelling_while_a_remote_agent_answers_ends_in_one_error_result(stack)
 
 
 def test_cancelling_moderations_at_any_moment_leaves_one_result_and_no_open_review(stack):
-    with TopicReader([approval_requests_topic(), result_topic("human-in-the-loop")]) as reader:
+    with TopicReader.open([approval_requests_topic(), result_topic("human-in-the-loop")]) as reader:
         ids = [send_request("human-in-the-loop", {"content": BORDERLINE}) for _ in range(8)]
         for n, request_id in enumerate(ids):
             if n % 2:  # the rest: once the review has opened and published its request

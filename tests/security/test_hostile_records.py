@@ -96,7 +96,7 @@ def request_cases() -> list[Case]:
 def test_hostile_request_records_never_block_their_key(stack):
     cases = request_cases()
     topics = [dead_letters_topic(), *{result_topic(c.pattern) for c in cases}]
-    with TopicReader(topics) as reader:
+    with TopicReader.open(topics) as reader:
         sent = []
         for n, case in enumerate(cases):
             key = case.key or new_id("hostile").encode()
@@ -153,7 +153,7 @@ def test_hostile_request_records_never_block_their_key(stack):
 
 def _pending_approvals(count: int) -> list[tuple[str, str]]:
     """(request id, approval id) of ``count`` human-in-the-loop requests now waiting for a person."""
-    with TopicReader([approval_requests_topic()]) as reader:
+    with TopicReader.open([approval_requests_topic()]) as reader:
         ids = [new_id("hostile-hitl") for _ in range(count)]
         for request_id in ids:
             produce(request_topic("human-in-the-loop"),
@@ -185,7 +185,7 @@ def test_hostile_approval_events_change_nothing_and_the_real_decision_still_appl
     ]
     bad_key = [("invalid UTF-8 key", b"approval-\xff", event(first, valid), "not valid UTF-8")]
     topics = [dead_letters_topic(), result_topic("human-in-the-loop")]
-    with TopicReader(topics) as reader:
+    with TopicReader.open(topics) as reader:
         started = time.monotonic()
         sent = [(name, produce(approvals_topic(), value, key=key), error)
                 for name, key, value, error in hostile + bad_key]

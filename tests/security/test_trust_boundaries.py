@@ -60,7 +60,7 @@ def decide(approval_id: str, decision: str, reviewer: str = "rita") -> None:
 
 
 def hitl_reader() -> TopicReader:
-    return TopicReader([approval_requests_topic(), result_topic("human-in-the-loop")])
+    return TopicReader.open([approval_requests_topic(), result_topic("human-in-the-loop")])
 
 
 def test_no_http_caller_can_decide_or_reach_a_private_handler(stack):
