@@ -27,6 +27,9 @@ from subscriptions.topics import REQUEST_INTAKE, Subscription, request_topic, re
 from tests.kafka_io import new_id, result_reader, wait_for_results
 from tests.security import sasl_broker
 
+# A broker of its own (Java) for every test here; some use the session's stack too.
+pytestmark = pytest.mark.stack
+
 
 @pytest.fixture(scope="module")
 def broker(tmp_path_factory):

@@ -47,7 +47,8 @@ PORTS = {
 COMPONENTS = ("kafka", "offline-model", "restate", "agent-service", "remote-agents")
 WARM_UP_LIMIT_S = 60.0
 
-pytestmark = pytest.mark.timeout(300)
+# Each test starts (or tries to start) a stack of its own: Java, npm.
+pytestmark = [pytest.mark.timeout(300), pytest.mark.stack]
 
 
 # -- helpers ---------------------------------------------------------------------
