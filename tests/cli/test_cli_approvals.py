@@ -65,7 +65,7 @@ def test_approve_resumes_the_waiting_moderation(stack):
 
 
 def test_reject_ends_the_moderation_rejected(stack):
-    request_id, approval = waiting_moderation()
+    _request_id, approval = waiting_moderation()
     proc = agentpipe("reject", approval["approval_id"], "--comment", "tax advice", "--reviewer", "bob", "--wait")
     assert proc.returncode == 1, proc.stderr  # the request ended, but not ok
     [result] = json_lines(proc.stdout)

@@ -102,8 +102,8 @@ def test_forged_signatures_are_dead_lettered_and_the_promise_keeps_waiting(stack
         ]
         reader.collect(lambda seen: sum(r["topic"] == dead_letters_topic() and r["key"] == approval_id for r in seen) == 4)
         letters = [r["value"] for r in reader.seen if r["topic"] == dead_letters_topic() and r["key"] == approval_id]
-        assert {(l["source"]["partition"], l["source"]["offset"]) for l in letters} == set(forged)
-        assert all("signature" in l["error"] for l in letters)
+        assert {(letter["source"]["partition"], letter["source"]["offset"]) for letter in letters} == set(forged)
+        assert all("signature" in letter["error"] for letter in letters)
         assert gate_status(approval_id)["status"] == "pending"
         assert not [r for r in reader.seen if r["topic"] == result_topic("human-in-the-loop") and r["value"]["request_id"] == request_id]
         decide(approval_id, "approved")  # the real reviewer still can decide

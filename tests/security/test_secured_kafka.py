@@ -67,9 +67,9 @@ def read_back(topic: str, request_id: str) -> dict:
 
 @pytest.mark.parametrize("password", [None, "wrong"], ids=["no-options", "wrong-password"])
 def test_the_client_listener_refuses_clients_without_valid_credentials(broker, password):
-    with kafka_env(broker, {**broker.options, "sasl.password": password} if password else {}):
-        with pytest.raises(Unreachable):
-            cluster_metadata(timeout=5)
+    options = {**broker.options, "sasl.password": password} if password else {}
+    with kafka_env(broker, options), pytest.raises(Unreachable):
+        cluster_metadata(timeout=5)
 
 
 def test_agentpipe_clients_use_the_options(broker):
