@@ -60,10 +60,10 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    tests = Path(__file__).resolve().parent
+    e2e_folders = [Path(__file__).resolve().parent / folder for folder in E2E_FOLDERS]
     for item in items:
-        folder = item.path.resolve().relative_to(tests).parts[0]
-        if "stack" in item.fixturenames or folder in E2E_FOLDERS:
+        in_e2e_folder = any(folder in item.path.resolve().parents for folder in e2e_folders)
+        if "stack" in item.fixturenames or in_e2e_folder:
             item.add_marker(pytest.mark.stack)
 
 
