@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     # every request with the matching private key. Empty: read <state_dir>/request-identity.pub.
     request_identity_keys: list[str] = Field(default_factory=list)
 
+    # How long the client (the CLI) waits for a broker, and for an answer of the admin API,
+    # before it reports the stack unreachable or too slow.
+    client_broker_timeout_s: float = Field(default=5.0, gt=0)
+    client_admin_timeout_s: float = Field(default=15.0, gt=0)
+
     # Our own processes. The local stack binds every port to this address; widen it only
     # behind a firewall (the admin API has no authentication).
     bind_host: str = "127.0.0.1"

@@ -28,20 +28,18 @@ _quiet = logging.getLogger("agentpipe.client.librdkafka")
 _quiet.addHandler(logging.NullHandler())
 _quiet.propagate = False
 
-BROKER_TIMEOUT_S = 5.0
-
-
 def kafka_config(**extra: Any) -> dict[str, Any]:
     settings = get_settings()
     # The settings' librdkafka options (security.protocol, sasl.*, ssl.*) pass through.
     return {"bootstrap.servers": settings.kafka_bootstrap, **settings.kafka_options, "logger": _quiet, **extra}
 
 
-def cluster_metadata(timeout: float = BROKER_TIMEOUT_S) -> ClusterMetadata:
+def cluster_metadata(timeout: float | None = None) -> ClusterMetadata:
     """Broker metadata, or Unreachable with the address that did not answer."""
-    bootstrap = get_settings().kafka_bootstrap
+    settings = get_settings()
+    bootstrap = settings.kafka_bootstrap
     try:
-        return AdminClient(kafka_config()).list_topics(timeout=timeout)
+        return AdminClient(kafka_config()).list_topics(timeout=timeout or settings.client_broker_timeout_s)
     except KafkaException as exc:
         error = exc.args[0]
         reason = error.str() if isinstance(error, KafkaError) else str(error)
@@ -77,10 +75,10 @@ class Record:
         return f"{self.topic}/{self.partition}/{self.offset}"
 
     def json(self) -> Any:
-        """The value parsed as JSON, or None when it is not JSON."""
+        """The value parsed as JSON, or None when it is not JSON (or nested too deeply to parse)."""
         try:
             return json.loads(self.value) if self.value is not None else None
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             return None
 
     @classmethod
@@ -206,6 +204,11 @@ class TopicReader:
                     ranges[(topic, partition)] = (max(start, by_time.get(partition, low)), high)
         return cls(ranges)
 
+    def extend_to_current_end(self) -> None:
+        """Read up to where each partition ends now, not where it ended when the reader opened."""
+        with probe_consumer() as probe:
+            self._ends = {(t, p): watermarks(probe, t, p, timeout=30.0)[1] for t, p in self._ends}
+
     def caught_up(self) -> bool:
         return all(self._next.get(tp, 0) >= end for tp, end in self._ends.items())
 
@@ -277,7 +280,7 @@ def watermarks(consumer: Consumer, topic: str, partition: int, timeout: float = 
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=BROKER_TIMEOUT_S)
+            return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=get_settings().client_broker_timeout_s)
         except KafkaException as exc:
             if time.monotonic() > deadline:
                 raise Unreachable(f"cannot read offsets of {topic}[{partition}]: {exc.args[0].str()}") from None
@@ -298,7 +301,7 @@ def offsets_for_time(consumer: Consumer, topic: str, partitions: list[int], time
     """Per partition, the first offset whose record time is >= timestamp (the end when there is none)."""
     try:
         found = consumer.offsets_for_times([TopicPartition(topic, p, timestamp_ms) for p in partitions],
-                                           timeout=BROKER_TIMEOUT_S)
+                                           timeout=get_settings().client_broker_timeout_s)
     except KafkaException as exc:
         raise Unreachable(f"cannot look up offsets by time in {topic}: {exc.args[0].str()}") from None
     return {tp.partition: tp.offset if tp.offset >= 0 else watermarks(consumer, topic, tp.partition)[1] for tp in found}

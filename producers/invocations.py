@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, TypedDict, cast
 
+from agentpipe.settings import get_settings
 from handlers.catalog import PATTERNS
 from producers.approval_state import ApprovalState
 from producers.errors import NotFound, NotOk, WaitTimeout
@@ -128,7 +129,7 @@ def cancel_request(request_id: str, timeout: float = 30.0) -> RequestStatus:
     status = request_status(request_id)
     if status.restate_status == "completed":
         raise NotOk(f"request {request_id} is already {status.state} ({status.invocation_id}); nothing to cancel")
-    with admin_errors(), admin_client(timeout=15) as client:
+    with admin_errors(), admin_client(timeout=get_settings().client_admin_timeout_s) as client:
         response = client.patch(f"/invocations/{status.invocation_id}/cancel")
         if response.status_code == 404:
             raise NotFound(f"invocation {status.invocation_id} is gone")

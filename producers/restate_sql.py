@@ -12,8 +12,6 @@ from agentpipe.settings import get_settings
 from producers.errors import Unreachable, WaitTimeout
 from subscriptions.restate_admin import AdminApiError, admin_client
 
-QUERY_TIMEOUT_S = 15.0
-
 
 @contextmanager
 def admin_errors() -> Iterator[None]:
@@ -36,9 +34,9 @@ def sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def query(sql: str, timeout: float = QUERY_TIMEOUT_S) -> list[dict[str, Any]]:
+def query(sql: str, timeout: float | None = None) -> list[dict[str, Any]]:
     """Rows of a SQL query against Restate's introspection tables: column name -> JSON value."""
-    with admin_errors(), admin_client(timeout=timeout) as client:
+    with admin_errors(), admin_client(timeout=timeout or get_settings().client_admin_timeout_s) as client:
         response = client.post("/query", json={"query": sql}, headers={"accept": "application/json"})
         if response.status_code >= 400:
             raise AdminApiError(f"query failed: HTTP {response.status_code}: {response.text[:300]}")

@@ -4,6 +4,11 @@ agent service, remote agents) in a fresh state folder, and takes it down at the 
 ``--stack=existing`` reuses a stack that is already running (``agentpipe up``).
 When a component cannot start, the session fails (never skips) with the
 component's name, the cause and the tail of its log.
+
+Every end-to-end test carries the ``stack`` marker, so ``-m "not stack"`` runs the rest
+without Java, npm, docker-compose or a stack: here, each test that uses the ``stack``
+fixture (directly or through another fixture) and each test in an end-to-end folder;
+in their modules, the tests that start Java or docker-compose themselves.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # Separate folders (and AGENTPIPE_*_PORT variables) let two test sessions run side by side.
 TEST_API_KEY = "sk-agentpipe-test-" + "7f3c9a1e5b" * 3  # fake; must never show up in a log file
 TEST_STATE_DIR = Path(os.environ.get("AGENTPIPE_TEST_STATE_DIR", ROOT / ".agentpipe" / "test-stack"))
+# Folders of tests/ whose every test runs against the stack.
+E2E_FOLDERS = ("patterns", "reliability", "bench")
 
 
 def pytest_addoption(parser):
@@ -50,6 +57,14 @@ def pytest_configure(config):
         if config.getoption("--always-replay"):
             # restate-server suspends at every await, so every step replays the journal.
             os.environ["AGENTPIPE_RESTATE_INACTIVITY_TIMEOUT"] = "0s"
+
+
+def pytest_collection_modifyitems(config, items):
+    e2e_folders = [Path(__file__).resolve().parent / folder for folder in E2E_FOLDERS]
+    for item in items:
+        in_e2e_folder = any(folder in item.path.resolve().parents for folder in e2e_folders)
+        if "stack" in item.fixturenames or in_e2e_folder:
+            item.add_marker(pytest.mark.stack)
 
 
 @pytest.fixture(scope="session")

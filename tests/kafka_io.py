@@ -1,4 +1,5 @@
-"""Plain confluent-kafka helpers for the end-to-end tests: produce requests, read what comes out."""
+"""Kafka helpers for the end-to-end tests: produce any record (hostile ones too), read what comes out
+with the client's own reader (producers/broker.py)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from typing import cast
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Producer
 
 from agentpipe.settings import get_settings
 from agentpipe.topics import dead_letters_topic, request_topic, result_topic
-from producers.broker import watermarks
+from producers import broker
+from producers.errors import Unreachable
 
 
 def new_id(prefix: str = "t") -> str:
@@ -63,96 +66,54 @@ def send_request(pattern: str, body: dict | None = None, key: str | None = None)
     return body["request_id"]
 
 
-class TopicReader:
-    """Reads topics from their current end (or beginning) without a consumer group commit."""
+class TopicReader(broker.TopicReader):
+    """The client's reader (producers.broker.TopicReader) that keeps every record it read, for assertions.
 
-    def __init__(self, topics: Iterable[str], from_beginning: bool = False):
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": get_settings().kafka_bootstrap,
-                "group.id": new_id("reader"),
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest" if from_beginning else "latest",
-            }
-        )
-        self.topics = list(topics)
-        self.start: dict[tuple[str, int], int] = {}  # where each partition was assigned (reading from the end)
-        if from_beginning:
-            self.consumer.subscribe(self.topics)
-        else:
-            self._assign_at_end()
+    ``TopicReader.open(topics)`` reads from the current end of each partition, ``from_beginning=True``
+    from its start. ``seen`` holds each record read so far as ``{topic, partition, offset, key, headers,
+    value}``, value being the parsed JSON (None when it is not JSON).
+    """
+
+    def __init__(self, ranges: broker.Ranges):
+        super().__init__(ranges)
         self.seen: list[dict] = []
 
-    def _assign_at_end(self) -> None:
-        parts = []
-        metadata = self.consumer.list_topics(timeout=10)
-        for topic in self.topics:
-            for partition in metadata.topics[topic].partitions:
-                # watermarks() waits out a partition created moments ago that has no leader yet.
-                high = watermarks(self.consumer, topic, partition, timeout=30.0)[1]
-                parts.append(TopicPartition(topic, partition, high))
-                self.start[(topic, partition)] = high
-        self.consumer.assign(parts)
+    @classmethod
+    def open(cls, topics: Iterable[str], from_beginning: bool = False) -> TopicReader:
+        return cast(TopicReader, super().open(topics, from_beginning))
+
+    def collect(self, done: Callable[[list[dict]], bool], timeout: float = 60.0) -> list[dict]:
+        """Read until ``done(seen)`` holds; TimeoutError (with the last records read) when it does not in time.
+
+        A broker that went away (the fault tests kill it) is waited out: the consumer reconnects
+        when it is back, and the deadline still holds.
+        """
+        deadline = time.monotonic() + timeout
+        outage: Unreachable | None = None
+        while not done(self.seen):
+            if time.monotonic() > deadline:
+                during = f" (the broker went away: {outage})" if outage else ""
+                raise TimeoutError(f"condition not met within {timeout}s{during}; "
+                                   f"saw {len(self.seen)} records: {self.seen[-5:]}")
+            try:
+                self.seen.extend(as_dict(record) for record in self.poll_batch(0.2))
+            except Unreachable as exc:
+                outage = exc
+        return self.seen
 
     def read_to_current_end(self, timeout: float = 60.0) -> list[dict]:
-        """Keep reading until every partition is read up to where it ends now.
+        """Read on until every partition is read up to where it ends now, not where it ended at open.
 
         A count of duplicates is only honest once a late copy (published after the
         first copy of every id arrived) had its chance to be read.
         """
-        metadata = self.consumer.list_topics(timeout=10)
-        ends = {(t, p): watermarks(self.consumer, t, p, timeout=30.0)[1]
-                for t in self.topics for p in metadata.topics[t].partitions}
+        self.extend_to_current_end()
+        return self.collect(lambda _seen: self.caught_up(), timeout)
 
-        def read_through(seen: list[dict]) -> bool:
-            next_offset = dict(self.start)
-            for r in seen:
-                key = (r["topic"], r["partition"])
-                next_offset[key] = max(next_offset.get(key, 0), r["offset"] + 1)
-            return all(next_offset.get(tp, 0) >= end or self._position(tp) >= end for tp, end in ends.items())
 
-        return self.collect(read_through, timeout)
-
-    def _position(self, tp: tuple[str, int]) -> int:
-        """The next offset the consumer fetches (offsets without a record, e.g. markers, count as read)."""
-        [position] = self.consumer.position([TopicPartition(*tp)])
-        return position.offset
-
-    def collect(self, done: Callable[[list[dict]], bool], timeout: float = 60.0) -> list[dict]:
-        """Poll until ``done(records)`` holds; each record is {topic, partition, offset, key, headers, value}."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if done(self.seen):
-                return self.seen
-            msg = self.consumer.poll(0.2)
-            if msg is None or msg.error():
-                continue
-            try:
-                value = json.loads(msg.value())
-            except (TypeError, ValueError):
-                value = msg.value()
-            self.seen.append(
-                {
-                    "topic": msg.topic(),
-                    "partition": msg.partition(),
-                    "offset": msg.offset(),
-                    "key": msg.key().decode("utf-8", "backslashreplace") if msg.key() else None,
-                    "headers": {k: v.decode() for k, v in (msg.headers() or [])},
-                    "value": value,
-                }
-            )
-        if done(self.seen):
-            return self.seen
-        raise TimeoutError(f"condition not met within {timeout}s; saw {len(self.seen)} records: {self.seen[-5:]}")
-
-    def close(self) -> None:
-        self.consumer.close()
-
-    def __enter__(self) -> "TopicReader":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
+def as_dict(record: broker.Record) -> dict:
+    return {"topic": record.topic, "partition": record.partition, "offset": record.offset,
+            "key": record.key_text, "headers": record.headers, "value": record.json()}
 
 
 def results_for(records: list[dict], request_ids: Iterable[str]) -> dict[str, dict]:
@@ -180,4 +141,4 @@ def result_reader(*patterns: str, dead_letters: bool = True) -> TopicReader:
     topics = [result_topic(p) for p in patterns]
     if dead_letters:
         topics.append(dead_letters_topic())
-    return TopicReader(topics)
+    return TopicReader.open(topics)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import time
 
-from cli_run import agentpipe, json_lines, one_line_error
-from kafka_io import TopicReader, new_id
-
 from agentpipe.messages import approval_signature
 from agentpipe.settings import get_settings
 from agentpipe.topics import approvals_topic
+from tests.cli.cli_run import agentpipe, json_lines, one_line_error
+from tests.kafka_io import TopicReader, new_id
 
 HITL = "human-in-the-loop"
 
@@ -54,7 +53,7 @@ def test_approve_resumes_the_waiting_moderation(stack):
     assert result["output"] == "approved by ada: satire is fine"
 
     # The event on the topic is signed with the stack's key.
-    with TopicReader([approvals_topic()], from_beginning=True) as reader:
+    with TopicReader.open([approvals_topic()], from_beginning=True) as reader:
         events = reader.collect(lambda rs: any(r["key"] == approval["approval_id"] for r in rs), timeout=30)
     event = next(r["value"] for r in events if r["key"] == approval["approval_id"])
     assert event["signature"] == approval_signature(get_settings().approval_secret, approval["approval_id"], "approved")
@@ -66,7 +65,7 @@ def test_approve_resumes_the_waiting_moderation(stack):
 
 
 def test_reject_ends_the_moderation_rejected(stack):
-    request_id, approval = waiting_moderation()
+    _request_id, approval = waiting_moderation()
     proc = agentpipe("reject", approval["approval_id"], "--comment", "tax advice", "--reviewer", "bob", "--wait")
     assert proc.returncode == 1, proc.stderr  # the request ended, but not ok
     [result] = json_lines(proc.stdout)

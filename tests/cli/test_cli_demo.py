@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import re
 
-from cli_run import agentpipe
-
 from handlers.catalog import PATTERNS
+from tests.cli.cli_run import agentpipe
 
 
 def test_demo_prints_ten_ok_rows_and_exits_0(stack):

@@ -16,12 +16,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_run import COMMAND, free_port
 
 from handlers.catalog import PATTERNS
+from tests.cli.cli_run import COMMAND, free_port
 
 PORT_VARIABLES = ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "RESTATE_INGRESS_PORT", "RESTATE_ADMIN_PORT",
                   "RESTATE_NODE_PORT", "AGENT_SERVICE_PORT", "REMOTE_AGENTS_PORT", "OFFLINE_MODEL_PORT")
+# Starts a stack of its own (Java, npm) without the session's fixture.
+pytestmark = pytest.mark.stack
+
 # What would point the CLI at another stack or another model: a first run has none of it.
 INHERITED = ("AGENTPIPE_STATE_DIR", "AGENTPIPE_APPROVAL_KEY", "AGENTPIPE_KAFKA_BOOTSTRAP",
              "AGENTPIPE_RESTATE_INGRESS_URL", "AGENTPIPE_RESTATE_ADMIN_URL", "AGENTPIPE_AGENT_SERVICE_URL",

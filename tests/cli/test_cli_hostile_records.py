@@ -9,12 +9,12 @@ import threading
 import time
 
 import pytest
-from cli_run import COMMAND, ROOT, agentpipe, json_lines
-from kafka_io import new_id, produce
 
 from agentpipe.topics import approval_requests_topic, approvals_topic, dead_letters_topic, result_topic
 from producers import cli
 from producers.commands import stack as stack_commands
+from tests.cli.cli_run import COMMAND, ROOT, agentpipe, json_lines
+from tests.kafka_io import new_id, produce
 
 MARKUP = "[/] [bold]not bold[/bold] [link=x]"
 # Each is a record value a result topic might carry; none is a result.

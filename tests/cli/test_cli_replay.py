@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
-from cli_run import agentpipe, json_lines
 from confluent_kafka.admin import AdminClient, NewTopic
-from kafka_io import TopicReader, new_id, producer
 
 from agentpipe.settings import get_settings
 from agentpipe.topics import result_topic
+from tests.cli.cli_run import agentpipe, json_lines
+from tests.kafka_io import TopicReader, new_id, producer
 
 RECORDS = 50
 
@@ -39,7 +39,7 @@ def fill(topic: str, count: int, start: int = 0) -> dict[int, str]:
     p.flush(30)
     offsets = sorted(msg.offset() for msg in delivered)
     assert offsets == list(range(start, start + count))
-    return {o: b.get("request_id", f"{topic}/0/{o}") for o, b in zip(offsets, bodies)}
+    return {o: b.get("request_id", f"{topic}/0/{o}") for o, b in zip(offsets, bodies, strict=True)}
 
 
 def test_replay_of_50_records_yields_50_results_with_replay_of_twice(source_topic):
@@ -52,7 +52,7 @@ def test_replay_of_50_records_yields_50_results_with_replay_of_twice(source_topi
     assert sorted(p["replay_of"] for p in planned) == sorted(originals.values())
 
     batches = []
-    with TopicReader([result_topic("chaining")]) as reader:
+    with TopicReader.open([result_topic("chaining")]) as reader:
         for _ in range(2):  # the same slice twice: two distinct batches
             proc = agentpipe(*args, "--wait", timeout=180)
             assert proc.returncode == 0, proc.stderr
@@ -79,11 +79,11 @@ def test_replay_of_50_records_yields_50_results_with_replay_of_twice(source_topi
 def test_replay_by_time_selects_the_records_of_that_window(source_topic):
     fill(source_topic, 3)
     time.sleep(0.05)
-    since = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    since = datetime.now(UTC).isoformat(timespec="milliseconds")
     time.sleep(0.05)
     window = fill(source_topic, 4, start=3)
     time.sleep(0.05)
-    until = datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    until = datetime.now(UTC).isoformat(timespec="milliseconds")
     time.sleep(0.05)
     fill(source_topic, 2, start=7)
 

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import socket
 
-from cli_run import agentpipe, json_lines, one_line_error
-from kafka_io import new_id, produce
-
 from agentpipe.topics import result_topic
 from producers.client import AgentpipeClient
+from tests.cli.cli_run import agentpipe, json_lines, one_line_error
+from tests.kafka_io import new_id, produce
 
 
 def fake_result(request_id: str, pattern: str, output: str, offset: int) -> dict:
@@ -48,6 +47,7 @@ def test_an_admin_api_that_does_not_answer_is_a_timeout_not_unreachable():
         server.bind(("127.0.0.1", 0))
         server.listen(8)  # connections are accepted by the kernel; nothing ever answers
         url = f"http://127.0.0.1:{server.getsockname()[1]}"
-        proc = agentpipe("status", "some-id", env={"AGENTPIPE_RESTATE_ADMIN_URL": url}, timeout=60)
+        proc = agentpipe("status", "some-id", env={"AGENTPIPE_RESTATE_ADMIN_URL": url,
+                                                   "AGENTPIPE_CLIENT_ADMIN_TIMEOUT_S": "1"}, timeout=60)
     assert proc.returncode == 4, proc.stderr
     assert "did not answer in time" in one_line_error(proc)

@@ -6,10 +6,9 @@ import subprocess
 import threading
 import time
 
-from cli_run import COMMAND, ROOT, agentpipe, json_lines
-from kafka_io import TopicReader, produce, result_reader, send_request, wait_for_results
-
 from agentpipe.topics import result_topic
+from tests.cli.cli_run import COMMAND, ROOT, agentpipe, json_lines
+from tests.kafka_io import TopicReader, produce, result_reader, send_request, wait_for_results
 
 
 def send_and_duplicate(pattern: str) -> str:
@@ -18,7 +17,7 @@ def send_and_duplicate(pattern: str) -> str:
         request_id = send_request(pattern)
         record = wait_for_results(pattern, [request_id], reader)[request_id]
     produce(record["topic"], record["value"], key=record["key"], headers=record["headers"])
-    with TopicReader([result_topic(pattern)], from_beginning=True) as everything:
+    with TopicReader.open([result_topic(pattern)], from_beginning=True) as everything:
         # Other tests leave malformed records on the topic: only dict values can be results.
         everything.collect(lambda rs: sum(isinstance(r["value"], dict) and r["value"].get("request_id") == request_id
                                           for r in rs) == 2, timeout=30)

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import json
 
-from cli_run import agentpipe, json_lines
-from kafka_io import TopicReader, new_id, result_reader, wait_for_results
-
 from agentpipe.topics import request_topic
 from producers.client import AgentpipeClient
+from tests.cli.cli_run import agentpipe, json_lines
+from tests.kafka_io import TopicReader, new_id, result_reader, wait_for_results
 
 
 def request_record(source: dict) -> dict:
     """The request record a result names in its ``source``."""
-    with TopicReader([source["topic"]], from_beginning=True) as reader:
+    with TopicReader.open([source["topic"]], from_beginning=True) as reader:
         seen = reader.collect(lambda rs: any(r["partition"] == source["partition"] and r["offset"] == source["offset"]
                                              for r in rs), timeout=30)
     return next(r for r in seen if r["partition"] == source["partition"] and r["offset"] == source["offset"])

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cli_run import agentpipe, one_line_error
 
 from agentpipe.settings import get_settings
 from producers.approval_key import approval_secret
 from producers.state_location import locate_state_dir
+from tests.cli.cli_run import agentpipe, one_line_error
 
 
 def test_the_environment_wins(tmp_path):

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from cli_run import agentpipe, json_lines
-
 from subscriptions.desired import desired_subscriptions
+from tests.cli.cli_run import agentpipe, json_lines
 
 
 def test_list_shows_the_declared_subscriptions(stack):

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from agentpipe.settings import OFFLINE_MODEL_NAME
 from handlers import prompts
@@ -119,7 +119,7 @@ def tool_turns(completion, results: list[str]) -> list[dict]:
     """The assistant message with its tool calls, then one tool result per call."""
     message = completion.choices[0].message
     turns = [message.model_dump(exclude_none=True)]
-    turns += [{"role": "tool", "tool_call_id": c.id, "content": r} for c, r in zip(message.tool_calls, results)]
+    turns += [{"role": "tool", "tool_call_id": c.id, "content": r} for c, r in zip(message.tool_calls, results, strict=True)]
     return turns
 
 
@@ -206,10 +206,10 @@ def test_tool_routing_opens_ticket_when_broken(client: openai.OpenAI) -> None:
     first = chat(client, prompts.SUPPORT_AGENT, question, tools=support_tools())
     assert calls(first) == [("query_user_database", {"user_id": "u-42"}), ("fetch_service_status", {})]
 
-    history = [question] + tool_turns(first, [
+    history = [question, *tool_turns(first, [
         json.dumps({"user_id": "u-42", "name": "Ada", "plan": "pro", "api_access": "active"}),
         json.dumps({"status": "degraded", "component": "api"}),
-    ])
+    ])]
     second = chat(client, prompts.SUPPORT_AGENT, *history, tools=support_tools())
     [(name, args)] = calls(second)
     assert name == "create_support_ticket"
@@ -224,7 +224,7 @@ def test_tool_routing_answers_without_ticket_when_healthy(client: openai.OpenAI)
     question = "My dashboard looks odd. User ID: u-7"
     first = chat(client, prompts.SUPPORT_AGENT, question, tools=support_tools())
     assert calls(first)[0] == ("query_user_database", {"user_id": "u-7"})
-    history = [question] + tool_turns(first, ['{"user_id": "u-7", "plan": "free"}', '{"status": "operational"}'])
+    history = [question, *tool_turns(first, ['{"user_id": "u-7", "plan": "free"}', '{"status": "operational"}'])]
     answer = text(chat(client, prompts.SUPPORT_AGENT, *history, tools=support_tools()))
     assert "operational" in answer and "no ticket" in answer
 
@@ -516,7 +516,7 @@ def test_malformed_json(client: openai.OpenAI, control: OfflineModelControl) -> 
 
 def test_malformed_json_breaks_openai_parse(client: openai.OpenAI, control: OfflineModelControl) -> None:
     control.malformed_json(1)
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):  # the content is not the JSON of a TaskList
         client.chat.completions.parse(
             model=OFFLINE_MODEL_NAME, response_format=TaskList,
             messages=[{"role": "system", "content": prompts.ORCHESTRATOR},

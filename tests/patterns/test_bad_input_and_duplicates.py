@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import base64
 
-from kafka_io import new_id, produce, result_reader, send_request, wait_for_results
-
 from agentpipe.settings import get_settings
 from agentpipe.topics import dead_letters_topic, request_topic, result_topic
 from offline_model.client import OfflineModelControl
+from tests.kafka_io import new_id, produce, result_reader, send_request, wait_for_results
 
 
 def test_poison_records_among_valid_ones(stack):

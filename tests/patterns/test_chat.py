@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from kafka_io import new_id, produce, result_reader, send_request, wait_for_results
-from restate_api import ingress
-
 from agentpipe.settings import get_settings
 from agentpipe.topics import request_topic
+from tests.kafka_io import new_id, produce, result_reader, send_request, wait_for_results
+from tests.restate_api import ingress
 
 
 def history(session: str) -> list[dict]:
@@ -21,7 +20,7 @@ def test_interleaved_sessions_keep_separate_ordered_histories(stack):
         ids = [send_request("chat", {"message": text}, key=session) for session, text in script]
         results = wait_for_results("chat", ids, reader)
 
-    for request_id, (session, _text) in zip(ids, script):
+    for request_id, (session, _text) in zip(ids, script, strict=True):
         record = results[request_id]
         assert record["key"] == session and record["value"]["session_id"] == session
 
@@ -32,7 +31,7 @@ def test_interleaved_sessions_keep_separate_ordered_histories(stack):
     assert [m["role"] for m in alice_history] == ["user", "assistant"] * 3
     assert [m["content"] for m in alice_history if m["role"] == "user"] == [t for s, t in script if s == alice]
     assert [m["content"] for m in alice_history if m["role"] == "assistant"] == [
-        results[i]["value"]["output"] for i, (s, _t) in zip(ids, script) if s == alice
+        results[i]["value"]["output"] for i, (s, _t) in zip(ids, script, strict=True) if s == alice
     ]
     assert [m["content"] for m in history(bob) if m["role"] == "user"] == ["I like trains.", "Trains are fast."]
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from kafka_io import new_id, result_reader, wait_for_results
-from restate_api import ingress
 
 from handlers.catalog import PATTERNS
+from tests.kafka_io import new_id, result_reader, wait_for_results
+from tests.restate_api import ingress
 
 
 def test_chaining_over_http_returns_and_publishes_the_result(stack):

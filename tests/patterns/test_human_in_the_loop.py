@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import json
 
-from kafka_io import TopicReader, new_id, produce, send_request
-from restate_api import state_of
-
 from agentpipe.messages import approval_signature
 from agentpipe.settings import get_settings
 from agentpipe.topics import approval_requests_topic, approvals_topic, dead_letters_topic, result_topic
+from tests.kafka_io import TopicReader, new_id, produce, send_request
+from tests.restate_api import state_of
 
 BORDERLINE = "A borderline joke about skipping taxes; might be satire."
 
 
 def hitl_reader() -> TopicReader:
-    return TopicReader([approval_requests_topic(), result_topic("human-in-the-loop"), dead_letters_topic()])
+    return TopicReader.open([approval_requests_topic(), result_topic("human-in-the-loop"), dead_letters_topic()])
 
 
 def approval_request_for(reader: TopicReader, request_id: str) -> dict:
@@ -103,8 +102,8 @@ def test_forged_signatures_are_dead_lettered_and_the_promise_keeps_waiting(stack
         ]
         reader.collect(lambda seen: sum(r["topic"] == dead_letters_topic() and r["key"] == approval_id for r in seen) == 4)
         letters = [r["value"] for r in reader.seen if r["topic"] == dead_letters_topic() and r["key"] == approval_id]
-        assert {(l["source"]["partition"], l["source"]["offset"]) for l in letters} == set(forged)
-        assert all("signature" in l["error"] for l in letters)
+        assert {(letter["source"]["partition"], letter["source"]["offset"]) for letter in letters} == set(forged)
+        assert all("signature" in letter["error"] for letter in letters)
         assert gate_status(approval_id)["status"] == "pending"
         assert not [r for r in reader.seen if r["topic"] == result_topic("human-in-the-loop") and r["value"]["request_id"] == request_id]
         decide(approval_id, "approved")  # the real reviewer still can decide
@@ -145,7 +144,8 @@ def test_malformed_approval_events_are_dead_lettered(stack):
 
 def test_cancelled_moderation_closes_its_approval_gate(stack):
     import httpx
-    from restate_api import invocation_of, sql
+
+    from tests.restate_api import invocation_of, sql
 
     with hitl_reader() as reader:
         request_id = send_request("human-in-the-loop", {"content": BORDERLINE})

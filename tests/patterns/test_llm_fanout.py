@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from kafka_io import new_id, request_and_wait
-from offline_model.client import OfflineModelControl
-
 from agentpipe.settings import get_settings
+from offline_model.client import OfflineModelControl
+from tests.kafka_io import new_id, request_and_wait
 
 
 def model() -> OfflineModelControl:

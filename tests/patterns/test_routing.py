@@ -7,10 +7,10 @@ import time
 
 import psutil
 import pytest
-from kafka_io import result_reader, send_request, wait_for_results
 
 from agentpipe.settings import get_settings
 from stack.components import http_ok
+from tests.kafka_io import result_reader, send_request, wait_for_results
 
 QUESTIONS = {
     "billing": "I was charged twice on my invoice and want a refund.",

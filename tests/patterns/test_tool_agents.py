@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from kafka_io import new_id, request_and_wait
-from offline_model.client import OfflineModelControl
-from restate_api import invocation_of, journal
-
 from agentpipe.settings import get_settings
+from offline_model.client import OfflineModelControl
+from tests.kafka_io import new_id, request_and_wait
+from tests.restate_api import invocation_of, journal
 
 
 def model() -> OfflineModelControl:

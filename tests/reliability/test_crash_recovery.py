@@ -7,7 +7,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from faults import (
+
+from agentpipe.settings import get_settings
+from offline_model.client import OfflineModelControl
+from tests.reliability.faults import (
     check_batch_after_fault,
     kill_component,
     new_id,
@@ -15,9 +18,6 @@ from faults import (
     send_chaining_batch,
     wait_component_back,
 )
-from offline_model.client import OfflineModelControl
-
-from agentpipe.settings import get_settings
 
 pytestmark = pytest.mark.slow
 

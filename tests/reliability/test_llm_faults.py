@@ -5,10 +5,10 @@ other requests keep flowing meanwhile."""
 from __future__ import annotations
 
 import pytest
-from kafka_io import new_id, request_and_wait, result_reader, send_request, wait_for_results
-from offline_model.client import OfflineModelControl
 
 from agentpipe.settings import get_settings
+from offline_model.client import OfflineModelControl
+from tests.kafka_io import new_id, request_and_wait, result_reader, send_request, wait_for_results
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ import json
 import random
 
 import pytest
-from kafka_io import TopicReader, new_id, producer
-from restate_api import ingress
 
 from agentpipe.settings import get_settings
 from agentpipe.topics import dead_letters_topic, request_topic, result_topic
+from tests.kafka_io import TopicReader, new_id, producer
+from tests.restate_api import ingress
 
 pytestmark = pytest.mark.slow
 
@@ -50,7 +50,7 @@ def test_poison_mix(stack):
         topic, value, key = invalid_record(n)
         plan.insert(position, (topic, value, key, None))
 
-    reader = TopicReader([result_topic("chaining"), result_topic("chat"), dead_letters_topic()])
+    reader = TopicReader.open([result_topic("chaining"), result_topic("chat"), dead_letters_topic()])
     p = producer()
     bad_coords: set[tuple[str, int, int]] = set()
 

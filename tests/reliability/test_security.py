@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from conftest import TEST_API_KEY
-from kafka_io import new_id, result_reader, send_request, wait_for_results
-from restate_api import ingress
-
 from agentpipe.settings import get_settings
+from tests.conftest import TEST_API_KEY
+from tests.kafka_io import new_id, result_reader, send_request, wait_for_results
+from tests.restate_api import ingress
 
 
 def test_no_secret_in_any_log_file(stack):

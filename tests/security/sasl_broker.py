@@ -95,13 +95,13 @@ def start(workdir: Path, timeout: float = 90.0) -> SaslBroker:
             f"-Dlog4j2.configurationFile={STACK_DIR / 'log4j2.properties'}"]
     with log.open("ab") as out:
         formatted = subprocess.run(
-            java + ["kafka.tools.StorageTool", "format", "-t", uuid.uuid4().hex[:22], "-c", str(props),
-                    "--standalone", "--add-scram", f"SCRAM-SHA-256=[name={USER},password={password}]"],
+            [*java, "kafka.tools.StorageTool", "format", "-t", uuid.uuid4().hex[:22], "-c", str(props),
+             "--standalone", "--add-scram", f"SCRAM-SHA-256=[name={USER},password={password}]"],
             stdout=out, stderr=subprocess.STDOUT, timeout=120,
         )
     if formatted.returncode != 0:
         raise RuntimeError(f"formatting the SASL broker failed:\n{tail(log)}")
-    process = subprocess.Popen(java + ["kafka.Kafka", str(props)], stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    process = subprocess.Popen([*java, "kafka.Kafka", str(props)], stdout=log.open("ab"), stderr=subprocess.STDOUT)
     broker = SaslBroker(f"127.0.0.1:{client}", password, process, log)
     deadline = time.monotonic() + timeout
     while True:

@@ -6,13 +6,13 @@ import json
 import time
 
 import httpx
-from conftest import TEST_API_KEY
-from kafka_io import TopicReader, new_id, result_reader, send_request, wait_for_results
-from restate_api import ingress, invocation_of, journal, sql
 
 from agentpipe.settings import get_settings
 from agentpipe.topics import approval_requests_topic, result_topic
 from offline_model.client import OfflineModelControl
+from tests.conftest import TEST_API_KEY
+from tests.kafka_io import TopicReader, new_id, result_reader, send_request, wait_for_results
+from tests.restate_api import ingress, invocation_of, journal, sql
 
 BORDERLINE = "A borderline joke about skipping taxes; might be satire."
 
@@ -54,7 +54,7 @@ def test_cancelling_while_a_remote_agent_answers_ends_in_one_error_result(stack)
 
 
 def test_cancelling_moderations_at_any_moment_leaves_one_result_and_no_open_review(stack):
-    with TopicReader([approval_requests_topic(), result_topic("human-in-the-loop")]) as reader:
+    with TopicReader.open([approval_requests_topic(), result_topic("human-in-the-loop")]) as reader:
         ids = [send_request("human-in-the-loop", {"content": BORDERLINE}) for _ in range(8)]
         for n, request_id in enumerate(ids):
             if n % 2:  # the rest: once the review has opened and published its request

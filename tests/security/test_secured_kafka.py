@@ -16,8 +16,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import sasl_broker
-from kafka_io import new_id, result_reader, wait_for_results
 
 from agentpipe.kafka_publisher import KafkaPublisher
 from agentpipe.settings import get_settings
@@ -27,6 +25,11 @@ from producers.errors import Unreachable
 from subscriptions.desired import REQUEST_INTAKE, to_intake
 from subscriptions.kafka_topics import desired_topics, ensure_topics
 from subscriptions.restate_admin import admin_client, ensure_kafka_cluster, subscription_options
+from tests.kafka_io import new_id, result_reader, wait_for_results
+from tests.security import sasl_broker
+
+# A broker of its own (Java) for every test here; some use the session's stack too.
+pytestmark = pytest.mark.stack
 
 
 @pytest.fixture(scope="module")
@@ -65,9 +68,9 @@ def read_back(topic: str, request_id: str) -> dict:
 
 @pytest.mark.parametrize("password", [None, "wrong"], ids=["no-options", "wrong-password"])
 def test_the_client_listener_refuses_clients_without_valid_credentials(broker, password):
-    with kafka_env(broker, {**broker.options, "sasl.password": password} if password else {}):
-        with pytest.raises(Unreachable):
-            cluster_metadata(timeout=5)
+    options = {**broker.options, "sasl.password": password} if password else {}
+    with kafka_env(broker, options), pytest.raises(Unreachable):
+        cluster_metadata(timeout=5)
 
 
 def test_agentpipe_clients_use_the_options(broker):

@@ -23,14 +23,14 @@ import psutil
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from kafka_io import TopicReader, produce, send_request
-from restate_api import state_of
 
 from agentpipe.messages import approval_signature
 from agentpipe.settings import get_settings
 from agentpipe.topics import approval_requests_topic, approvals_topic, result_topic
 from stack.secrets import public_identity_key
 from subscriptions.restate_admin import DeploymentInUse, register_deployment, revision_uri
+from tests.kafka_io import TopicReader, produce, send_request
+from tests.restate_api import state_of
 
 ROOT = Path(__file__).resolve().parents[2]
 BORDERLINE = "A borderline joke about skipping taxes; might be satire."
@@ -60,7 +60,7 @@ def decide(approval_id: str, decision: str, reviewer: str = "rita") -> None:
 
 
 def hitl_reader() -> TopicReader:
-    return TopicReader([approval_requests_topic(), result_topic("human-in-the-loop")])
+    return TopicReader.open([approval_requests_topic(), result_topic("human-in-the-loop")])
 
 
 def test_no_http_caller_can_decide_or_reach_a_private_handler(stack):

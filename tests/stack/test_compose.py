@@ -68,6 +68,9 @@ ONE_SHOTS = {"init", "keys"}
 # What a user puts into .env (compose has no default key on purpose).
 USER_APPROVAL_KEY = "test-only-approval-key-made-by-the-user"
 
+# docker-compose validates the file: end to end, like the stack.
+pytestmark = pytest.mark.stack
+
 
 def _clean_env() -> dict[str, str]:
     """The environment without anything that would change the defaults under test."""

@@ -9,6 +9,7 @@ that test's state folder.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -47,7 +48,8 @@ PORTS = {
 COMPONENTS = ("kafka", "offline-model", "restate", "agent-service", "remote-agents")
 WARM_UP_LIMIT_S = 60.0
 
-pytestmark = pytest.mark.timeout(300)
+# Each test starts (or tries to start) a stack of its own: Java, npm.
+pytestmark = [pytest.mark.timeout(300), pytest.mark.stack]
 
 
 # -- helpers ---------------------------------------------------------------------
@@ -150,10 +152,8 @@ def state_dir(tmp_path):
                        timeout=120)
     for line in processes_of(directory):  # only processes that name this test's folder or ports
         pid = int(line.split()[1].rstrip(":"))
-        try:
+        with contextlib.suppress(psutil.Error):  # gone already
             psutil.Process(pid).kill()
-        except psutil.Error:
-            pass
 
 
 def warm_cache(env: dict[str, str]) -> None:

@@ -31,9 +31,8 @@ def test_a_held_lock_times_out_naming_the_holder_then_frees(tmp_path):
     try:
         assert holder.stdout.readline().strip() == "locked"
         started = time.monotonic()
-        with pytest.raises(StackError) as caught:
-            with up_lock.held(path, timeout=0.5):
-                pass
+        with pytest.raises(StackError) as caught, up_lock.held(path, timeout=0.5):
+            pass
         assert 0.5 <= time.monotonic() - started < 5
         assert f"pid {holder.pid}" in str(caught.value)
     finally:
