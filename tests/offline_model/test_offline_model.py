@@ -20,13 +20,14 @@ import openai
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from agentpipe import vocabulary as v
 from agentpipe.settings import OFFLINE_MODEL_NAME
 from handlers import prompts
 from offline_model.client import OfflineModelControl
 
 ROOT = Path(__file__).resolve().parents[2]
-SUPPORT_TOOLS = ("query_user_database", "fetch_service_status", "create_support_ticket")
-ROUTE_TOOLS = ("billing_agent", "account_agent", "product_agent")
+SUPPORT_TOOLS = (v.QUERY_USER_DATABASE, v.FETCH_SERVICE_STATUS, v.CREATE_SUPPORT_TICKET)
+ROUTE_TOOLS = tuple(v.route_tool(route) for route in v.ROUTES)
 
 
 # -- fixtures -------------------------------------------------------------------
@@ -88,8 +89,8 @@ def tool(name: str, **props: str) -> dict:
 
 
 def support_tools() -> list[dict]:
-    return [tool("query_user_database", user_id="string"), tool("fetch_service_status"),
-            tool("create_support_ticket", user_id="string", message="string")]
+    return [tool(v.QUERY_USER_DATABASE, user_id="string"), tool(v.FETCH_SERVICE_STATUS),
+            tool(v.CREATE_SUPPORT_TICKET, user_id="string", message="string")]
 
 
 def chat(client: openai.OpenAI, system: str, *turns: dict | str, request_id: str | None = None,
@@ -140,12 +141,12 @@ def test_completion_shape(client: openai.OpenAI) -> None:
 
 def test_same_request_same_reply(client: openai.OpenAI) -> None:
     args = (prompts.WEATHER_AGENT, prompts.EXAMPLE_WEATHER_QUESTION)
-    first, second = (chat(client, *args, tools=[tool("get_weather", location="string")]) for _ in range(2))
+    first, second = (chat(client, *args, tools=[tool(v.GET_WEATHER, location="string")]) for _ in range(2))
     ids = [c.id for c in first.choices[0].message.tool_calls]
     assert ids == [c.id for c in second.choices[0].message.tool_calls]
     assert all(i.startswith("call_") for i in ids) and len(set(ids)) == 3
     assert first.choices[0].message == second.choices[0].message
-    other = chat(client, prompts.WEATHER_AGENT, "Weather in Oslo?", tools=[tool("get_weather", location="string")])
+    other = chat(client, prompts.WEATHER_AGENT, "Weather in Oslo?", tools=[tool(v.GET_WEATHER, location="string")])
     assert other.choices[0].message.tool_calls[0].id not in ids
 
 
@@ -204,7 +205,7 @@ def test_chaining_currency_and_text_without_numbers(client: openai.OpenAI) -> No
 def test_tool_routing_opens_ticket_when_broken(client: openai.OpenAI) -> None:
     question = f"User ID: u-42\n{prompts.EXAMPLE_SUPPORT_QUESTION}"
     first = chat(client, prompts.SUPPORT_AGENT, question, tools=support_tools())
-    assert calls(first) == [("query_user_database", {"user_id": "u-42"}), ("fetch_service_status", {})]
+    assert calls(first) == [(v.QUERY_USER_DATABASE, {"user_id": "u-42"}), (v.FETCH_SERVICE_STATUS, {})]
 
     history = [question, *tool_turns(first, [
         json.dumps({"user_id": "u-42", "name": "Ada", "plan": "pro", "api_access": "active"}),
@@ -212,7 +213,7 @@ def test_tool_routing_opens_ticket_when_broken(client: openai.OpenAI) -> None:
     ])]
     second = chat(client, prompts.SUPPORT_AGENT, *history, tools=support_tools())
     [(name, args)] = calls(second)
-    assert name == "create_support_ticket"
+    assert name == v.CREATE_SUPPORT_TICKET
     assert args["user_id"] == "u-42" and "degraded" in args["message"]
 
     history += tool_turns(second, [json.dumps({"ticket_id": "T-1001", "status": "open"})])
@@ -223,7 +224,7 @@ def test_tool_routing_opens_ticket_when_broken(client: openai.OpenAI) -> None:
 def test_tool_routing_answers_without_ticket_when_healthy(client: openai.OpenAI) -> None:
     question = "My dashboard looks odd. User ID: u-7"
     first = chat(client, prompts.SUPPORT_AGENT, question, tools=support_tools())
-    assert calls(first)[0] == ("query_user_database", {"user_id": "u-7"})
+    assert calls(first)[0] == (v.QUERY_USER_DATABASE, {"user_id": "u-7"})
     history = [question, *tool_turns(first, ['{"user_id": "u-7", "plan": "free"}', '{"status": "operational"}'])]
     answer = text(chat(client, prompts.SUPPORT_AGENT, *history, tools=support_tools()))
     assert "operational" in answer and "no ticket" in answer
@@ -238,12 +239,12 @@ def test_tool_routing_answers_without_ticket_when_healthy(client: openai.OpenAI)
     ("compare paris with london", ["Paris", "London"]),
 ])
 def test_parallel_tools_one_call_per_city(client: openai.OpenAI, question: str, cities: list[str]) -> None:
-    completion = chat(client, prompts.WEATHER_AGENT, question, tools=[tool("get_weather", location="string")])
-    assert calls(completion) == [("get_weather", {"location": c}) for c in cities]
+    completion = chat(client, prompts.WEATHER_AGENT, question, tools=[tool(v.GET_WEATHER, location="string")])
+    assert calls(completion) == [(v.GET_WEATHER, {"location": c}) for c in cities]
 
 
 def test_parallel_tools_answer_from_results(client: openai.OpenAI) -> None:
-    tools = [tool("get_weather", location="string")]
+    tools = [tool(v.GET_WEATHER, location="string")]
     first = chat(client, prompts.WEATHER_AGENT, prompts.EXAMPLE_WEATHER_QUESTION, tools=tools)
     results = [json.dumps({"location": "Berlin", "temperature_c": 12, "conditions": "cloudy"}),
                "Tokyo: 20C and sunny",
@@ -260,12 +261,12 @@ def test_parallel_tools_answer_from_results(client: openai.OpenAI) -> None:
 def test_parallel_tools_results_without_matching_call_ids(client: openai.OpenAI) -> None:
     results = [{"role": "tool", "tool_call_id": f"own-{i}", "content": f"{t} C"} for i, t in enumerate((5, 9))]
     answer = text(chat(client, prompts.WEATHER_AGENT, "Weather in Oslo and Rome?", *results,
-                       tools=[tool("get_weather", location="string")]))
+                       tools=[tool(v.GET_WEATHER, location="string")]))
     assert answer.splitlines() == ["Oslo: 5 C", "Rome: 9 C"]
 
 
 def test_tool_choice_none_forces_text(client: openai.OpenAI) -> None:
-    completion = chat(client, prompts.WEATHER_AGENT, "Weather in Oslo?", tools=[tool("get_weather", location="string")],
+    completion = chat(client, prompts.WEATHER_AGENT, "Weather in Oslo?", tools=[tool(v.GET_WEATHER, location="string")],
                       tool_choice="none")
     assert text(completion) == "offline model: Weather in Oslo?"
 
@@ -282,7 +283,7 @@ def test_tool_choice_none_forces_text(client: openai.OpenAI) -> None:
 ])
 def test_router_classifies(client: openai.OpenAI, question: str, route: str) -> None:
     completion = chat(client, prompts.ROUTER, question, tools=[tool(t, question="string") for t in ROUTE_TOOLS])
-    assert calls(completion) == [(f"{route}_agent", {"question": question})]
+    assert calls(completion) == [(v.route_tool(route), {"question": question})]
 
 
 @pytest.mark.parametrize("route", ["billing", "account", "product"])
@@ -403,10 +404,10 @@ def test_generator_reads_feedback_from_earlier_turns(client: openai.OpenAI) -> N
 # -- 9. human in the loop ------------------------------------------------------------------------
 
 def test_moderation_asks_for_human_review_when_unsure(client: openai.OpenAI) -> None:
-    review_tool = [tool("get_human_review", reason="string")]
+    review_tool = [tool(v.GET_HUMAN_REVIEW, reason="string")]
     completion = chat(client, prompts.MODERATOR, prompts.EXAMPLE_CONTENT, tools=review_tool)
     [(name, args)] = calls(completion)
-    assert name == "get_human_review" and "borderline" in args["reason"]
+    assert name == v.GET_HUMAN_REVIEW and "borderline" in args["reason"]
     decided = chat(client, prompts.MODERATOR, prompts.EXAMPLE_CONTENT,
                    *tool_turns(completion, ['{"decision": "rejected", "reviewer": "ann"}']), tools=review_tool)
     assert text(decided).startswith("REJECTED: ")
@@ -417,7 +418,7 @@ def test_moderation_asks_for_human_review_when_unsure(client: openai.OpenAI) -> 
     ("A photo of my cat sleeping on the sofa.", "APPROVED: "),
 ])
 def test_moderation_decides_clear_cases(client: openai.OpenAI, content: str, verdict: str) -> None:
-    answer = text(chat(client, prompts.MODERATOR, content, tools=[tool("get_human_review", reason="string")]))
+    answer = text(chat(client, prompts.MODERATOR, content, tools=[tool(v.GET_HUMAN_REVIEW, reason="string")]))
     assert answer.startswith(verdict)
 
 
@@ -491,7 +492,7 @@ def test_latency_is_added_and_reset(client: openai.OpenAI, control: OfflineModel
 
 
 def test_malformed_tool_args(client: openai.OpenAI, control: OfflineModelControl) -> None:
-    tools = [tool("get_weather", location="string")]
+    tools = [tool(v.GET_WEATHER, location="string")]
     control.malformed_tool_args(1)
     assert text(chat(client, "x", "no tools here"))  # text replies do not consume the fault
     assert control.state()["faults"][0]["remaining"] == 1
@@ -538,7 +539,7 @@ def test_call_log_records_headers_status_and_faults(client: openai.OpenAI, contr
     control.clear_calls()
     assert control.calls() == []
     chat(client, prompts.WEATHER_AGENT, prompts.EXAMPLE_WEATHER_QUESTION,
-         tools=[tool("get_weather", location="string")], request_id="log-1", step="llm-1", pattern="parallel-tools")
+         tools=[tool(v.GET_WEATHER, location="string")], request_id="log-1", step="llm-1", pattern="parallel-tools")
     control.fail_next(1, 429, match="log-1")
     with pytest.raises(openai.RateLimitError):
         chat(client, "x", "again", request_id="log-1", step="llm-2", pattern="parallel-tools")
@@ -547,8 +548,8 @@ def test_call_log_records_headers_status_and_faults(client: openai.OpenAI, contr
     entries = control.calls(request_id="log-1")
     assert [(e["step"], e["pattern"], e["status"], e["fault"]) for e in entries] == [
         ("llm-1", "parallel-tools", 200, None), ("llm-2", "parallel-tools", 429, "fail")]
-    assert entries[0]["tools"] == ["get_weather"]
-    assert entries[0]["tool_calls"] == ["get_weather"] * 3
+    assert entries[0]["tools"] == [v.GET_WEATHER]
+    assert entries[0]["tool_calls"] == [v.GET_WEATHER] * 3
     assert all(e["started_at"] <= e["finished_at"] for e in entries)
     assert len(control.calls()) == 3
     control.clear_calls()

@@ -15,6 +15,7 @@ import json
 
 import pytest
 
+from agentpipe import vocabulary as v
 from handlers import prompts, tools
 from handlers.llm import ToolCall
 from handlers.orchestrator import TASK_LIST_FORMAT, TaskList
@@ -119,9 +120,9 @@ def support_question(user_id: str = "user-42", question: str = prompts.EXAMPLE_S
 
 def test_support_looks_up_user_and_status_then_opens_a_ticket_then_answers():
     answer, rounds = agent(prompts.SUPPORT_AGENT, support_question(), SUPPORT_TOOLS)
-    assert rounds[0] == [("query_user_database", {"user_id": "user-42"}), ("fetch_service_status", {})]
+    assert rounds[0] == [(v.QUERY_USER_DATABASE, {"user_id": "user-42"}), (v.FETCH_SERVICE_STATUS, {})]
     [(name, ticket_args)] = rounds[1]
-    assert name == "create_support_ticket" and ticket_args["user_id"] == "user-42"
+    assert name == v.CREATE_SUPPORT_TICKET and ticket_args["user_id"] == "user-42"
     assert "degraded" in ticket_args["message"]
     ticket = tools.create_support_ticket(**ticket_args)["ticket_id"]
     assert answer.rule == "tool_routing.answer"
@@ -132,7 +133,7 @@ def test_support_looks_up_user_and_status_then_opens_a_ticket_then_answers():
 def test_support_opens_no_ticket_when_the_tools_report_no_problem():
     def healthy(name: str, arguments: dict) -> dict:
         result = run_tool(name, arguments)
-        return {**result, "api": "operational", "incident": "none"} if name == "fetch_service_status" else result
+        return {**result, "api": "operational", "incident": "none"} if name == v.FETCH_SERVICE_STATUS else result
 
     answer, rounds = agent(prompts.SUPPORT_AGENT, support_question("user-7"), SUPPORT_TOOLS, answer_tool=healthy)
     assert len(rounds) == 1
@@ -143,7 +144,7 @@ def test_support_opens_no_ticket_when_the_tools_report_no_problem():
 
 def test_weather_asks_for_every_city_at_once_then_answers_each():
     answer, rounds = agent(prompts.WEATHER_AGENT, prompts.EXAMPLE_WEATHER_QUESTION, [GET_WEATHER])
-    assert rounds == [[("get_weather", {"location": city}) for city in ("Berlin", "Tokyo", "New York")]]
+    assert rounds == [[(v.GET_WEATHER, {"location": city}) for city in ("Berlin", "Tokyo", "New York")]]
     assert answer.rule == "parallel_tools.answer"
     for line, city in zip(answer.content.splitlines(), ("Berlin", "Tokyo", "New York"), strict=True):
         report = asyncio.run(tools.get_weather(city))
@@ -160,7 +161,7 @@ def test_weather_asks_again_for_a_city_whose_call_failed():
         return run_tool(name, arguments)
 
     answer, rounds = agent(prompts.WEATHER_AGENT, prompts.EXAMPLE_WEATHER_QUESTION, [GET_WEATHER], answer_tool=flaky)
-    assert rounds[1] == [("get_weather", {"location": "Tokyo"})]
+    assert rounds[1] == [(v.GET_WEATHER, {"location": "Tokyo"})]
     assert [line.split(":")[0] for line in answer.content.splitlines()] == ["Berlin", "New York", "Tokyo"]
 
 
@@ -188,7 +189,7 @@ def test_the_router_calls_one_specialist_tool_with_the_question(question, route)
 def test_the_router_passes_the_specialists_answer_on():
     question = prompts.EXAMPLE_ROUTING_QUESTION
     specialist = ask(prompts.SPECIALISTS["billing"], question)
-    call = {"id": "call_1", "type": "function", "function": {"name": "billing_agent",
+    call = {"id": "call_1", "type": "function", "function": {"name": v.route_tool("billing"),
                                                             "arguments": json.dumps({"question": question})}}
     relayed = ask(prompts.ROUTER, question, {"role": "assistant", "content": None, "tool_calls": [call]},
                   {"role": "tool", "tool_call_id": "call_1", "content": specialist.content}, tools=ROUTE_TOOLS)
