@@ -48,17 +48,19 @@ def client_config(**extra: object) -> dict:
 class KafkaPublisher:
     def __init__(self, bootstrap: str | None = None) -> None:
         self._producer = Producer(
-            client_config(**{
-                "bootstrap.servers": bootstrap or get_settings().kafka_bootstrap,
-                "enable.idempotence": True,
-                "acks": "all",
-                # Each publish is awaited before the handler goes on, so waiting to batch only adds latency.
-                "linger.ms": 1,
-                "compression.type": "lz4",
-                # Bounded so a dead broker fails the step (and Restate retries it) instead of hanging.
-                "delivery.timeout.ms": 30_000,
-                "message.max.bytes": get_settings().kafka_max_message_bytes,
-            })
+            client_config(
+                **{
+                    "bootstrap.servers": bootstrap or get_settings().kafka_bootstrap,
+                    "enable.idempotence": True,
+                    "acks": "all",
+                    # Each publish is awaited before the handler goes on, so waiting to batch only adds latency.
+                    "linger.ms": 1,
+                    "compression.type": "lz4",
+                    # Bounded so a dead broker fails the step (and Restate retries it) instead of hanging.
+                    "delivery.timeout.ms": 30_000,
+                    "message.max.bytes": get_settings().kafka_max_message_bytes,
+                }
+            )
         )
         self.broken = False
         self._stop = threading.Event()

@@ -72,9 +72,7 @@ def configure_logging(component: str) -> None:
     if _configured:
         return
     level = getattr(logging, get_settings().log_level.upper(), logging.INFO)
-    renderer = (
-        structlog.dev.ConsoleRenderer() if sys.stderr.isatty() else structlog.processors.JSONRenderer()
-    )
+    renderer = structlog.dev.ConsoleRenderer() if sys.stderr.isatty() else structlog.processors.JSONRenderer()
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -20,8 +20,13 @@ OFFLINE_MODEL_NAME = "agentpipe-offline-deterministic"
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 # librdkafka options whose values are secrets: masked in logs, never printed.
-SECRET_KAFKA_OPTIONS = ("sasl.password", "ssl.key.password", "ssl.keystore.password", "ssl.key.pem",
-                        "sasl.oauthbearer.client.secret")
+SECRET_KAFKA_OPTIONS = (
+    "sasl.password",
+    "ssl.key.password",
+    "ssl.keystore.password",
+    "ssl.key.pem",
+    "sasl.oauthbearer.client.secret",
+)
 
 
 class Settings(BaseSettings):

@@ -66,8 +66,11 @@ class Chain:
             model=self.model,
             messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
             # The offline model's call log counts calls per request id from these headers.
-            extra_headers={"X-Agentpipe-Request-Id": request_id, "X-Agentpipe-Step": step,
-                           "X-Agentpipe-Pattern": "chaining"},
+            extra_headers={
+                "X-Agentpipe-Request-Id": request_id,
+                "X-Agentpipe-Step": step,
+                "X-Agentpipe-Pattern": "chaining",
+            },
         )
         return response.choices[0].message.content or ""
 
@@ -97,8 +100,10 @@ class Baseline:
         )
         # Start at the end: records left from an earlier run are not this run's load.
         metadata = self.consumer.list_topics(request_topic, timeout=10)
-        ends = {p: self.consumer.get_watermark_offsets(TopicPartition(request_topic, p), 10)[1]
-                for p in metadata.topics[request_topic].partitions}
+        ends = {
+            p: self.consumer.get_watermark_offsets(TopicPartition(request_topic, p), 10)[1]
+            for p in metadata.topics[request_topic].partitions
+        }
         self.consumer.assign([TopicPartition(request_topic, p, end) for p, end in ends.items()])
         self.in_flight = asyncio.Semaphore(max_in_flight)
         self.queues: dict[int | None, asyncio.Queue[Message]] = {}
@@ -118,10 +123,19 @@ class Baseline:
         except Exception as exc:  # noqa: BLE001 - no durability: report and move on
             self.errors += 1
             output, status, error = "", "error", f"{type(exc).__name__}: {exc}"
-        result = {"request_id": request_id, "pattern": "chaining", "status": status, "output": output,
-                  "error": error, "source": source, "replay_of": None, "completed_at": now_rfc3339()}
-        await self.publisher.publish(self.result_topic, key=request_id, value=result,
-                                     headers={"request-id": request_id, "pattern": "chaining"})
+        result = {
+            "request_id": request_id,
+            "pattern": "chaining",
+            "status": status,
+            "output": output,
+            "error": error,
+            "source": source,
+            "replay_of": None,
+            "completed_at": now_rfc3339(),
+        }
+        await self.publisher.publish(
+            self.result_topic, key=request_id, value=result, headers={"request-id": request_id, "pattern": "chaining"}
+        )
         if self.kind == "sequential":
             self.consumer.store_offsets(msg)
 
@@ -196,9 +210,15 @@ class BaselineProcess:
 
     async def start(self, timeout: float = 60.0) -> int:
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "benchmarks.baselines", "--kind", self.kind,
-            "--max-in-flight", str(self.max_in_flight),
-            stdout=asyncio.subprocess.PIPE, stdin=asyncio.subprocess.DEVNULL,
+            sys.executable,
+            "-m",
+            "benchmarks.baselines",
+            "--kind",
+            self.kind,
+            "--max-in-flight",
+            str(self.max_in_flight),
+            stdout=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.DEVNULL,
         )
         assert self.process.stdout is not None  # stdout=PIPE
         line = await asyncio.wait_for(self.process.stdout.readline(), timeout)

@@ -235,7 +235,9 @@ def new_run_id() -> str:
     return uuid.uuid4().hex[:6]
 
 
-async def one_request(target: Target, watcher: ResultWatcher, request_id: str, body: dict, timeout: float) -> LoadOutcome:
+async def one_request(
+    target: Target, watcher: ResultWatcher, request_id: str, body: dict, timeout: float
+) -> LoadOutcome:
     future = watcher.expect(request_id)
     outcome = LoadOutcome(request_id, time.monotonic())
     try:

@@ -100,8 +100,11 @@ def journal_step_gaps(service: str, request_ids: list[str]) -> dict:
             by_invocation.setdefault(row["id"], []).append(row)
         for entries in by_invocation.values():
             done = [_epoch_ms(e["appended_at"]) for e in entries if e.get("entry_type") == "Notification: Run"]
-            ends = [_epoch_ms(e["appended_at"]) for e in entries
-                    if e.get("entry_type") in ("Command: Input", "Command: Output")]
+            ends = [
+                _epoch_ms(e["appended_at"])
+                for e in entries
+                if e.get("entry_type") in ("Command: Input", "Command: Output")
+            ]
             if len(done) >= 3:
                 gaps_ms += [done[1] - done[0], done[2] - done[1]]  # LLM steps 2 and 3
             if len(ends) == 2:

@@ -32,9 +32,23 @@ async def record(pid: int, seconds: float, raw_file: Path, rate: int = 100) -> s
     if binary is None:
         return "py-spy is not installed (pip install -e '.[bench]')"
     process = await asyncio.create_subprocess_exec(
-        binary, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds))), "--rate", str(rate),
-        "--format", "raw", "--function", "--nonblocking", "--gil", "--output", str(raw_file),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        binary,
+        "record",
+        "--pid",
+        str(pid),
+        "--duration",
+        str(max(1, round(seconds))),
+        "--rate",
+        str(rate),
+        "--format",
+        "raw",
+        "--function",
+        "--nonblocking",
+        "--gil",
+        "--output",
+        str(raw_file),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     output, _ = await process.communicate()
     if process.returncode != 0 or not raw_file.exists():
@@ -107,18 +121,28 @@ def inside(stacks: list[tuple[list[str], int]], frame: str, total: int, top: int
 
 
 def render(summary: dict, context: str) -> str:
-    lines = [f"# py-spy profile of the agent service — {context}",
-             f"# {summary['samples']} samples holding the GIL; % of those samples", ""]
-    sections = [("Top functions by self time", "self"), ("Time by package (self)", "packages"),
-                ("Top functions by inclusive time", "inclusive"),
-                ("Our code (handlers/, agentpipe/) by inclusive time", "ours_inclusive")]
+    lines = [
+        f"# py-spy profile of the agent service — {context}",
+        f"# {summary['samples']} samples holding the GIL; % of those samples",
+        "",
+    ]
+    sections = [
+        ("Top functions by self time", "self"),
+        ("Time by package (self)", "packages"),
+        ("Top functions by inclusive time", "inclusive"),
+        ("Our code (handlers/, agentpipe/) by inclusive time", "ours_inclusive"),
+    ]
     for title, key in sections:
         lines += [f"## {title}", *(f"{pct:6.1f}%  {frame}" for frame, pct in summary[key]), ""]
     if summary["hottest_ours"]:
         below = summary["inside_hottest_ours"]
-        lines += [f"## Below {summary['hottest_ours']}: self time by package",
-                  *(f"{pct:6.1f}%  {name}" for name, pct in below["packages"]), "",
-                  f"## Below {summary['hottest_ours']}: self time by function",
-                  *(f"{pct:6.1f}%  {name}" for name, pct in below["self"]), ""]
+        lines += [
+            f"## Below {summary['hottest_ours']}: self time by package",
+            *(f"{pct:6.1f}%  {name}" for name, pct in below["packages"]),
+            "",
+            f"## Below {summary['hottest_ours']}: self time by function",
+            *(f"{pct:6.1f}%  {name}" for name, pct in below["self"]),
+            "",
+        ]
     lines.append(f"Self time inside our code: {summary['ours_self_pct']}%")
     return "\n".join(lines) + "\n"

@@ -61,13 +61,17 @@ CPU_COLUMNS = ("agent-service", "restate", "consumer", "offline-model", "kafka",
 
 
 def cpu_table(runs: list[dict]) -> list[str]:
-    lines = ["| model | mode | variant | " + " | ".join(CPU_COLUMNS) + " | everything else | whole machine |",
-             "|---:|---|---|" + "---:|" * (len(CPU_COLUMNS) + 2)]
+    lines = [
+        "| model | mode | variant | " + " | ".join(CPU_COLUMNS) + " | everything else | whole machine |",
+        "|---:|---|---|" + "---:|" * (len(CPU_COLUMNS) + 2),
+    ]
     for run in runs:
         res = run["resources"]
         cells = " | ".join(_fmt(res.get(n, {}).get("cpu_mean_pct")) for n in CPU_COLUMNS)
-        lines.append(f"| {run['model_latency_ms']:g} ms | {run['mode']} | {SHORT[run['variant']]} | {cells} "
-                     f"| {_fmt(res.get('others_cpu_pct'))} | {_fmt(res.get('system_cpu_pct'))} |")
+        lines.append(
+            f"| {run['model_latency_ms']:g} ms | {run['mode']} | {SHORT[run['variant']]} | {cells} "
+            f"| {_fmt(res.get('others_cpu_pct'))} | {_fmt(res.get('system_cpu_pct'))} |"
+        )
     return lines
 
 
@@ -85,34 +89,60 @@ def targets(data: dict) -> list[dict]:
     if durable:
         rps = durable["summary"]["throughput_rps"]
         load = _load(durable)
-        out.append({"name": "chaining, 100 ms model: sustained throughput", "goal": "≥ 200 req/s",
-                    "measured": f"{rps} req/s ({durable['mode']} loop, {load})", "met": rps >= 200})
+        out.append(
+            {
+                "name": "chaining, 100 ms model: sustained throughput",
+                "goal": "≥ 200 req/s",
+                "measured": f"{rps} req/s ({durable['mode']} loop, {load})",
+                "met": rps >= 200,
+            }
+        )
         b = find("baseline-concurrent", durable["mode"], 100)
         if b and b["summary"]["throughput_rps"]:
             share = rps / b["summary"]["throughput_rps"]
-            out.append({"name": "… relative to baseline (b), same load", "goal": "≥ 50 %",
-                        "measured": f"{share:.0%} of {b['summary']['throughput_rps']} req/s", "met": share >= 0.5})
+            out.append(
+                {
+                    "name": "… relative to baseline (b), same load",
+                    "goal": "≥ 50 %",
+                    "measured": f"{share:.0%} of {b['summary']['throughput_rps']} req/s",
+                    "met": share >= 0.5,
+                }
+            )
     at_rate = find("restate-kafka", "open", 100)
     if at_rate:
         p99 = at_rate["summary"]["latency_ms"]["p99"]
         goal = 3 * 300
-        out.append({"name": f"p99 end to end at {rate:g} req/s, 100 ms model",
-                    "goal": f"≤ {goal} ms (3 × 3 × 100 ms) at 100 req/s",  # noqa: RUF001
-                    "measured": f"{_fmt(p99)} ms ({at_rate['summary']['ok']}/{at_rate['summary']['sent']} ok)",
-                    "met": (p99 is not None and p99 <= goal) if rate == 100 else None})
+        out.append(
+            {
+                "name": f"p99 end to end at {rate:g} req/s, 100 ms model",
+                "goal": f"≤ {goal} ms (3 × 3 × 100 ms) at 100 req/s",  # noqa: RUF001
+                "measured": f"{_fmt(p99)} ms ({at_rate['summary']['ok']}/{at_rate['summary']['sent']} ok)",
+                "met": (p99 is not None and p99 <= goal) if rate == 100 else None,
+            }
+        )
     overhead = data.get("overhead")
     if overhead:
         per = overhead["per_step"]
         measured = per["method_b_ms"] if per["method_b_ms"] is not None else per["method_a_ms"]
-        out.append({"name": "overhead per journaled step, 0 ms model", "goal": "≤ 5 ms median",
-                    "measured": f"B {per['method_b_ms']} ms, A {per['method_a_ms']} ms", "met": measured <= 5})
+        out.append(
+            {
+                "name": "overhead per journaled step, 0 ms model",
+                "goal": "≤ 5 ms median",
+                "measured": f"B {per['method_b_ms']} ms, A {per['method_a_ms']} ms",
+                "met": measured <= 5,
+            }
+        )
     in_flight = data.get("in_flight")
     if in_flight:
         rss = in_flight["agent_rss_max_mb"]
-        out.append({"name": f"{in_flight['requests']} invocations in flight: agent service RSS",
-                    "goal": "< 300 MB with 1,000 in flight",
-                    "measured": f"{rss} MB (max {_fmt(in_flight['max_running'])} running at once)",
-                    "met": None if in_flight["requests"] < 1000 else (rss is not None and rss < 300)})
+        out.append(
+            {
+                "name": f"{in_flight['requests']} invocations in flight: agent service RSS",
+                "goal": "< 300 MB with 1,000 in flight",
+                "measured": f"{rss} MB (max {_fmt(in_flight['max_running'])} running at once)",
+                "met": None if in_flight["requests"] < 1000 else (rss is not None and rss < 300),
+            }
+        )
     return out
 
 
@@ -128,9 +158,11 @@ def _during(runs: list[dict]) -> str:
     others = [r["resources"].get("others_cpu_pct") for r in runs if r["resources"].get("others_cpu_pct") is not None]
     if not others:
         return ""
-    return (f"During the runs, work outside the benchmarked processes took {sum(others) / len(others):.0f}% of one "
-            f"core on average (between {min(others):.0f}% and {max(others):.0f}% per run), "
-            "so absolute numbers are noisy.")
+    return (
+        f"During the runs, work outside the benchmarked processes took {sum(others) / len(others):.0f}% of one "
+        f"core on average (between {min(others):.0f}% and {max(others):.0f}% per run), "
+        "so absolute numbers are noisy."
+    )
 
 
 def _pair(before: dict, after: dict, get: Getter, digits: int = 0) -> str:
@@ -139,12 +171,15 @@ def _pair(before: dict, after: dict, get: Getter, digits: int = 0) -> str:
 
 def compare_table(before: dict, after: dict) -> list[str]:
     """Key numbers of the same (model, mode, variant) runs side by side."""
+
     def key(run: dict) -> tuple:
         return run["model_latency_ms"], run["mode"], run["variant"]
 
     earlier = {key(r): r for r in before.get("runs", [])}
-    lines = ["| model | mode | variant | throughput req/s | p50 ms | p99 ms | worker CPU ms/req |",
-             "|---:|---|---|---:|---:|---:|---:|"]
+    lines = [
+        "| model | mode | variant | throughput req/s | p50 ms | p99 ms | worker CPU ms/req |",
+        "|---:|---|---|---:|---:|---:|---:|",
+    ]
     for run in after["runs"]:
         old = earlier.get(key(run))
         if old is None:
@@ -158,13 +193,17 @@ def compare_table(before: dict, after: dict) -> list[str]:
         )
     o_before, o_after = before.get("overhead"), after.get("overhead")
     if o_before and o_after:
-        lines.append(f"| 0 ms | overhead/step | Restate | | | | A {o_before['per_step']['method_a_ms']} → "
-                     f"{o_after['per_step']['method_a_ms']} ms, B {o_before['per_step']['method_b_ms']} → "
-                     f"{o_after['per_step']['method_b_ms']} ms |")
+        lines.append(
+            f"| 0 ms | overhead/step | Restate | | | | A {o_before['per_step']['method_a_ms']} → "
+            f"{o_after['per_step']['method_a_ms']} ms, B {o_before['per_step']['method_b_ms']} → "
+            f"{o_after['per_step']['method_b_ms']} ms |"
+        )
     f_before, f_after = before.get("in_flight"), after.get("in_flight")
     if f_before and f_after:
-        lines.append(f"| {f_after['model_latency_ms']:g} ms | {f_after['requests']} in flight | agent RSS max | | | | "
-                     f"{f_before['agent_rss_max_mb']} → {f_after['agent_rss_max_mb']} MB |")
+        lines.append(
+            f"| {f_after['model_latency_ms']:g} ms | {f_after['requests']} in flight | agent RSS max | | | | "
+            f"{f_before['agent_rss_max_mb']} → {f_after['agent_rss_max_mb']} MB |"
+        )
     return lines
 
 
@@ -172,8 +211,13 @@ def _comparison(data: dict) -> list[str]:
     before = data.get("compared_with")
     if not before:
         return []
-    return [f"## Before → after ({before.get('label') or before.get('generated_at')} → "
-            f"{data.get('label') or data['generated_at']})", "", *compare_table(before, data), ""]
+    return [
+        f"## Before → after ({before.get('label') or before.get('generated_at')} → "
+        f"{data.get('label') or data['generated_at']})",
+        "",
+        *compare_table(before, data),
+        "",
+    ]
 
 
 def markdown(data: dict) -> str:
@@ -266,9 +310,14 @@ def markdown(data: dict) -> str:
         if hottest:
             share = dict(profile["summary"]["ours_inclusive"]).get(hottest)
             below = profile["summary"]["inside_hottest_ours"]
-            lines += [f"Hottest frame of our code: `{hottest}`, {share}% of samples inclusive. Self time below it:", "",
-                      "| package | % of GIL-holding samples |", "|---|---:|",
-                      *(f"| {name} | {pct} |" for name, pct in below["packages"][:8]), ""]
+            lines += [
+                f"Hottest frame of our code: `{hottest}`, {share}% of samples inclusive. Self time below it:",
+                "",
+                "| package | % of GIL-holding samples |",
+                "|---|---:|",
+                *(f"| {name} | {pct} |" for name, pct in below["packages"][:8]),
+                "",
+            ]
     lines += [
         "## Notes",
         "",
@@ -300,8 +349,9 @@ def _latency_panel(ax, runs: dict, mode: str, variants: list[str]) -> None:
     for i, (pct, color) in enumerate((("p50", "#4c72b0"), ("p95", "#dd8452"), ("p99", "#c44e52"))):
         values = [(runs.get((mode, v)) or {}).get("summary", {}).get("latency_ms", {}).get(pct) for v in variants]
         shown += [v for v in values if v]
-        ax.bar([x + (i - 1) * width for x in range(len(variants))], [v or 0 for v in values], width,
-               label=pct, color=color)
+        ax.bar(
+            [x + (i - 1) * width for x in range(len(variants))], [v or 0 for v in values], width, label=pct, color=color
+        )
     for x, v in enumerate(variants):
         if (runs.get((mode, v)) or {}).get("summary", {}).get("latency_ms", {}).get("p50") is None:
             # No request of the window finished in time: say so instead of an invisible bar.
@@ -341,8 +391,9 @@ def plot(data: dict, path: Path) -> None:
     modes = [m for m in ("closed", "open") if any(r["mode"] == m for r in data["runs"])]
     variants = [v for v in LABELS if any(r["variant"] == v for r in data["runs"])]
     cols = len(modes) + 1
-    fig, axes = plt.subplots(max(1, len(latencies)), cols, figsize=(5.2 * cols, 3.6 * max(1, len(latencies))),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        max(1, len(latencies)), cols, figsize=(5.2 * cols, 3.6 * max(1, len(latencies))), squeeze=False
+    )
     for row, latency in enumerate(latencies):
         runs = {(r["mode"], r["variant"]): r for r in data["runs"] if r["model_latency_ms"] == latency}
         for col, mode in enumerate(modes):
@@ -358,8 +409,11 @@ def plot(data: dict, path: Path) -> None:
         ax.set_xticks(range(len(variants)), [SHORT[v] for v in variants], fontsize=8)
         ax.legend(fontsize=7)
     m = data["machine"]
-    fig.suptitle(f"agentpipe {data['pattern']}: durable pipeline vs plain consumers — {m['cpu_model']}, "
-                 f"{m['cpus']} cores, offline model", fontsize=11)
+    fig.suptitle(
+        f"agentpipe {data['pattern']}: durable pipeline vs plain consumers — {m['cpu_model']}, "
+        f"{m['cpus']} cores, offline model",
+        fontsize=11,
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -49,8 +49,14 @@ def request_body(pattern: str) -> dict:
 
 
 class Bench:
-    def __init__(self, config: BenchConfig, model: OfflineModelControl, sampler: monitor.ProcessSampler,
-                 watcher: load.ResultWatcher, run_id: str):
+    def __init__(
+        self,
+        config: BenchConfig,
+        model: OfflineModelControl,
+        sampler: monitor.ProcessSampler,
+        watcher: load.ResultWatcher,
+        run_id: str,
+    ):
         self.config = config
         self.model = model
         self.sampler = sampler
@@ -78,11 +84,26 @@ class Bench:
     async def drive(self, target: load.Target, mode: str, id_prefix: str, timeout: float) -> load.LoadRun:
         duration, warmup = self.config.duration, self.config.warmup
         if mode == "closed":
-            return await load.closed_loop(target, self.watcher, self.body, in_flight=self.config.concurrency,
-                                          duration=duration, warmup=warmup, id_prefix=id_prefix,
-                                          request_timeout=timeout)
-        return await load.open_loop(target, self.watcher, self.body, rate=self.config.rate, duration=duration,
-                                    warmup=warmup, id_prefix=id_prefix, request_timeout=timeout)
+            return await load.closed_loop(
+                target,
+                self.watcher,
+                self.body,
+                in_flight=self.config.concurrency,
+                duration=duration,
+                warmup=warmup,
+                id_prefix=id_prefix,
+                request_timeout=timeout,
+            )
+        return await load.open_loop(
+            target,
+            self.watcher,
+            self.body,
+            rate=self.config.rate,
+            duration=duration,
+            warmup=warmup,
+            id_prefix=id_prefix,
+            request_timeout=timeout,
+        )
 
     async def one_run(self, latency: float, variant: str, mode: str) -> dict:
         label = f"{variant} {mode} @ {latency:g} ms"
@@ -103,13 +124,18 @@ class Bench:
         if variant.startswith("restate") and summary["ok"] < summary["sent"]:
             # Requests we stopped waiting for still run inside Restate; they must not load the next run.
             await wait_idle(self.pattern.service)
-        say(f"  {summary['throughput_rps']} req/s, p50 {summary['latency_ms']['p50']} ms, "
-            f"p99 {summary['latency_ms']['p99']} ms, ok {summary['ok']}/{summary['sent']}")
+        say(
+            f"  {summary['throughput_rps']} req/s, p50 {summary['latency_ms']['p50']} ms, "
+            f"p99 {summary['latency_ms']['p99']} ms, ok {summary['ok']}/{summary['sent']}"
+        )
         return {
-            "variant": variant, "mode": mode, "model_latency_ms": latency,
+            "variant": variant,
+            "mode": mode,
+            "model_latency_ms": latency,
             "in_flight": self.config.concurrency if mode == "closed" else None,
             "rate": self.config.rate if mode == "open" else None,
-            "summary": summary, "resources": resources,
+            "summary": summary,
+            "resources": resources,
             "cpu_ms_per_request": {"worker": cpu_ms[worker], "restate": cpu_ms["restate"] if process is None else None},
             "llm_calls_per_request": self.llm_calls_per_request(driven),
         }
@@ -127,8 +153,9 @@ class Bench:
         count = self.config.overhead_requests
         _, direct_results = baselines.bench_topics("sequential")
         direct = await overhead.direct_probe(count, direct_results, self.body["message"])
-        ingress = await overhead.ingress_probe(count, ingress_path("chaining"), self.body,
-                                               f"bench-{self.run_id}-ovh-ingress")
+        ingress = await overhead.ingress_probe(
+            count, ingress_path("chaining"), self.body, f"bench-{self.run_id}-ovh-ingress"
+        )
         # One at a time through Kafka, for the journal timestamps (the intake sets idempotency key = request id).
         target = load.KafkaTarget("restate-kafka", request_topic("chaining"), result_topic("chaining"))
         try:
@@ -139,8 +166,12 @@ class Bench:
         finally:
             await target.close()
         journal = overhead.journal_step_gaps(PATTERNS["chaining"].service, ids)
-        result = {"direct": direct, "ingress": ingress, "journal": journal,
-                  "per_step": overhead.per_step_overhead(direct, ingress, journal)}
+        result = {
+            "direct": direct,
+            "ingress": ingress,
+            "journal": journal,
+            "per_step": overhead.per_step_overhead(direct, ingress, journal),
+        }
         say(f"  per step: A {result['per_step']['method_a_ms']} ms, B {result['per_step']['method_b_ms']} ms")
         return result
 
@@ -155,8 +186,10 @@ class Bench:
         stop = asyncio.Event()
 
         async def watch_running() -> None:
-            query = (f"SELECT count(*) AS n FROM sys_invocation WHERE target_service_name = '{self.pattern.service}' "
-                     "AND status = 'running'")
+            query = (
+                f"SELECT count(*) AS n FROM sys_invocation WHERE target_service_name = '{self.pattern.service}' "
+                "AND status = 'running'"
+            )
             while not stop.is_set():
                 try:
                     rows = await asyncio.to_thread(monitor.sql, query, 5.0)
@@ -167,9 +200,14 @@ class Bench:
 
         watcher_task = asyncio.create_task(watch_running())
         try:
-            driven = await load.burst(target, self.watcher, self.body, count=count,
-                                      id_prefix=f"bench-{self.run_id}-inflight",
-                                      request_timeout=120 + 6 * latency / 1000)
+            driven = await load.burst(
+                target,
+                self.watcher,
+                self.body,
+                count=count,
+                id_prefix=f"bench-{self.run_id}-inflight",
+                request_timeout=120 + 6 * latency / 1000,
+            )
         finally:
             stop.set()
             await watcher_task
@@ -177,23 +215,31 @@ class Bench:
         resources = self.sampler.summary(*driven.window)
         summary = load.summarize(driven)
         result = {
-            "requests": count, "model_latency_ms": latency, "service": self.pattern.service,
-            "ok": summary["ok"], "seconds": driven.window[1] - driven.window[0],
-            "latency_ms": summary["latency_ms"], "max_running": max(running) if running else None,
+            "requests": count,
+            "model_latency_ms": latency,
+            "service": self.pattern.service,
+            "ok": summary["ok"],
+            "seconds": driven.window[1] - driven.window[0],
+            "latency_ms": summary["latency_ms"],
+            "max_running": max(running) if running else None,
             "agent_rss_before_mb": round(rss_before.get("rss_mean_mb", 0), 1),
             "agent_rss_max_mb": resources.get("agent-service", {}).get("rss_max_mb"),
             "restate_rss_max_mb": resources.get("restate", {}).get("rss_max_mb"),
         }
-        say(f"  ok {result['ok']}/{count} in {result['seconds']:.1f} s, agent RSS max {result['agent_rss_max_mb']} MB, "
-            f"running max {result['max_running']}")
+        say(
+            f"  ok {result['ok']}/{count} in {result['seconds']:.1f} s, agent RSS max {result['agent_rss_max_mb']} MB, "
+            f"running max {result['max_running']}"
+        )
         if summary["ok"] < count:
             await wait_idle(self.pattern.service)
         return result
 
     async def profile(self, pid: int) -> dict:
         seconds, latency = self.config.profile_seconds, self.config.profile_latency
-        say(f"profiling the agent service for {seconds:g} s "
-            f"(closed loop N={self.config.concurrency}, {latency:g} ms model)")
+        say(
+            f"profiling the agent service for {seconds:g} s "
+            f"(closed loop N={self.config.concurrency}, {latency:g} ms model)"
+        )
         self.model.set_latency(latency)
         out = Path(self.config.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -206,9 +252,16 @@ class Bench:
 
         try:
             driven, error = await asyncio.gather(
-                load.closed_loop(target, self.watcher, self.body, in_flight=self.config.concurrency,
-                                 duration=seconds + 1.0, warmup=1.0, id_prefix=f"bench-{self.run_id}-profile",
-                                 request_timeout=self.request_timeout(latency)),
+                load.closed_loop(
+                    target,
+                    self.watcher,
+                    self.body,
+                    in_flight=self.config.concurrency,
+                    duration=seconds + 1.0,
+                    warmup=1.0,
+                    id_prefix=f"bench-{self.run_id}-profile",
+                    request_timeout=self.request_timeout(latency),
+                ),
                 record_after_warmup(),
             )
         finally:
@@ -218,8 +271,10 @@ class Bench:
             return {"error": error}
         summary = load.summarize(driven)
         cpu = self.sampler.summary(*driven.window).get("agent-service", {}).get("cpu_mean_pct")
-        context = (f"restate-kafka closed loop N={self.config.concurrency}, {latency:g} ms model, "
-                   f"{summary['throughput_rps']} req/s, agent service at {cpu}% CPU, py-spy {seconds:g} s")
+        context = (
+            f"restate-kafka closed loop N={self.config.concurrency}, {latency:g} ms model, "
+            f"{summary['throughput_rps']} req/s, agent service at {cpu}% CPU, py-spy {seconds:g} s"
+        )
         stats = profile.summarize(profile.parse(raw))
         file = out / ("profile.txt" if self.config.name == "latest" else f"{self.config.name}-profile.txt")
         file.write_text(profile.render(stats, context))
@@ -240,8 +295,10 @@ async def wait_idle(service: str, timeout: float = 180.0) -> None:
 
     Two idle readings in a row, since records still in Kafka become intake invocations one by one.
     """
-    query = ("SELECT count(*) AS n FROM sys_invocation WHERE target_service_name IN "
-             f"('{service}', 'RequestIntake', 'ChatIntake') AND status != 'completed'")
+    query = (
+        "SELECT count(*) AS n FROM sys_invocation WHERE target_service_name IN "
+        f"('{service}', 'RequestIntake', 'ChatIntake') AND status != 'completed'"
+    )
     deadline = time.monotonic() + timeout
     idle = 0
     while time.monotonic() < deadline:
@@ -260,8 +317,9 @@ async def run_benchmark(config: BenchConfig, command: str) -> tuple[dict, dict[s
     if config.compare and not Path(config.compare).is_file():
         raise BenchError(f"--compare: {config.compare} is not a file")
     if not settings.uses_offline_model:
-        raise BenchError("the benchmark drives the offline model (it sets its latency); "
-                         "unset OPENAI_API_KEY and OPENAI_BASE_URL")
+        raise BenchError(
+            "the benchmark drives the offline model (it sets its latency); unset OPENAI_API_KEY and OPENAI_BASE_URL"
+        )
     try:
         pids = monitor.stack_pids()
     except RuntimeError as exc:
@@ -281,7 +339,9 @@ async def run_benchmark(config: BenchConfig, command: str) -> tuple[dict, dict[s
     background = monitor.background_load(seconds, exclude=set(pids.values()))
     baselines.ensure_bench_topics()
     previous_latency = model.state().get("latency_ms", 0.0)
-    watched: dict[str, int] = {name: pids[name] for name in ("agent-service", "restate", "offline-model", "kafka") if name in pids}
+    watched: dict[str, int] = {
+        name: pids[name] for name in ("agent-service", "restate", "offline-model", "kafka") if name in pids
+    }
     sampler = monitor.ProcessSampler({**watched, "driver": os.getpid()}).start()
     bench_results = [baselines.bench_topics(kind)[1] for kind in baselines.KINDS]
     watcher = load.ResultWatcher([result_topic(config.pattern), *bench_results], asyncio.get_running_loop())
@@ -314,9 +374,16 @@ async def run_benchmark(config: BenchConfig, command: str) -> tuple[dict, dict[s
         "command": command,
         "machine": monitor.machine(),
         "background_load": background,
-        "config": {"latencies_ms": config.latencies, "modes": config.modes, "variants": config.variants,
-                   "concurrency": config.concurrency, "rate": config.rate, "duration_s": config.duration,
-                   "warmup_s": config.warmup, "partitions": settings.request_partitions},
+        "config": {
+            "latencies_ms": config.latencies,
+            "modes": config.modes,
+            "variants": config.variants,
+            "concurrency": config.concurrency,
+            "rate": config.rate,
+            "duration_s": config.duration,
+            "warmup_s": config.warmup,
+            "partitions": settings.request_partitions,
+        },
         "runs": runs,
         "overhead": overhead_result,
         "in_flight": in_flight,

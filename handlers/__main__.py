@@ -13,5 +13,9 @@ def build_app() -> RestateAppT:
 
 
 if __name__ == "__main__":
-    serve(build_app, lambda s: s.agent_service_port, component="agent-service",
-          checks=(require_identity_keys, require_approval_key))
+    serve(
+        build_app,
+        lambda s: s.agent_service_port,
+        component="agent-service",
+        checks=(require_identity_keys, require_approval_key),
+    )

@@ -1,6 +1,6 @@
 """Multi-agent routing: a classifier picks billing, account or product; that specialist answers.
 
-    Question → Classify (tool call) → Specialist LLM → Answer (route named in the result)
+Question → Classify (tool call) → Specialist LLM → Answer (route named in the result)
 """
 
 from __future__ import annotations
@@ -18,6 +18,9 @@ async def route_to_specialist(run: PatternRun[RoutingRequest], request: RoutingR
 
 
 PATTERN = Pattern(
-    name="agent-routing", service="AgentRouterService", handler="route", request=RoutingRequest,
+    name="agent-routing",
+    service="AgentRouterService",
+    handler="route",
+    request=RoutingRequest,
     work=route_to_specialist,
 )

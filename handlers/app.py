@@ -18,7 +18,13 @@ from handlers.intake import chat_intake, request_intake
 from handlers.request_ids import request_ids
 
 # Where the records enter, and what they depend on.
-INTAKE_SERVICES: list[restate.Service | restate.VirtualObject | restate.Workflow] = [request_intake, chat_intake, request_ids, approval_intake, review]
+INTAKE_SERVICES: list[restate.Service | restate.VirtualObject | restate.Workflow] = [
+    request_intake,
+    chat_intake,
+    request_ids,
+    approval_intake,
+    review,
+]
 
 
 def services() -> list[restate.Service | restate.VirtualObject | restate.Workflow]:

@@ -64,12 +64,23 @@ async def run(ctx: restate.WorkflowContext, request: ReviewRequest) -> Verdict:
     approval_id = ctx.key()
     ctx.set(REQUEST_ID, request.request_id)
     _set_status(ctx, "pending")
-    approval = ApprovalRequest(approval_id=approval_id, request_id=request.request_id, content=request.content,
-                               reason=request.reason, requested_at="")
+    approval = ApprovalRequest(
+        approval_id=approval_id,
+        request_id=request.request_id,
+        content=request.content,
+        reason=request.reason,
+        requested_at="",
+    )
     decision = ctx.promise(DECISION, type_hint=Verdict)
     try:
-        published = await publish_step(ctx, "Publish approval request", approval_requests_topic(), approval_id,
-                                       approval.model_dump(), "requested_at")
+        published = await publish_step(
+            ctx,
+            "Publish approval request",
+            approval_requests_topic(),
+            approval_id,
+            approval.model_dump(),
+            "requested_at",
+        )
         ctx.set(REQUESTED, ApprovalRequest.model_validate(published))
         timeout = ctx.sleep(timedelta(seconds=request.timeout_s), name="Review timeout")
         winner = await restate.select(decision=decision.value(), timeout=timeout)
@@ -105,8 +116,9 @@ def check_signature(event: ApprovalEvent) -> str:
 async def decide(ctx: restate.WorkflowSharedContext, event: ApprovalEvent) -> DecideOutcome:
     approval_id = ctx.key()
     if event.approval_id != approval_id:
-        return DecideOutcome(applied=False, reason=f"decision names approval {printable(event.approval_id)!r}, "
-                                                   f"not {approval_id!r}")
+        return DecideOutcome(
+            applied=False, reason=f"decision names approval {printable(event.approval_id)!r}, not {approval_id!r}"
+        )
     request_id = await ctx.get(REQUEST_ID, type_hint=str)
     if request_id is None:
         return DecideOutcome(applied=False, reason=f"unknown approval id {approval_id!r}")

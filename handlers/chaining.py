@@ -1,6 +1,6 @@
 """Chaining: three LLM steps, each feeding the next.
 
-    Input → Extract metrics → Sort metrics → Format as table → Result
+Input → Extract metrics → Sort metrics → Format as table → Result
 """
 
 from __future__ import annotations

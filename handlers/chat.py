@@ -69,6 +69,11 @@ async def history(ctx: restate.ObjectSharedContext) -> History:
 
 
 PATTERN = Pattern(
-    name="chat", service="Chat", handler="message", request=ChatRequest, work=reply_in_session, keyed=True,
+    name="chat",
+    service="Chat",
+    handler="message",
+    request=ChatRequest,
+    work=reply_in_session,
+    keyed=True,
     readers=(history,),
 )

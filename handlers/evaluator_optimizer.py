@@ -37,6 +37,9 @@ async def improve(run: PatternRun[EvaluatorRequest], request: EvaluatorRequest) 
 
 
 PATTERN = Pattern(
-    name="evaluator-optimizer", service="EvaluatorOptimizer", handler="improve_until_good", request=EvaluatorRequest,
+    name="evaluator-optimizer",
+    service="EvaluatorOptimizer",
+    handler="improve_until_good",
+    request=EvaluatorRequest,
     work=improve,
 )

@@ -1,8 +1,8 @@
 """Human in the loop: the LLM moderates; when unsure, a person decides through Kafka.
 
-    Content → LLM (may call get_human_review) → approval request on agent.approval-requests
-            → ApprovalReview waits on a durable promise ← signed approval event on agent.approvals
-              (or the review timeout)
+Content → LLM (may call get_human_review) → approval request on agent.approval-requests
+        → ApprovalReview waits on a durable promise ← signed approval event on agent.approvals
+          (or the review timeout)
 """
 
 from __future__ import annotations
@@ -38,7 +38,8 @@ async def ask_a_human(run: PatternRun[ModerationRequest], request: ModerationReq
     # Cancelling this request cancels the review too (Restate cancels the call), which then
     # takes its promise, so a decision that arrives later is reported, not applied.
     verdict = await request_review(
-        ctx, approval_id,
+        ctx,
+        approval_id,
         ReviewRequest(request_id=run.request_id, content=request.text, reason=reason, timeout_s=deadline_s),
     )
     if verdict.decision == "timed_out":
@@ -65,6 +66,9 @@ async def moderate_content(run: PatternRun[ModerationRequest], request: Moderati
 
 
 PATTERN = Pattern(
-    name="human-in-the-loop", service="HumanInTheLoopService", handler="moderate", request=ModerationRequest,
+    name="human-in-the-loop",
+    service="HumanInTheLoopService",
+    handler="moderate",
+    request=ModerationRequest,
     work=moderate_content,
 )

@@ -64,9 +64,7 @@ def record_key(headers: dict[str, str]) -> str | None:
         return None
 
 
-def parse_request(
-    raw: bytes, model: type[R], source: Source | None, header_request_id: str | None = None
-) -> R:
+def parse_request(raw: bytes, model: type[R], source: Source | None, header_request_id: str | None = None) -> R:
     """Validate one record value; raises RejectedRecord with a message a person can act on."""
     body = decode_json_object(raw, get_settings().max_record_bytes)
     try:
@@ -90,8 +88,9 @@ def check_session_key(session_key: str | None) -> str:
     return session_key
 
 
-def _forwardable(raw: bytes, pattern: Pattern[Any] | None, session_key: str | None, headers: dict[str, str],
-                 source: Source | None) -> tuple[AgentRequest, bytes]:
+def _forwardable(
+    raw: bytes, pattern: Pattern[Any] | None, session_key: str | None, headers: dict[str, str], source: Source | None
+) -> tuple[AgentRequest, bytes]:
     """The request and the exact bytes to forward; every way this can fail is a RejectedRecord."""
     if pattern is None:
         raise RejectedRecord(f"no pattern is subscribed to topic {source.topic if source else '(none)'}")
@@ -116,12 +115,15 @@ async def _ingest(ctx: restate.Context, raw: bytes, session_key: str | None) -> 
         return IntakeOutcome(status="dead-lettered", error=letter.error)
     assert pattern is not None and request.request_id is not None
     bind_request(ctx.request().id, request.request_id, pattern.name)
-    claimed = await ctx.object_call(claim, key=f"{pattern.name}:{request.request_id}",
-                                    arg=Claim(fingerprint=fingerprint(request), source=source))
+    claimed = await ctx.object_call(
+        claim, key=f"{pattern.name}:{request.request_id}", arg=Claim(fingerprint=fingerprint(request), source=source)
+    )
     if claimed.outcome == "conflict":
         first = claimed.first_source.coordinates() if claimed.first_source else "an earlier request"
-        error = (f"request id {request.request_id!r} is already used by a different {pattern.name} request "
-                 f"({first}); a request id names one request")
+        error = (
+            f"request id {request.request_id!r} is already used by a different {pattern.name} request "
+            f"({first}); a request id names one request"
+        )
         letter = await publish_dead_letter(ctx, key, source, error, raw)
         return IntakeOutcome(status="dead-lettered", error=letter.error)
     if claimed.outcome == "repeat":

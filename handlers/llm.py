@@ -119,7 +119,9 @@ async def chat_completion(
             log.warning("llm call failed, will retry", step=step, status=exc.status_code)
             raise RetryableLlmError(f"HTTP {exc.status_code} from the model") from None
         # Providers echo part of a rejected key in the message; it would reach the journal and the result.
-        raise TerminalError(f"LLM call '{step}' rejected: HTTP {exc.status_code}: {scrub_secrets(exc.message)}") from None
+        raise TerminalError(
+            f"LLM call '{step}' rejected: HTTP {exc.status_code}: {scrub_secrets(exc.message)}"
+        ) from None
     except (openai.APITimeoutError, openai.APIConnectionError) as exc:
         log.warning("llm call failed, will retry", step=step, error=type(exc).__name__)
         raise RetryableLlmError(f"{type(exc).__name__} calling the model") from None

@@ -1,6 +1,6 @@
 """Orchestrator-workers: one LLM call plans a task list (validated JSON), workers run in parallel.
 
-    Task → Plan tasks (JSON schema) → Worker(task 1) ‖ Worker(task 2) ‖ … → [task_type: result, …]
+Task → Plan tasks (JSON schema) → Worker(task 1) ‖ Worker(task 2) ‖ … → [task_type: result, …]
 """
 
 from __future__ import annotations
@@ -43,8 +43,11 @@ UNSTRICT_KEYWORDS = frozenset({"minLength", "maxLength", "minItems", "maxItems",
 
 def strict_schema(schema: Any) -> Any:
     if isinstance(schema, dict):
-        return {key: strict_schema(value) for key, value in schema.items() if key not in UNSTRICT_KEYWORDS
-                or (key == "title" and isinstance(value, dict))}
+        return {
+            key: strict_schema(value)
+            for key, value in schema.items()
+            if key not in UNSTRICT_KEYWORDS or (key == "title" and isinstance(value, dict))
+        }
     if isinstance(schema, list):
         return [strict_schema(item) for item in schema]
     return schema
@@ -52,8 +55,10 @@ def strict_schema(schema: Any) -> Any:
 
 def response_format(model: type[BaseModel], name: str) -> dict[str, Any]:
     """The structured-output request for ``model``, generated from it."""
-    return {"type": "json_schema",
-            "json_schema": {"name": name, "strict": True, "schema": strict_schema(model.model_json_schema())}}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": name, "strict": True, "schema": strict_schema(model.model_json_schema())},
+    }
 
 
 TASK_LIST_FORMAT = response_format(TaskList, vocabulary.TASK_LIST)
@@ -81,8 +86,11 @@ async def orchestrate(run: PatternRun[OrchestratorRequest], request: Orchestrato
             f"Worker: {task.task_type}",
             [
                 {"role": "system", "content": prompts.WORKER},
-                {"role": "user", "content": f"Task type: {task.task_type}\nInstruction: {task.instruction}\n"
-                                            f"Original task: {request.message}"},
+                {
+                    "role": "user",
+                    "content": f"Task type: {task.task_type}\nInstruction: {task.instruction}\n"
+                    f"Original task: {request.message}",
+                },
             ],
         )
         for task in tasks
@@ -92,6 +100,9 @@ async def orchestrate(run: PatternRun[OrchestratorRequest], request: Orchestrato
 
 
 PATTERN = Pattern(
-    name="orchestrator", service="Orchestrator", handler="process_text", request=OrchestratorRequest,
+    name="orchestrator",
+    service="Orchestrator",
+    handler="process_text",
+    request=OrchestratorRequest,
     work=orchestrate,
 )

@@ -1,6 +1,6 @@
 """Parallel agents: three analyses of one text run concurrently.
 
-    Text → Sentiment ‖ Key points ‖ Summary → [three answers]
+Text → Sentiment ‖ Key points ‖ Summary → [three answers]
 """
 
 from __future__ import annotations
@@ -30,6 +30,9 @@ async def analyze(run: PatternRun[ParallelAgentsRequest], request: ParallelAgent
 
 
 PATTERN = Pattern(
-    name="parallel-agents", service="ParallelAgentsService", handler="analyze_text", request=ParallelAgentsRequest,
+    name="parallel-agents",
+    service="ParallelAgentsService",
+    handler="analyze_text",
+    request=ParallelAgentsRequest,
     work=analyze,
 )

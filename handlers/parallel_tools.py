@@ -1,6 +1,6 @@
 """Parallel tools: the LLM asks for several get_weather calls at once; they run as concurrent durable steps.
 
-    Question → LLM → get_weather(A) ‖ get_weather(B) ‖ get_weather(C) → LLM → Answer
+Question → LLM → get_weather(A) ‖ get_weather(B) ‖ get_weather(C) → LLM → Answer
 """
 
 from __future__ import annotations

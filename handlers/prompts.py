@@ -16,8 +16,7 @@ EXAMPLE_REPORT = (
     "Operating margin improved to 34%."
 )
 EXTRACT_METRICS = (
-    f"{v.EXTRACT_MARKER} and their associated metrics from the text. "
-    "Format each as 'metric name: value' on a new line."
+    f"{v.EXTRACT_MARKER} and their associated metrics from the text. Format each as 'metric name: value' on a new line."
 )
 SORT_METRICS = f"{v.SORT_MARKER} by numerical value. Keep the 'metric name: value' format."
 FORMAT_TABLE = f"Format the sorted data as a {v.FORMAT_MARKER}: | Metric Name | Value |"
@@ -67,8 +66,7 @@ WORKER = f"{v.WORKER_MARKER}. Carry out the instruction for the given task type 
 # 8. Evaluator-optimizer
 EXAMPLE_CODING_TASK = "Implement a Stack with push, pop and get_min, all in O(1) time."
 GENERATOR = (
-    f"{v.GENERATOR_MARKER}. If there is feedback from earlier generations, "
-    "reflect on it and address every point."
+    f"{v.GENERATOR_MARKER}. If there is feedback from earlier generations, reflect on it and address every point."
 )
 EVALUATOR = (
     f"{v.EVALUATOR_MARKER} for correctness, time complexity and style. "

@@ -23,6 +23,9 @@ async def call_remote_specialist(run: PatternRun[RoutingRequest], request: Routi
 
 
 PATTERN = Pattern(
-    name="remote-agent-routing", service="RemoteAgentRouterService", handler="route", request=RoutingRequest,
+    name="remote-agent-routing",
+    service="RemoteAgentRouterService",
+    handler="route",
+    request=RoutingRequest,
     work=call_remote_specialist,
 )

@@ -41,8 +41,9 @@ def fingerprint(request: AgentRequest) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-request_ids = restate.VirtualObject("RequestIds", ingress_private=True,
-                                    invocation_retry_policy=invocation_retry_policy())
+request_ids = restate.VirtualObject(
+    "RequestIds", ingress_private=True, invocation_retry_policy=invocation_retry_policy()
+)
 
 
 @request_ids.handler()

@@ -30,7 +30,5 @@ class Verdict(BaseModel):
 
 async def request_review(ctx: restate.Context, approval_id: str, request: ReviewRequest) -> Verdict:
     """Start the review of ``approval_id`` and wait for its verdict (a durable call through Restate)."""
-    answer = await ctx.generic_call(
-        REVIEW_SERVICE, REVIEW_HANDLER, request.model_dump_json().encode(), key=approval_id
-    )
+    answer = await ctx.generic_call(REVIEW_SERVICE, REVIEW_HANDLER, request.model_dump_json().encode(), key=approval_id)
     return Verdict.model_validate_json(answer)

@@ -234,7 +234,12 @@ async def _publish_stamped(
 
 
 async def publish_step(
-    ctx: restate.Context, step: str, topic: str, key: str | None, value: RecordValue, time_field: str,
+    ctx: restate.Context,
+    step: str,
+    topic: str,
+    key: str | None,
+    value: RecordValue,
+    time_field: str,
     headers: dict[str, str] | None = None,
 ) -> RecordValue:
     """Publish one record in a journaled step, stamping ``time_field``; returns what was published.
@@ -243,8 +248,14 @@ async def publish_step(
     never take raises TerminalError with status 413.
     """
     return await ctx.run_typed(
-        step, _publish_stamped, PUBLISH_OPTIONS,
-        topic=topic, key=key, value=value, time_field=time_field, headers=headers,
+        step,
+        _publish_stamped,
+        PUBLISH_OPTIONS,
+        topic=topic,
+        key=key,
+        value=value,
+        time_field=time_field,
+        headers=headers,
     )
 
 
@@ -260,8 +271,12 @@ async def publish_result(ctx: restate.Context, result: AgentResult) -> tuple[Age
     for _attempt in range(3):  # at most: cancelled once, too large once
         try:
             published = await publish_step(
-                ctx, step, result_topic(result.pattern), result.session_id or result.request_id,
-                result.model_dump(), "completed_at",
+                ctx,
+                step,
+                result_topic(result.pattern),
+                result.session_id or result.request_id,
+                result.model_dump(),
+                "completed_at",
                 headers={"request-id": result.request_id, "pattern": result.pattern},
             )
             log.info("result published", status=published["status"])
@@ -273,10 +288,13 @@ async def publish_result(ctx: restate.Context, result: AgentResult) -> tuple[Age
             if exc.status_code != PAYLOAD_TOO_LARGE or (result.status == "error" and not result.output):
                 raise
             size = len(result.model_dump_json().encode())
-            result = result.model_copy(update={
-                "status": "error", "output": "",
-                "error": f"the result ({size} bytes) could not be published: {exc.message}",
-            })
+            result = result.model_copy(
+                update={
+                    "status": "error",
+                    "output": "",
+                    "error": f"the result ({size} bytes) could not be published: {exc.message}",
+                }
+            )
             step = "Publish result (error)"
     raise TerminalError("the result could not be published")
 

@@ -31,15 +31,19 @@ Check = Callable[[Settings], str | None]
 
 def require_identity_keys(settings: Settings) -> str | None:
     if not settings.request_identity_keys:
-        return ("no request identity key: set AGENTPIPE_REQUEST_IDENTITY_KEYS to restate-server's public key "
-                "(publickeyv1_...), or start the stack with `agentpipe up`, which makes one")
+        return (
+            "no request identity key: set AGENTPIPE_REQUEST_IDENTITY_KEYS to restate-server's public key "
+            "(publickeyv1_...), or start the stack with `agentpipe up`, which makes one"
+        )
     return None
 
 
 def require_approval_key(settings: Settings) -> str | None:
     if settings.approval_key is None:
-        return ("no approval key: set AGENTPIPE_APPROVAL_KEY (non-empty), or start the stack with "
-                "`agentpipe up`, which makes one; without it no decision could ever be accepted")
+        return (
+            "no approval key: set AGENTPIPE_APPROVAL_KEY (non-empty), or start the stack with "
+            "`agentpipe up`, which makes one; without it no decision could ever be accepted"
+        )
     return None
 
 
@@ -52,8 +56,12 @@ def startup_problem(checks: Iterable[Check]) -> str | None:
     return next((problem for check in checks if (problem := check(settings))), None)
 
 
-def serve(build_app: Callable[[], RestateAppT], port_of: Callable[[Settings], int], component: str,
-          checks: Iterable[Check] = (require_identity_keys,)) -> None:
+def serve(
+    build_app: Callable[[], RestateAppT],
+    port_of: Callable[[Settings], int],
+    component: str,
+    checks: Iterable[Check] = (require_identity_keys,),
+) -> None:
     problem = startup_problem(checks)
     if problem:
         print(f"{component}: refusing to start: {problem}", file=sys.stderr, flush=True)

@@ -1,6 +1,6 @@
 """Tool routing: an agent loop over support tools until the LLM answers without tool calls.
 
-    Question → LLM ⇄ {query_user_database, fetch_service_status, create_support_ticket} → Answer
+Question → LLM ⇄ {query_user_database, fetch_service_status, create_support_ticket} → Answer
 """
 
 from __future__ import annotations

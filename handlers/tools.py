@@ -38,7 +38,9 @@ def function_tool(name: str, description: str, properties: dict[str, Any] | None
 STRING = {"type": "string"}
 
 # Tool routing (each description belongs to its own tool: a defect of the public example).
-FETCH_SERVICE_STATUS = function_tool(v.FETCH_SERVICE_STATUS, "Current status of the API, dashboard and billing services.")
+FETCH_SERVICE_STATUS = function_tool(
+    v.FETCH_SERVICE_STATUS, "Current status of the API, dashboard and billing services."
+)
 CREATE_SUPPORT_TICKET = function_tool(
     v.CREATE_SUPPORT_TICKET,
     "Open a support ticket for the user with a description of the problem.",
@@ -72,13 +74,21 @@ def _stable_int(text: str, modulo: int) -> int:
 
 
 def fetch_service_status() -> dict[str, str]:
-    return {"api": "degraded", "dashboard": "operational", "billing": "operational",
-            "incident": "elevated API error rates since 06:00 UTC"}
+    return {
+        "api": "degraded",
+        "dashboard": "operational",
+        "billing": "operational",
+        "incident": "elevated API error rates since 06:00 UTC",
+    }
 
 
 def query_user_database(user_id: str) -> dict[str, Any]:
-    return {"user_id": user_id, "plan": "pro", "account_status": "active",
-            "api_errors_last_hour": 40 + _stable_int(user_id, 60)}
+    return {
+        "user_id": user_id,
+        "plan": "pro",
+        "account_status": "active",
+        "api_errors_last_hour": 40 + _stable_int(user_id, 60),
+    }
 
 
 def create_support_ticket(user_id: str, message: str) -> dict[str, str]:
@@ -89,8 +99,11 @@ def create_support_ticket(user_id: str, message: str) -> dict[str, str]:
 async def get_weather(location: str) -> dict[str, Any]:
     await asyncio.sleep(WEATHER_API_LATENCY_S)  # stands in for the network call of a real weather API
     conditions = ["sunny", "cloudy", "rainy", "windy", "snowy"]
-    return {"location": location, "temperature_c": -5 + _stable_int(location, 36),
-            "conditions": conditions[_stable_int(location + "c", len(conditions))]}
+    return {
+        "location": location,
+        "temperature_c": -5 + _stable_int(location, 36),
+        "conditions": conditions[_stable_int(location + "c", len(conditions))],
+    }
 
 
 TOOL_IMPLEMENTATIONS: dict[str, Callable[..., Any]] = {

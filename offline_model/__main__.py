@@ -27,8 +27,8 @@ async def _run(host: str, port: int) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    print(f"offline model (deterministic stand-in for an LLM) on http://{host}:{port}/v1", file=sys.stderr,
-          flush=True)
+    print(f"offline model (deterministic stand-in for an LLM) on http://{host}:{port}/v1", file=sys.stderr, flush=True)
+
     async def stopped() -> None:
         await stop.wait()
 

@@ -33,12 +33,14 @@ class OfflineModelControl:
     def set_latency(self, ms: float) -> dict[str, Any]:
         return self._post("/control/latency", {"ms": ms})
 
-    def fail_next(self, count: int, status: int = 500, match: str | None = None,
-                  step: str | None = None) -> dict[str, Any]:
+    def fail_next(
+        self, count: int, status: int = 500, match: str | None = None, step: str | None = None
+    ) -> dict[str, Any]:
         return self._post("/control/fail", {"count": count, "status": status, "match": match, "step": step})
 
-    def hang_next(self, count: int, seconds: float, match: str | None = None,
-                  step: str | None = None) -> dict[str, Any]:
+    def hang_next(
+        self, count: int, seconds: float, match: str | None = None, step: str | None = None
+    ) -> dict[str, Any]:
         return self._post("/control/hang", {"count": count, "seconds": seconds, "match": match, "step": step})
 
     def malformed_tool_args(self, count: int, match: str | None = None) -> dict[str, Any]:

@@ -31,8 +31,9 @@ class Fault:
     step: str | None = None  # substring of X-Agentpipe-Step; None matches every step
 
     def matches(self, request_id: str | None, step: str | None = None) -> bool:
-        return ((self.match is None or (request_id is not None and self.match in request_id))
-                and (self.step is None or (step is not None and self.step in step)))
+        return (self.match is None or (request_id is not None and self.match in request_id)) and (
+            self.step is None or (step is not None and self.step in step)
+        )
 
 
 class Controls:
@@ -68,13 +69,19 @@ class CallLog:
     def __init__(self, maxlen: int = 200_000) -> None:
         self._entries: deque[dict[str, Any]] = deque(maxlen=maxlen)
 
-    def start(self, request_id: str | None, step: str | None, pattern: str | None,
-              tools: list[str]) -> dict[str, Any]:
+    def start(self, request_id: str | None, step: str | None, pattern: str | None, tools: list[str]) -> dict[str, Any]:
         # Logged at start (finished_at None) so in-flight and hung calls are visible.
         entry = {
-            "request_id": request_id, "step": step, "pattern": pattern,
-            "started_at": time.time(), "finished_at": None, "status": None, "fault": None,
-            "tools": tools, "tool_calls": [], "rule": None,
+            "request_id": request_id,
+            "step": step,
+            "pattern": pattern,
+            "started_at": time.time(),
+            "finished_at": None,
+            "status": None,
+            "fault": None,
+            "tools": tools,
+            "tool_calls": [],
+            "rule": None,
         }
         self._entries.append(entry)
         return entry

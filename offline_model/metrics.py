@@ -15,18 +15,95 @@ NUMBER_RE = re.compile(
 _MULTIPLIER = {"thousand": 1e3, "k": 1e3, "million": 1e6, "m": 1e6, "billion": 1e9, "bn": 1e9, "b": 1e9}
 
 # Words that may open a noun phrase but are not part of the metric's name.
-_LEADING = {"our", "the", "their", "its", "his", "her", "my", "your", "a", "an", "this", "that", "these",
-            "those", "we", "they", "it", "i", "you", "total", "overall", "and", "also", "meanwhile", "then"}
+_LEADING = {
+    "our",
+    "the",
+    "their",
+    "its",
+    "his",
+    "her",
+    "my",
+    "your",
+    "a",
+    "an",
+    "this",
+    "that",
+    "these",
+    "those",
+    "we",
+    "they",
+    "it",
+    "i",
+    "you",
+    "total",
+    "overall",
+    "and",
+    "also",
+    "meanwhile",
+    "then",
+}
 # Verbs and prepositions that end the metric's noun phrase.
-_UP = {"grew": "growth", "grow": "growth", "grows": "growth", "rose": "increase", "rise": "increase",
-       "rises": "increase", "increased": "increase", "increases": "increase", "climbed": "increase",
-       "jumped": "increase", "gained": "gain", "improved": "improvement", "fell": "decrease",
-       "dropped": "decrease", "decreased": "decrease", "declined": "decline", "shrank": "decline",
-       "lost": "loss"}
-_STOP = set(_UP) | {"is", "are", "was", "were", "be", "been", "stands", "stood", "stayed", "remained",
-                    "reached", "hit", "went", "came", "has", "have", "had", "at", "to", "by", "from",
-                    "in", "on", "for", "with", "now", "of", "sits", "totaled", "totalled", "amounted",
-                    "saw", "sold", "hired", "made", "earned", "posted", "recorded", "averaged"}
+_UP = {
+    "grew": "growth",
+    "grow": "growth",
+    "grows": "growth",
+    "rose": "increase",
+    "rise": "increase",
+    "rises": "increase",
+    "increased": "increase",
+    "increases": "increase",
+    "climbed": "increase",
+    "jumped": "increase",
+    "gained": "gain",
+    "improved": "improvement",
+    "fell": "decrease",
+    "dropped": "decrease",
+    "decreased": "decrease",
+    "declined": "decline",
+    "shrank": "decline",
+    "lost": "loss",
+}
+_STOP = set(_UP) | {
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "stands",
+    "stood",
+    "stayed",
+    "remained",
+    "reached",
+    "hit",
+    "went",
+    "came",
+    "has",
+    "have",
+    "had",
+    "at",
+    "to",
+    "by",
+    "from",
+    "in",
+    "on",
+    "for",
+    "with",
+    "now",
+    "of",
+    "sits",
+    "totaled",
+    "totalled",
+    "amounted",
+    "saw",
+    "sold",
+    "hired",
+    "made",
+    "earned",
+    "posted",
+    "recorded",
+    "averaged",
+}
 _WORD_RE = re.compile(r"[A-Za-z][\w'&/-]*")
 _LINE_RE = re.compile(r"^\s*(?:[-*•]\s*)?(?P<name>[^:|]+?)\s*:\s*(?P<value>.+?)\s*$")
 
@@ -69,7 +146,7 @@ def _metric_name(prefix: str, after: str) -> str:
     for i, word in enumerate(words):
         low = word.lower()
         if low in _STOP:
-            rest = [w.lower() for w in words[i + 1:]]
+            rest = [w.lower() for w in words[i + 1 :]]
             # "grew by 45%" / "grew 45%" is a change, "rose to 92" is a level.
             if low in _UP and name and (not rest or rest[0] == "by"):
                 name.append(_UP[low])
@@ -90,7 +167,7 @@ def extract_metrics(text: str) -> list[str]:
         m = NUMBER_RE.search(sentence)
         if not m:
             continue
-        name = _metric_name(sentence[: m.start()], sentence[m.end():])
+        name = _metric_name(sentence[: m.start()], sentence[m.end() :])
         lines.append(f"{name}: {_value_text(m)}")
     return lines
 

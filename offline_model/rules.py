@@ -50,21 +50,70 @@ REVIEW_TOOL = v.GET_HUMAN_REVIEW
 TASK_LIST_SCHEMA = v.TASK_LIST
 
 ROUTE_KEYWORDS = {
-    "billing": ["invoice", "charge", "charged", "refund", "payment", "bill", "billing", "price",
-                "subscription fee"],
+    "billing": ["invoice", "charge", "charged", "refund", "payment", "bill", "billing", "price", "subscription fee"],
     "account": ["password", "login", "log in", "account", "profile", "email", "2fa", "locked"],
     "product": ["feature", "bug", "export", "dashboard", "how do i", "integration", "api", "crash"],
 }
 PROBLEM_WORDS = ("degraded", "outage", "suspended", "failing")
 UNSURE_WORDS = ("borderline", "maybe", "might", "satire", "unsure", "controversial")
 BAD_WORDS = ("scam", "hate", "kill", "fraud")
-POSITIVE_WORDS = {"good", "great", "fantastic", "excellent", "love", "loved", "amazing", "fast", "faster",
-                  "happy", "helpful", "easy", "awesome", "best", "perfect", "wonderful", "nice", "pleased",
-                  "impressive", "reliable", "smooth", "recommend", "improved", "quick", "quickly"}
-NEGATIVE_WORDS = {"bad", "terrible", "awful", "hate", "slow", "slower", "broken", "bug", "bugs", "crash",
-                  "crashes", "worst", "poor", "disappointed", "disappointing", "annoying", "useless",
-                  "problem", "problems", "fail", "fails", "failing", "error", "errors", "expensive",
-                  "difficult", "confusing", "unreliable"}
+POSITIVE_WORDS = {
+    "good",
+    "great",
+    "fantastic",
+    "excellent",
+    "love",
+    "loved",
+    "amazing",
+    "fast",
+    "faster",
+    "happy",
+    "helpful",
+    "easy",
+    "awesome",
+    "best",
+    "perfect",
+    "wonderful",
+    "nice",
+    "pleased",
+    "impressive",
+    "reliable",
+    "smooth",
+    "recommend",
+    "improved",
+    "quick",
+    "quickly",
+}
+NEGATIVE_WORDS = {
+    "bad",
+    "terrible",
+    "awful",
+    "hate",
+    "slow",
+    "slower",
+    "broken",
+    "bug",
+    "bugs",
+    "crash",
+    "crashes",
+    "worst",
+    "poor",
+    "disappointed",
+    "disappointing",
+    "annoying",
+    "useless",
+    "problem",
+    "problems",
+    "fail",
+    "fails",
+    "failing",
+    "error",
+    "errors",
+    "expensive",
+    "difficult",
+    "confusing",
+    "unreliable",
+}
 WORKER_STYLES = {
     "formal": "presented in precise, professional language with a clear structure",
     "conversational": "told in friendly, easy-going words that speak directly to the reader",
@@ -112,6 +161,7 @@ def reply(body: dict[str, Any]) -> Reply:
 
 # -- 1. chaining --------------------------------------------------------------
 
+
 def extract(conv: Conversation) -> Reply:
     return Reply("\n".join(metrics.extract_metrics(conv.last_user)), rule="chaining.extract")
 
@@ -135,7 +185,7 @@ def support(conv: Conversation) -> Reply:
         m = USER_ID_RE.search(text)
         if m:
             user_id = m.group(1).rstrip(".?!")
-            question = (text[: m.start()] + text[m.end():]).strip()
+            question = (text[: m.start()] + text[m.end() :]).strip()
             break
     if not conv.tool_results:
         calls = []
@@ -150,8 +200,10 @@ def support(conv: Conversation) -> Reply:
     problems = [w for w in PROBLEM_WORDS if any(w in c.lower() for _, _, c in conv.tool_results)]
     if problems and v.CREATE_SUPPORT_TICKET not in by_name and v.CREATE_SUPPORT_TICKET in conv.tools:
         message = f"{first_sentence(question, 120)} Tool results show: {', '.join(problems)}."
-        return Reply(tool_calls=(ToolCall(v.CREATE_SUPPORT_TICKET, {"user_id": user_id, "message": message}),),
-                     rule="tool_routing.ticket")
+        return Reply(
+            tool_calls=(ToolCall(v.CREATE_SUPPORT_TICKET, {"user_id": user_id, "message": message}),),
+            rule="tool_routing.ticket",
+        )
 
     parts = [f"I checked account {user_id}"]
     if v.QUERY_USER_DATABASE in by_name:
@@ -180,6 +232,7 @@ def ticket_id(content: str) -> str | None:
 
 # -- 3. parallel tools ---------------------------------------------------------
 
+
 def weather(conv: Conversation) -> Reply:
     cities = find_cities(conv.last_user)
     # A result whose call id matches no offered call has no name; it still answers a city.
@@ -191,8 +244,10 @@ def weather(conv: Conversation) -> Reply:
         answered = {args.get("location") for args, _content in results}
         missing = [c for c in cities if c not in answered]
         if missing:
-            return Reply(tool_calls=tuple(ToolCall(WEATHER_TOOL, {"location": c}) for c in missing),
-                         rule="parallel_tools.retry_calls")
+            return Reply(
+                tool_calls=tuple(ToolCall(WEATHER_TOOL, {"location": c}) for c in missing),
+                rule="parallel_tools.retry_calls",
+            )
     if results:
         lines = []
         for i, (args, content) in enumerate(results):
@@ -200,19 +255,22 @@ def weather(conv: Conversation) -> Reply:
             lines.append(f"{location}: {brief(content, skip=('location', 'city'))}")
         return Reply("\n".join(lines), rule="parallel_tools.answer")
     if not cities:
-        return Reply("I could not find a location in your question. Which city do you mean?",
-                     rule="parallel_tools.no_location")
-    return Reply(tool_calls=tuple(ToolCall(WEATHER_TOOL, {"location": c}) for c in cities),
-                 rule="parallel_tools.calls")
+        return Reply(
+            "I could not find a location in your question. Which city do you mean?", rule="parallel_tools.no_location"
+        )
+    return Reply(tool_calls=tuple(ToolCall(WEATHER_TOOL, {"location": c}) for c in cities), rule="parallel_tools.calls")
 
 
 # -- 4./5. routing -------------------------------------------------------------
 
+
 def classify(question: str) -> str:
     """billing, account or product by keyword count; ties and no match go to product."""
     low = question.lower()
-    scores = {route: sum(len(re.findall(rf"\b{re.escape(k)}\b", low)) for k in words)
-              for route, words in ROUTE_KEYWORDS.items()}
+    scores = {
+        route: sum(len(re.findall(rf"\b{re.escape(k)}\b", low)) for k in words)
+        for route, words in ROUTE_KEYWORDS.items()
+    }
     best = max(scores.values())
     winners = [r for r, s in scores.items() if s == best]
     return winners[0] if best > 0 and len(winners) == 1 else "product"
@@ -229,20 +287,22 @@ def route(conv: Conversation) -> Reply:
 
 SPECIALIST_ANSWERS = {
     "billing": "I reviewed the charges on your invoice; any duplicate payment is refunded to your "
-               "original payment method within 5 business days.",
+    "original payment method within 5 business days.",
     "account": "You can reset your password and re-enable your login from the account settings page, "
-               "and I can unlock the account if it was locked.",
+    "and I can unlock the account if it was locked.",
     "product": "The help center documents this feature step by step, and the product team will look "
-               "into any bug you report.",
+    "into any bug you report.",
 }
 
 
 def specialist_answer(route_name: str, question: str) -> Reply:
-    return Reply(f'[{route_name}] About "{clip(question, 120)}": {SPECIALIST_ANSWERS[route_name]}',
-                 rule=f"routing.{route_name}")
+    return Reply(
+        f'[{route_name}] About "{clip(question, 120)}": {SPECIALIST_ANSWERS[route_name]}', rule=f"routing.{route_name}"
+    )
 
 
 # -- 6. parallel agents --------------------------------------------------------
+
 
 def sentiment(conv: Conversation) -> Reply:
     words = re.findall(r"[a-z']+", conv.last_user.lower())
@@ -272,6 +332,7 @@ def summary(conv: Conversation) -> Reply:
 
 # -- 7. orchestrator-workers ---------------------------------------------------
 
+
 def json_schema_reply(conv: Conversation, spec: dict[str, Any]) -> Reply:
     schema = spec.get("schema") or {}
     name = re.sub(r"[^a-z]", "", str(spec.get("name", "")).lower())
@@ -297,13 +358,18 @@ def worker(conv: Conversation) -> Reply:
     text = conv.last_user
     m = re.search(r"Task type\s*:\s*([\w-]+)", text, flags=re.IGNORECASE)
     task_type = m.group(1) if m else "general"
-    subject = field_value(text, "Original task") or field_value(text, "Task") \
-        or field_value(text, "Instruction") or first_sentence(text, 160)
+    subject = (
+        field_value(text, "Original task")
+        or field_value(text, "Task")
+        or field_value(text, "Instruction")
+        or first_sentence(text, 160)
+    )
     style = WORKER_STYLES.get(task_type.lower(), f"approached the {task_type} way")
     return Reply(f'[{task_type}] "{clip(subject, 160)}", {style}.', rule="orchestrator.worker")
 
 
 # -- 8. evaluator-optimizer ----------------------------------------------------
+
 
 def latest_feedback(users: list[str]) -> str | None:
     for text in reversed(users):
@@ -320,17 +386,19 @@ def generate(conv: Conversation) -> Reply:
     source = re.split(r"Feedback:|Previous solution", source, flags=re.IGNORECASE)[0]
     task = field_value(source, "Task") or first_line(source) or "the task"
     if "stack" in task.lower():
-        body = ("class MinStack:\n"
-                "    def __init__(self):\n"
-                "        self._items, self._mins = [], []\n"
-                "    def push(self, x):\n"
-                "        self._items.append(x)\n"
-                "        self._mins.append(x if not self._mins else min(x, self._mins[-1]))\n"
-                "    def pop(self):\n"
-                "        self._mins.pop()\n"
-                "        return self._items.pop()\n"
-                "    def get_min(self):\n"
-                "        return self._mins[-1]")
+        body = (
+            "class MinStack:\n"
+            "    def __init__(self):\n"
+            "        self._items, self._mins = [], []\n"
+            "    def push(self, x):\n"
+            "        self._items.append(x)\n"
+            "        self._mins.append(x if not self._mins else min(x, self._mins[-1]))\n"
+            "    def pop(self):\n"
+            "        self._mins.pop()\n"
+            "        return self._items.pop()\n"
+            "    def get_min(self):\n"
+            "        return self._mins[-1]"
+        )
     else:
         body = "Approach: split the task into small steps and carry out each one directly."
     text = f"Solution for: {clip(task, 200)}\n{body}"
@@ -342,12 +410,15 @@ def generate(conv: Conversation) -> Reply:
 
 def evaluate(conv: Conversation) -> Reply:
     if "Addressed feedback" in conv.transcript:
-        return Reply("PASS: the solution is correct, runs in O(1) per operation and addresses the feedback.",
-                     rule="evaluator_optimizer.pass")
+        return Reply(
+            "PASS: the solution is correct, runs in O(1) per operation and addresses the feedback.",
+            rule="evaluator_optimizer.pass",
+        )
     return Reply("IMPROVE: handle the empty stack case and document complexity", rule="evaluator_optimizer.improve")
 
 
 # -- 9. human in the loop ------------------------------------------------------
+
 
 def moderate(conv: Conversation) -> Reply:
     reviews = [c for name, _, c in conv.tool_results if name == REVIEW_TOOL]
@@ -370,6 +441,7 @@ def moderate(conv: Conversation) -> Reply:
 
 # -- 10. chat -----------------------------------------------------------------
 
+
 def chat(conv: Conversation) -> Reply:
     users = [u.strip() for u in conv.users]
     last, earlier = (users[-1], users[:-1]) if users else ("", [])
@@ -381,12 +453,20 @@ def chat(conv: Conversation) -> Reply:
 
 # -- fallback ------------------------------------------------------------------
 
+
 def echo(conv: Conversation) -> Reply:
     return Reply(f"offline model: {conv.last_user[:80]}", rule="echo")
 
 
 SYSTEM_RULES = [
-    ("extract", extract), ("sort", sort), ("format", table),
-    ("sentiment", sentiment), ("key_points", key_points), ("summary", summary),
-    ("worker", worker), ("generator", generate), ("evaluator", evaluate), ("chat", chat),
+    ("extract", extract),
+    ("sort", sort),
+    ("format", table),
+    ("sentiment", sentiment),
+    ("key_points", key_points),
+    ("summary", summary),
+    ("worker", worker),
+    ("generator", generate),
+    ("evaluator", evaluate),
+    ("chat", chat),
 ]

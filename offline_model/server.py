@@ -26,8 +26,12 @@ from offline_model.conversation import text_of, tool_names
 from offline_model.faults import FAIL, HANG, MALFORMED_JSON, MALFORMED_TOOL_ARGS, CallLog, Controls, Fault
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
-ERROR_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-               429: "rate_limit_error"}
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "not_found_error",
+    429: "rate_limit_error",
+}
 
 
 @dataclass
@@ -96,7 +100,8 @@ class OfflineModelApp:
             if not message.get("more_body"):
                 break
         request = Request(
-            method=scope["method"], path=scope["path"].rstrip("/") or "/",
+            method=scope["method"],
+            path=scope["path"].rstrip("/") or "/",
             query=parse_qs(scope.get("query_string", b"").decode("latin-1")),
             headers={k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])},
             body=body,
@@ -193,12 +198,19 @@ class OfflineModelApp:
             "created": int(time.time()),
             "model": body.get("model") or OFFLINE_MODEL_NAME,
             "system_fingerprint": "agentpipe-offline-deterministic",
-            "choices": [{"index": 0, "message": message, "logprobs": None,
-                         "finish_reason": "tool_calls" if answer.tool_calls else "stop"}],
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None,
+                    "finish_reason": "tool_calls" if answer.tool_calls else "stop",
+                }
+            ],
             "usage": usage(body, message),
         }
-        self.log.finish(entry, 200, fault.kind if fault else None, rule=answer.rule,
-                        tool_calls=[c.name for c in answer.tool_calls])
+        self.log.finish(
+            entry, 200, fault.kind if fault else None, rule=answer.rule, tool_calls=[c.name for c in answer.tool_calls]
+        )
         return Response(200, completion)
 
     @staticmethod
@@ -207,8 +219,12 @@ class OfflineModelApp:
             # As a real provider does: the message echoes the start and the tail of the key it got.
             key = authorization.removeprefix("Bearer ").strip()
             shown = f"{key[:8]}{'*' * max(len(key) - 12, 4)}{key[-4:]}" if len(key) > 12 else "***"
-            return error(401, f"Incorrect API key provided: {shown}. You can find your API key in your "
-                              "account settings (injected by the offline model).", "invalid_api_key")
+            return error(
+                401,
+                f"Incorrect API key provided: {shown}. You can find your API key in your "
+                "account settings (injected by the offline model).",
+                "invalid_api_key",
+            )
         if status == 429:
             response = error(429, "Rate limit reached (injected by the offline model).", "rate_limit_exceeded")
             response.headers["retry-after-ms"] = "50"
@@ -264,8 +280,11 @@ def completion_message(answer: rules.Reply, digest: str) -> dict[str, Any]:
     if answer.tool_calls:
         # Ids derive from the request, so a retried request yields the same ids.
         message["tool_calls"] = [
-            {"id": f"call_{digest[:16]}_{i}", "type": "function",
-             "function": {"name": call.name, "arguments": json.dumps(call.arguments)}}
+            {
+                "id": f"call_{digest[:16]}_{i}",
+                "type": "function",
+                "function": {"name": call.name, "arguments": json.dumps(call.arguments)},
+            }
             for i, call in enumerate(answer.tool_calls)
         ]
     return message
@@ -282,9 +301,12 @@ def usage(body: dict[str, Any], message: dict[str, Any]) -> dict[str, int]:
 app = OfflineModelApp()
 
 
-async def serve(host: str = "127.0.0.1", port: int = 9099,
-                shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
-                asgi_app: OfflineModelApp | None = None) -> None:
+async def serve(
+    host: str = "127.0.0.1",
+    port: int = 9099,
+    shutdown_trigger: Callable[[], Awaitable[None]] | None = None,
+    asgi_app: OfflineModelApp | None = None,
+) -> None:
     """Serve the app (the module's ``app`` by default) with hypercorn until ``shutdown_trigger`` returns."""
     from hypercorn.asyncio import serve as hypercorn_serve
     from hypercorn.config import Config

@@ -120,10 +120,15 @@ class ApprovalState:
         """Approvals waiting for a person: status pending, request published, review still running."""
         shape = self.shape
         # Only the pending ones are read: finished reviews may be many (they are kept for days).
-        where = (f"JOIN (SELECT service_key FROM state WHERE service_name = {sql_literal(shape.service)} "
-                 f"AND key = {sql_literal(shape.status_key)} AND value_utf8 LIKE '%pending%') p "
-                 "ON s.service_key = p.service_key")
+        where = (
+            f"JOIN (SELECT service_key FROM state WHERE service_name = {sql_literal(shape.service)} "
+            f"AND key = {sql_literal(shape.status_key)} AND value_utf8 LIKE '%pending%') p "
+            "ON s.service_key = p.service_key"
+        )
         approvals = self._approvals(self._values(join=where))
-        pending = [PendingApproval(a.approval_id, a.request) for a in approvals
-                   if a.status == PENDING and a.request is not None and a.waiting]
+        pending = [
+            PendingApproval(a.approval_id, a.request)
+            for a in approvals
+            if a.status == PENDING and a.request is not None and a.waiting
+        ]
         return sorted(pending, key=lambda a: a.request.get("requested_at") or "")

@@ -36,8 +36,9 @@ def default_reviewer() -> str:
 def signed_event(approval_id: str, decision: str, reviewer: str = "", comment: str = "") -> dict:
     """An approval event as the contract in docs/contract.md defines it."""
     signature = approval_signature(require_approval_secret(), approval_id, decision)
-    return ApprovalEvent(approval_id=approval_id, decision=decision, reviewer=reviewer, comment=comment,
-                         signature=signature).model_dump()
+    return ApprovalEvent(
+        approval_id=approval_id, decision=decision, reviewer=reviewer, comment=comment, signature=signature
+    ).model_dump()
 
 
 def publish_decision(

@@ -28,6 +28,7 @@ _quiet = logging.getLogger("agentpipe.client.librdkafka")
 _quiet.addHandler(logging.NullHandler())
 _quiet.propagate = False
 
+
 def kafka_config(**extra: Any) -> dict[str, Any]:
     settings = get_settings()
     # The settings' librdkafka options (security.protocol, sasl.*, ssl.*) pass through.
@@ -109,10 +110,16 @@ class Publisher:
 
     def __init__(self, timeout_s: float = 15.0):
         # Bounded delivery: a broker that goes away fails the publish instead of hanging the CLI.
-        self._producer = Producer(kafka_config(**{
-            "enable.idempotence": True, "acks": "all", "linger.ms": 5,
-            "message.timeout.ms": int(timeout_s * 1000),
-        }))
+        self._producer = Producer(
+            kafka_config(
+                **{
+                    "enable.idempotence": True,
+                    "acks": "all",
+                    "linger.ms": 5,
+                    "message.timeout.ms": int(timeout_s * 1000),
+                }
+            )
+        )
         self._timeout_s = timeout_s
         # One slot per record published since the last flush: its delivery report, once it came.
         self._deliveries: list[tuple[KafkaError | None, Message] | None] = []
@@ -136,8 +143,13 @@ class Publisher:
         payload = json.dumps(value, ensure_ascii=False).encode()
         while True:
             try:
-                self._producer.produce(topic, value=payload, key=key, on_delivery=delivered,
-                                       headers=[(k, v.encode()) for k, v in (headers or {}).items()])
+                self._producer.produce(
+                    topic,
+                    value=payload,
+                    key=key,
+                    on_delivery=delivered,
+                    headers=[(k, v.encode()) for k, v in (headers or {}).items()],
+                )
                 break
             except BufferError:  # local queue full: serve deliveries, then retry
                 self._producer.poll(0.05)
@@ -148,8 +160,11 @@ class Publisher:
         self._producer.flush(self._timeout_s + 5)
         deliveries, self._deliveries = self._deliveries, []
         failed = [err for err, _ in filter(None, deliveries) if err is not None]
-        acked = [(p, o) for err, msg in filter(None, deliveries)
-                 if err is None and (p := msg.partition()) is not None and (o := msg.offset()) is not None]
+        acked = [
+            (p, o)
+            for err, msg in filter(None, deliveries)
+            if err is None and (p := msg.partition()) is not None and (o := msg.offset()) is not None
+        ]
         if failed or len(acked) < len(deliveries):
             reason = failed[0].str() if failed else "not every record was acknowledged"
             raise Unreachable(f"publishing to {get_settings().kafka_bootstrap} failed: {reason}")
@@ -170,15 +185,19 @@ class TopicReader:
     """Reads assigned partition ranges; ``read_available`` stops at the captured ends, ``follow`` does not."""
 
     def __init__(self, ranges: Ranges):
-        self._consumer = Consumer(kafka_config(**{
-            "group.id": f"agentpipe-cli-{uuid.uuid4().hex[:12]}",  # never joined: partitions are assigned
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            # librdkafka prefetches up to 100k records per partition by default: on a long read that,
-            # not the CLI, is what memory grows with. A smaller read-ahead keeps the pace.
-            "queued.min.messages": 5000,
-            "queued.max.messages.kbytes": 8192,
-        }))
+        self._consumer = Consumer(
+            kafka_config(
+                **{
+                    "group.id": f"agentpipe-cli-{uuid.uuid4().hex[:12]}",  # never joined: partitions are assigned
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                    # librdkafka prefetches up to 100k records per partition by default: on a long read that,
+                    # not the CLI, is what memory grows with. A smaller read-ahead keeps the pace.
+                    "queued.min.messages": 5000,
+                    "queued.max.messages.kbytes": 8192,
+                }
+            )
+        )
         self._ends = {tp: end for tp, (_, end) in ranges.items()}
         self._next = {tp: start for tp, (start, _) in ranges.items()}
         self._consumer.assign([TopicPartition(t, p, start) for (t, p), (start, _) in ranges.items()])
@@ -280,7 +299,9 @@ def watermarks(consumer: Consumer, topic: str, partition: int, timeout: float = 
     deadline = time.monotonic() + timeout
     while True:
         try:
-            return consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=get_settings().client_broker_timeout_s)
+            return consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=get_settings().client_broker_timeout_s
+            )
         except KafkaException as exc:
             if time.monotonic() > deadline:
                 raise Unreachable(f"cannot read offsets of {topic}[{partition}]: {exc.args[0].str()}") from None
@@ -300,8 +321,9 @@ def probe_consumer() -> Iterator[Consumer]:
 def offsets_for_time(consumer: Consumer, topic: str, partitions: list[int], timestamp_ms: int) -> dict[int, int]:
     """Per partition, the first offset whose record time is >= timestamp (the end when there is none)."""
     try:
-        found = consumer.offsets_for_times([TopicPartition(topic, p, timestamp_ms) for p in partitions],
-                                           timeout=get_settings().client_broker_timeout_s)
+        found = consumer.offsets_for_times(
+            [TopicPartition(topic, p, timestamp_ms) for p in partitions], timeout=get_settings().client_broker_timeout_s
+        )
     except KafkaException as exc:
         raise Unreachable(f"cannot look up offsets by time in {topic}: {exc.args[0].str()}") from None
     return {tp.partition: tp.offset if tp.offset >= 0 else watermarks(consumer, topic, tp.partition)[1] for tp in found}

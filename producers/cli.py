@@ -20,7 +20,7 @@ def build_parser() -> Parser:
     parser = Parser(
         prog="agentpipe",
         description="Durable LLM agents fed by Kafka topics: run the local stack, send requests, read results, "
-                    "decide approvals, replay topics, inspect and cancel requests.",
+        "decide approvals, replay topics, inspect and cancel requests.",
         epilog=f"examples:\n  agentpipe demo\n  agentpipe send chaining --wait\n\n{RULE_HELP}\n\n{EXIT_CODES_HELP}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -51,8 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug or a surprise still ends in one line, not a traceback
         if os.environ.get("AGENTPIPE_DEBUG"):
             raise
-        return fail(f"unexpected {type(exc).__name__}: {exc} (AGENTPIPE_DEBUG=1 shows the traceback)",
-                    EXIT_NOT_OK)
+        return fail(f"unexpected {type(exc).__name__}: {exc} (AGENTPIPE_DEBUG=1 shows the traceback)", EXIT_NOT_OK)
 
 
 if __name__ == "__main__":

@@ -156,13 +156,19 @@ class ResultStream:
             coordinates = by_id.get(result.request_id)
             source = result.source
             return coordinates is not None and (
-                source is None or (source.topic, source.partition, source.offset) == coordinates)
+                source is None or (source.topic, source.partition, source.offset) == coordinates
+            )
 
         return self._wait(answers, len(by_id), timeout, on_result, on_other)
 
-    def _wait(self, answers: Callable[[AgentResult], bool], count: int, timeout: float,
-              on_result: Callable[[AgentResult], None] | None,
-              on_other: Callable[[Record], None] | None) -> dict[str, AgentResult]:
+    def _wait(
+        self,
+        answers: Callable[[AgentResult], bool],
+        count: int,
+        timeout: float,
+        on_result: Callable[[AgentResult], None] | None,
+        on_other: Callable[[Record], None] | None,
+    ) -> dict[str, AgentResult]:
         found: dict[str, AgentResult] = {}
         deadline = time.monotonic() + timeout
         while len(found) < count and time.monotonic() < deadline:
@@ -225,11 +231,14 @@ class AgentpipeClient:
             body = {**body, "request_id": request_id or body.get("request_id") or new_request_id(pattern)}
             prepared.append((body, key))
         for body, key in prepared:
-            self._publisher.publish(topic, body, key=key, headers={"request-id": body["request_id"]},
-                                    on_delivery=on_delivery)
+            self._publisher.publish(
+                topic, body, key=key, headers={"request-id": body["request_id"]}, on_delivery=on_delivery
+            )
         coordinates = self._publisher.flush()
-        return [SentRequest(body["request_id"], pattern, topic, p, o, key)
-                for (body, key), (p, o) in zip(prepared, coordinates, strict=True)]
+        return [
+            SentRequest(body["request_id"], pattern, topic, p, o, key)
+            for (body, key), (p, o) in zip(prepared, coordinates, strict=True)
+        ]
 
     @property
     def publisher(self) -> Publisher:
@@ -243,8 +252,15 @@ class AgentpipeClient:
         topics = [result_topic(require_pattern(p)) for p in patterns] + extra
         return ResultStream(TopicReader.open(topics, from_beginning), extra)
 
-    def request(self, pattern: str, body: dict | None = None, *, key: str | None = None,
-                request_id: str | None = None, timeout: float = 120.0) -> AgentResult | None:
+    def request(
+        self,
+        pattern: str,
+        body: dict | None = None,
+        *,
+        key: str | None = None,
+        request_id: str | None = None,
+        timeout: float = 120.0,
+    ) -> AgentResult | None:
         """Send and wait: the result, or None when it did not arrive within ``timeout``."""
         with self.watch_results([pattern]) as results:
             sent = self.send(pattern, body, key=key, request_id=request_id)

@@ -57,8 +57,13 @@ def approve_automatically(request: ApprovalRequestValue) -> tuple[str, str]:
     return "approved", "approved automatically by agentpipe demo"
 
 
-def run_demo(client: AgentpipeClient, answer: Answer, timeout: float, on_event: OnEvent | None = None,
-             reviewer: str = DEMO_REVIEWER) -> list[DemoRow]:
+def run_demo(
+    client: AgentpipeClient,
+    answer: Answer,
+    timeout: float,
+    on_event: OnEvent | None = None,
+    reviewer: str = DEMO_REVIEWER,
+) -> list[DemoRow]:
     batch = uuid.uuid4().hex[:8]
     rows = {p: DemoRow(p, f"demo-{batch}-{p}", "missing") for p in PATTERNS}
     by_id = {row.request_id: row for row in rows.values()}
@@ -71,8 +76,10 @@ def run_demo(client: AgentpipeClient, answer: Answer, timeout: float, on_event: 
             return
         decision, comment = answer(request)
         publish_decision(client.publisher, request["approval_id"], decision, reviewer, comment)
-        notify("approval", {"approval_id": request["approval_id"], "request_id": request["request_id"],
-                            "decision": decision})
+        notify(
+            "approval",
+            {"approval_id": request["approval_id"], "request_id": request["request_id"], "decision": decision},
+        )
 
     def on_result(result: AgentResult) -> None:
         row = by_id[result.request_id]

@@ -19,8 +19,17 @@ from producers.client import first_line
 out = Console(soft_wrap=False)
 err = Console(stderr=True)
 
-STATUS_STYLES = {"ok": "green", "error": "red", "rejected": "yellow", "timed_out": "magenta", "missing": "red",
-                 "done": "green", "cancelled": "yellow", "failed": "red", "waiting for approval": "cyan"}
+STATUS_STYLES = {
+    "ok": "green",
+    "error": "red",
+    "rejected": "yellow",
+    "timed_out": "magenta",
+    "missing": "red",
+    "done": "green",
+    "cancelled": "yellow",
+    "failed": "red",
+    "waiting for approval": "cyan",
+}
 
 
 MAX_WHOLE_WIDTH = 60  # a column wider than this gives way too
@@ -47,22 +56,32 @@ def status_markup(status: str) -> str:
     return f"[{style}]{escape(status)}[/]" if style else escape(status)
 
 
-def table(title: str | None, columns: Sequence[str], rows: Iterable[Sequence[object]],
-          wrap: Sequence[str] = (), cut: Sequence[str] = ()) -> Table:
+def table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    wrap: Sequence[str] = (),
+    cut: Sequence[str] = (),
+) -> Table:
     """Cells stay whole on one line, except free-text columns: ``wrap`` ones fold, ``cut`` ones end in …
 
     The whole columns keep their width on a narrow terminal; the free-text ones give way.
     """
-    cells = [[cell if isinstance(cell, Text) else Text("" if cell is None else str(cell)) for cell in row]
-             for row in rows]
+    cells = [
+        [cell if isinstance(cell, Text) else Text("" if cell is None else str(cell)) for cell in row] for row in rows
+    ]
     free = set(wrap) | set(cut)
     # Columns cut with … share what the whole ones leave (ratio), so the table spans the terminal.
     t = Table(title=title, title_justify="left", show_lines=False, expand=bool(set(cut) & set(columns)))
     for i, name in enumerate(columns):
         widest = max([len(name), *(row[i].cell_len for row in cells)])
-        t.add_column(name, no_wrap=name not in wrap, overflow="fold" if name in wrap else "ellipsis",
-                     ratio=1 if name in cut else None,
-                     width=None if name in free else min(widest, MAX_WHOLE_WIDTH))
+        t.add_column(
+            name,
+            no_wrap=name not in wrap,
+            overflow="fold" if name in wrap else "ellipsis",
+            ratio=1 if name in cut else None,
+            width=None if name in free else min(widest, MAX_WHOLE_WIDTH),
+        )
     for row in cells:
         t.add_row(*row)
     return t
@@ -72,8 +91,10 @@ def results_table(results: Sequence[AgentResult], title: str | None = None) -> T
     return table(
         title,
         ["completed", "request id", "pattern", "status", "route", "output"],
-        ([clock(r.completed_at), r.request_id, r.pattern, styled(r.status), r.route or "", summary_text(r)]
-         for r in results),
+        (
+            [clock(r.completed_at), r.request_id, r.pattern, styled(r.status), r.route or "", summary_text(r)]
+            for r in results
+        ),
         cut=("output",),
     )
 
@@ -93,8 +114,10 @@ def result_header(result: AgentResult) -> str:
     route = f" via {escape(result.route)}" if result.route else ""
     replay = f" (replay of {escape(result.replay_of)})" if result.replay_of else ""
     error = f" [red]{escape(result.error)}[/]" if result.error else ""
-    return (f"{escape(result.completed_at)} {escape(result.pattern)} "
-            f"{escape(result.request_id)} {status_markup(result.status)}{route}{replay}{error}")
+    return (
+        f"{escape(result.completed_at)} {escape(result.pattern)} "
+        f"{escape(result.request_id)} {status_markup(result.status)}{route}{replay}{error}"
+    )
 
 
 def result_line(result: AgentResult) -> str:
@@ -113,5 +136,12 @@ def show_result(result: AgentResult) -> None:
 
 def progress() -> Progress:
     """A progress display on stderr (it shows only its final state when stderr is not a terminal)."""
-    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=err, transient=False)
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        transient=False,
+    )

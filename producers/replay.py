@@ -154,7 +154,7 @@ class ReplayPlanner:
 
     def sequence_of(self, request_id: str) -> int | None:
         prefix = f"{self.batch}-"
-        tail = request_id[len(prefix):] if request_id.startswith(prefix) else ""
+        tail = request_id[len(prefix) :] if request_id.startswith(prefix) else ""
         return int(tail) if tail.isdigit() and int(tail) < self.planned else None
 
     def items(self, records: Iterable[Record]) -> Iterator[ReplayItem]:
@@ -189,9 +189,17 @@ class ReplaySummary:
         return sum(n for status, n in self.statuses.items() if status != "ok")
 
     def to_dict(self) -> dict:
-        return {"batch": self.batch, "pattern": self.pattern, "published": self.published,
-                "skipped": self.skipped, "waited": self.waited, "ok": self.ok,
-                "error": self.not_ok, "statuses": dict(self.statuses), "missing": self.missing}
+        return {
+            "batch": self.batch,
+            "pattern": self.pattern,
+            "published": self.published,
+            "skipped": self.skipped,
+            "waited": self.waited,
+            "ok": self.ok,
+            "error": self.not_ok,
+            "statuses": dict(self.statuses),
+            "missing": self.missing,
+        }
 
 
 def chunks(items: Iterable[ReplayItem], size: int) -> Iterator[list[ReplayItem]]:
@@ -228,8 +236,13 @@ def run_replay(
     return summary
 
 
-def _collect(results: ResultStream, planner: ReplayPlanner, summary: ReplaySummary, timeout: float,
-             on_result: Callable[[AgentResult], None] | None) -> None:
+def _collect(
+    results: ResultStream,
+    planner: ReplayPlanner,
+    summary: ReplaySummary,
+    timeout: float,
+    on_result: Callable[[AgentResult], None] | None,
+) -> None:
     # Batch ids are new (a uuid per run), so the id alone names the request: no older result shares it.
     arrived = bytearray(summary.published)
     count = 0

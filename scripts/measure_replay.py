@@ -35,8 +35,15 @@ def fill(topic: str, count: int, partitions: int) -> float:
     bootstrap = get_settings().kafka_bootstrap
     admin = AdminClient({"bootstrap.servers": bootstrap})  # kept alive until the topic exists
     admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(30)
-    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 50, "batch.size": 1_000_000,
-                         "compression.type": "lz4", "queue.buffering.max.messages": 1_000_000})
+    producer = Producer(
+        {
+            "bootstrap.servers": bootstrap,
+            "linger.ms": 50,
+            "batch.size": 1_000_000,
+            "compression.type": "lz4",
+            "queue.buffering.max.messages": 1_000_000,
+        }
+    )
     started = time.monotonic()
     for i in range(count):
         body = json.dumps({"request_id": f"orig-{i}", "message": f"Revenue grew by {i % 100}%."}).encode()
@@ -85,14 +92,20 @@ def main() -> int:
     print(f"filled {topic}: {args.records} records in {fill_s:.1f}s", flush=True)
     figures = {"records": args.records}
     seconds, peak, _ = run_cli(["replay", topic, "--pattern", PATTERN, "--dry-run", "--json"])
-    figures["dry_run"] = {"seconds": round(seconds, 1), "records_per_s": round(args.records / seconds),
-                          "peak_rss_mib": round(peak / 1024)}
+    figures["dry_run"] = {
+        "seconds": round(seconds, 1),
+        "records_per_s": round(args.records / seconds),
+        "peak_rss_mib": round(peak / 1024),
+    }
     print(f"dry run: {figures['dry_run']}", flush=True)
     if args.publish:
         drop_subscription(request_topic(PATTERN))
         seconds, peak, _ = run_cli(["replay", topic, "--pattern", PATTERN, "--json"])
-        figures["publish"] = {"seconds": round(seconds, 1), "records_per_s": round(args.records / seconds),
-                              "peak_rss_mib": round(peak / 1024)}
+        figures["publish"] = {
+            "seconds": round(seconds, 1),
+            "records_per_s": round(args.records / seconds),
+            "peak_rss_mib": round(peak / 1024),
+        }
         print(f"publish: {figures['publish']}", flush=True)
     print(json.dumps(figures))
     return 0

@@ -97,15 +97,24 @@ def _kafka_command(settings: Settings, state_dir: Path) -> list[str]:
             ]
         )
     )
-    java = ["java", "-Xms256m", "-Xmx768m", "-XX:+UseG1GC", "-cp", classpath,
-            f"-Dlog4j2.configurationFile={STACK_DIR / 'log4j2.properties'}"]
+    java = [
+        "java",
+        "-Xms256m",
+        "-Xmx768m",
+        "-XX:+UseG1GC",
+        "-cp",
+        classpath,
+        f"-Dlog4j2.configurationFile={STACK_DIR / 'log4j2.properties'}",
+    ]
     if not (data_dir / "meta.properties").exists():
         # Format KRaft storage once; a later `up` keeps the data.
         cluster_id = uuid.uuid4().hex[:22]
         with (log_dir / "kafka-format.log").open("ab") as log:
             done = subprocess.run(
                 [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--standalone"],
-                stdout=log, stderr=subprocess.STDOUT, timeout=120,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=120,
             )
         if done.returncode != 0:
             raise StackError("kafka", "formatting KRaft storage failed", log_dir / "kafka-format.log")
@@ -184,8 +193,10 @@ def stack_components(settings: Settings, state_dir: Path) -> list[Component]:
             "restate",
             [settings.restate_ingress_port, settings.restate_admin_port, settings.restate_node_port],
             lambda: _restate_command(settings, state_dir),
-            lambda: http_ok(f"{settings.restate_admin_url}/health")
-            and http_ok(f"{settings.restate_ingress_url}/restate/health"),
+            lambda: (
+                http_ok(f"{settings.restate_admin_url}/health")
+                and http_ok(f"{settings.restate_ingress_url}/restate/health")
+            ),
             env={"RUST_BACKTRACE": "0"},
         ),
         Component(
@@ -203,8 +214,13 @@ def stack_components(settings: Settings, state_dir: Path) -> list[Component]:
             env=env,
         ),
         # No port: it reads Kafka and calls the admin API (see subscriptions/guard.py).
-        Component("ingress-guard", [], _python_module("subscriptions.guard"), lambda: True,
-                  env={**env, "PYTHONFAULTHANDLER": "1"}),
+        Component(
+            "ingress-guard",
+            [],
+            _python_module("subscriptions.guard"),
+            lambda: True,
+            env={**env, "PYTHONFAULTHANDLER": "1"},
+        ),
     ]
     return components
 

@@ -58,8 +58,7 @@ def _one_line(exc: BaseException) -> str:
     return text[:300]
 
 
-def _retry(component: str, step: str, action: Callable[[float], T], deadline: float,
-           say: Callable[[str], None]) -> T:
+def _retry(component: str, step: str, action: Callable[[float], T], deadline: float, say: Callable[[str], None]) -> T:
     """Run ``action(seconds_left)`` until it stops raising NOT_READY errors or the deadline passes."""
     delay, attempt = 0.5, 0
     while True:
@@ -79,7 +78,8 @@ def _retry(component: str, step: str, action: Callable[[float], T], deadline: fl
 def _kafka_answers(bootstrap: str, seconds_left: float) -> None:
     # log_level 0: librdkafka would otherwise print a line per refused connection while we wait.
     AdminClient(client_config(**{"bootstrap.servers": bootstrap, "log_level": 0})).list_topics(
-        timeout=min(seconds_left, 5.0))
+        timeout=min(seconds_left, 5.0)
+    )
 
 
 def _restate_answers(admin_url: str, seconds_left: float) -> None:
@@ -98,12 +98,22 @@ def initialize(timeout: float = 120.0, say: Callable[[str], None] = lambda _msg:
     settings = get_settings()
     started = time.monotonic()
     deadline = started + timeout
-    _retry("kafka", f"connecting to {settings.kafka_bootstrap}",
-           lambda left: _kafka_answers(settings.kafka_bootstrap, left), deadline, say)
+    _retry(
+        "kafka",
+        f"connecting to {settings.kafka_bootstrap}",
+        lambda left: _kafka_answers(settings.kafka_bootstrap, left),
+        deadline,
+        say,
+    )
     created = _retry("kafka", "creating topics", lambda left: ensure_topics(timeout=min(left, 30.0)), deadline, say)
     say(f"kafka: {len(created)} topic(s) created")
-    _retry("restate", f"connecting to {settings.restate_admin_url}",
-           lambda left: _restate_answers(settings.restate_admin_url, left), deadline, say)
+    _retry(
+        "restate",
+        f"connecting to {settings.restate_admin_url}",
+        lambda left: _restate_answers(settings.restate_admin_url, left),
+        deadline,
+        say,
+    )
     deployments: dict[str, list[str]] = {}
     for uri in (settings.agent_service_url, settings.remote_agents_url):
         # One step per deployment, so a cause names the one Restate cannot reach.

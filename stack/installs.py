@@ -60,8 +60,16 @@ def kafka_classpath(log_dir: Path) -> str:
     cache.mkdir(parents=True, exist_ok=True)
     _run(
         "kafka",
-        [mvn, "-q", "-B", "-f", str(pom), f"-Dmaven.repo.local={cache / 'm2'}",
-         "dependency:build-classpath", f"-Dmdep.outputFile={cp_file}"],
+        [
+            mvn,
+            "-q",
+            "-B",
+            "-f",
+            str(pom),
+            f"-Dmaven.repo.local={cache / 'm2'}",
+            "dependency:build-classpath",
+            f"-Dmdep.outputFile={cp_file}",
+        ],
         log_dir / "install-kafka.log",
         timeout=600,
     )
@@ -81,8 +89,16 @@ def restate_binaries(log_dir: Path) -> tuple[Path, Path]:
     prefix.mkdir(parents=True, exist_ok=True)
     _run(
         "restate",
-        [npm, "install", "--no-audit", "--no-fund", "--prefix", str(prefix),
-         f"@restatedev/restate-server@{RESTATE_VERSION}", f"@restatedev/restate@{RESTATE_VERSION}"],
+        [
+            npm,
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            str(prefix),
+            f"@restatedev/restate-server@{RESTATE_VERSION}",
+            f"@restatedev/restate@{RESTATE_VERSION}",
+        ],
         log_dir / "install-restate.log",
         timeout=600,
     )

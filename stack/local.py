@@ -141,8 +141,12 @@ def _up(timeout: float) -> UpReport:
         with (directory / "logs" / "supervisor.log").open("ab") as out:
             process = subprocess.Popen(
                 [sys.executable, "-m", "stack.supervisor"],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                env=env, start_new_session=True, cwd=Path(__file__).resolve().parent.parent,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                start_new_session=True,
+                cwd=Path(__file__).resolve().parent.parent,
             )
         try:
             _wait_ready(process.pid, timeout)

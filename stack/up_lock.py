@@ -38,8 +38,10 @@ def held(path: Path, timeout: float) -> Iterator[None]:
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise StackError(
-                        "stack", f"another `agentpipe up` ({lock_holder(path)}) has held {path} for "
-                                 f"{timeout:.0f}s; wait for it or stop it") from None
+                        "stack",
+                        f"another `agentpipe up` ({lock_holder(path)}) has held {path} for "
+                        f"{timeout:.0f}s; wait for it or stop it",
+                    ) from None
                 time.sleep(0.2)
         lock.truncate(0)
         lock.write(str(os.getpid()))

@@ -171,11 +171,15 @@ class IngressGuard:
                 continue
             reason = undeliverable(message.key(), message.value(), poison.subscription.keyed) or poison.reason
             letter = DeadLetter.for_payload(
-                Source(topic=topic, partition=poison.partition, offset=message.offset()), reason,
-                message.value() or b"", failed_at=now_rfc3339(), keep_bytes=get_settings().dead_letter_payload_bytes,
+                Source(topic=topic, partition=poison.partition, offset=message.offset()),
+                reason,
+                message.value() or b"",
+                failed_at=now_rfc3339(),
+                keep_bytes=get_settings().dead_letter_payload_bytes,
             )
-            self.producer.produce(dead_letters_topic(), key=message.key(),
-                                  value=json.dumps(letter.model_dump()).encode())
+            self.producer.produce(
+                dead_letters_topic(), key=message.key(), value=json.dumps(letter.model_dump()).encode()
+            )
         if self.producer.flush(30) > 0:
             raise KafkaException("dead letters were not acknowledged in time")
 
@@ -199,8 +203,10 @@ class IngressGuard:
                 return
             except KafkaException as exc:
                 if time.monotonic() > deadline:
-                    raise TimeoutError(f"consumer group {group} kept its members {GROUP_EMPTY_TIMEOUT_S:.0f}s after "
-                                       f"its subscription was removed: {exc}") from None
+                    raise TimeoutError(
+                        f"consumer group {group} kept its members {GROUP_EMPTY_TIMEOUT_S:.0f}s after "
+                        f"its subscription was removed: {exc}"
+                    ) from None
                 time.sleep(0.2)
 
     def run_once(self) -> int:
@@ -218,9 +224,14 @@ class IngressGuard:
                 self.dead_letter(poison)
                 self.skip(poison, listed)
                 moved += len(poison.offsets)
-                log.warning("undeliverable records dead-lettered", topic=subscription.topic,
-                            partition=poison.partition, offsets=poison.offsets, reason=poison.reason,
-                            seconds=round(time.monotonic() - started, 2))
+                log.warning(
+                    "undeliverable records dead-lettered",
+                    topic=subscription.topic,
+                    partition=poison.partition,
+                    offsets=poison.offsets,
+                    reason=poison.reason,
+                    seconds=round(time.monotonic() - started, 2),
+                )
                 break  # the subscription was re-created; look at it again on the next pass
         return moved
 

@@ -45,8 +45,11 @@ def create_topics(wanted: dict[str, int], bootstrap: str | None = None, timeout:
     until each has partition leaders. Returns the topics it created; existing topics are left as they are."""
     admin = AdminClient(client_config(**({"bootstrap.servers": bootstrap} if bootstrap else {})))
     existing = set(admin.list_topics(timeout=timeout).topics)
-    missing = [NewTopic(name, partitions, 1, config=topic_config(name))
-               for name, partitions in wanted.items() if name not in existing]
+    missing = [
+        NewTopic(name, partitions, 1, config=topic_config(name))
+        for name, partitions in wanted.items()
+        if name not in existing
+    ]
     if not missing:
         return []
     created: list[str] = []
@@ -67,7 +70,8 @@ def _wait_for_leaders(admin: AdminClient, topics: list[str], timeout: float) -> 
     while True:
         metadata = admin.list_topics(timeout=timeout).topics
         leaderless = [
-            t for t in topics
+            t
+            for t in topics
             if t not in metadata or metadata[t].error or any(p.leader < 0 for p in metadata[t].partitions.values())
         ]
         if not leaderless:

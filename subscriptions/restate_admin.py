@@ -69,8 +69,11 @@ def register_deployment(base_url: str, revision: str | None = None) -> list[str]
     with admin_client() as client:
         deployments = _check(client.get("/deployments"), "listing deployments").json()["deployments"]
         base = base_url.rstrip("/")
-        older = [d for d in deployments
-                 if _same_base(d.get("uri", ""), base) and d.get("uri", "").rstrip("/") != uri.rstrip("/")]
+        older = [
+            d
+            for d in deployments
+            if _same_base(d.get("uri", ""), base) and d.get("uri", "").rstrip("/") != uri.rstrip("/")
+        ]
         busy = unfinished_invocations(client, [d["id"] for d in older])
         if busy:
             raise DeploymentInUse(
@@ -86,7 +89,7 @@ def register_deployment(base_url: str, revision: str | None = None) -> list[str]
 
 def _same_base(uri: str, base: str) -> bool:
     uri = uri.rstrip("/")
-    return uri == base or (uri.startswith(base + "/") and "/" not in uri[len(base) + 1:])
+    return uri == base or (uri.startswith(base + "/") and "/" not in uri[len(base) + 1 :])
 
 
 def unfinished_invocations(client: httpx.Client, deployment_ids: list[str]) -> int:
@@ -94,10 +97,19 @@ def unfinished_invocations(client: httpx.Client, deployment_ids: list[str]) -> i
     if not deployment_ids:
         return 0
     listed = ", ".join(f"'{i}'" for i in deployment_ids)
-    rows = _check(client.post("/query", json={"query": (
-        "SELECT count(*) AS n FROM sys_invocation "
-        f"WHERE pinned_deployment_id IN ({listed}) AND status != 'completed'"
-    )}, headers={"accept": "application/json"}), "counting invocations").json()["rows"]
+    rows = _check(
+        client.post(
+            "/query",
+            json={
+                "query": (
+                    "SELECT count(*) AS n FROM sys_invocation "
+                    f"WHERE pinned_deployment_id IN ({listed}) AND status != 'completed'"
+                )
+            },
+            headers={"accept": "application/json"},
+        ),
+        "counting invocations",
+    ).json()["rows"]
     return int(rows[0]["n"]) if rows else 0
 
 
@@ -113,12 +125,16 @@ def ensure_kafka_cluster() -> str:
     with admin_client() as client:
         existing = client.get(f"/kafka-clusters/{name}")
         if existing.status_code == 404:
-            _check(client.post("/kafka-clusters", json={"name": name, "properties": properties}),
-                   f"registering Kafka cluster {name}")
+            _check(
+                client.post("/kafka-clusters", json={"name": name, "properties": properties}),
+                f"registering Kafka cluster {name}",
+            )
         else:
             _check(existing, f"reading Kafka cluster {name}")
-            _check(client.patch(f"/kafka-clusters/{name}", json={"properties": properties}),
-                   f"updating Kafka cluster {name}")
+            _check(
+                client.patch(f"/kafka-clusters/{name}", json={"properties": properties}),
+                f"updating Kafka cluster {name}",
+            )
     return name
 
 
@@ -171,5 +187,7 @@ def list_subscriptions_with(client: httpx.Client) -> list[dict]:
 
 
 def create_subscription(client: httpx.Client, source: str, sink: str, options: dict[str, str]) -> dict:
-    return _check(client.post("/subscriptions", json={"source": source, "sink": sink, "options": options}),
-                  f"creating {source} -> {sink}").json()
+    return _check(
+        client.post("/subscriptions", json={"source": source, "sink": sink, "options": options}),
+        f"creating {source} -> {sink}",
+    ).json()

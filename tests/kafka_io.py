@@ -93,8 +93,9 @@ class TopicReader(broker.TopicReader):
         while not done(self.seen):
             if time.monotonic() > deadline:
                 during = f" (the broker went away: {outage})" if outage else ""
-                raise TimeoutError(f"condition not met within {timeout}s{during}; "
-                                   f"saw {len(self.seen)} records: {self.seen[-5:]}")
+                raise TimeoutError(
+                    f"condition not met within {timeout}s{during}; saw {len(self.seen)} records: {self.seen[-5:]}"
+                )
             try:
                 self.seen.extend(as_dict(record) for record in self.poll_batch(0.2))
             except Unreachable as exc:
@@ -112,8 +113,14 @@ class TopicReader(broker.TopicReader):
 
 
 def as_dict(record: broker.Record) -> dict:
-    return {"topic": record.topic, "partition": record.partition, "offset": record.offset,
-            "key": record.key_text, "headers": record.headers, "value": record.json()}
+    return {
+        "topic": record.topic,
+        "partition": record.partition,
+        "offset": record.offset,
+        "key": record.key_text,
+        "headers": record.headers,
+        "value": record.json(),
+    }
 
 
 def results_for(records: list[dict], request_ids: Iterable[str]) -> dict[str, dict]:
@@ -125,7 +132,9 @@ def results_for(records: list[dict], request_ids: Iterable[str]) -> dict[str, di
     }
 
 
-def wait_for_results(pattern: str, request_ids: list[str], reader: TopicReader, timeout: float = 60.0) -> dict[str, dict]:
+def wait_for_results(
+    pattern: str, request_ids: list[str], reader: TopicReader, timeout: float = 60.0
+) -> dict[str, dict]:
     reader.collect(lambda seen: len(results_for(seen, request_ids)) == len(set(request_ids)), timeout)
     return results_for(reader.seen, request_ids)
 

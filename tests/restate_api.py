@@ -37,8 +37,7 @@ def invocation_of(service: str, request_id: str, timeout: float = 30.0) -> dict:
 
 def journal(invocation_id: str) -> list[dict]:
     rows = sql(
-        "SELECT index, entry_type, name, appended_at FROM sys_journal "
-        f"WHERE id = '{invocation_id}' ORDER BY index"
+        f"SELECT index, entry_type, name, appended_at FROM sys_journal WHERE id = '{invocation_id}' ORDER BY index"
     )
     # The query API leaves out null columns.
     return [{"name": None, "appended_at": None, **row} for row in rows]
@@ -57,8 +56,5 @@ def ingress(path: str, body: dict | None = None):
 
 def state_of(service: str, key: str) -> dict:
     """The state of one Virtual Object or Workflow key, read through SQL introspection ({} when none)."""
-    rows = sql(
-        "SELECT key, value_utf8 FROM state "
-        f"WHERE service_name = '{service}' AND service_key = '{key}'"
-    )
+    rows = sql(f"SELECT key, value_utf8 FROM state WHERE service_name = '{service}' AND service_key = '{key}'")
     return {row["key"]: json.loads(row["value_utf8"]) for row in rows}

@@ -1,6 +1,6 @@
 """BillingAgent, AccountAgent and ProductAgent: specialists called by durable RPC.
 
-    RemoteAgentRouterService → (Restate) → <Specialist>Agent/run → LLM step → answer
+RemoteAgentRouterService → (Restate) → <Specialist>Agent/run → LLM step → answer
 """
 
 from __future__ import annotations

@@ -21,8 +21,11 @@ from producers.shapes import ApprovalRequestValue
 
 def show_approval(request: ApprovalRequestValue) -> None:
     """A block per approval: the content is what the person decides on, so it is shown whole."""
-    out.print(f"[bold]{escape(request['approval_id'])}[/]  request {escape(request['request_id'])}  "
-              f"requested {escape(request.get('requested_at') or '')}", highlight=False)
+    out.print(
+        f"[bold]{escape(request['approval_id'])}[/]  request {escape(request['request_id'])}  "
+        f"requested {escape(request.get('requested_at') or '')}",
+        highlight=False,
+    )
     out.print(f"  reason:  {escape(request['reason'])}", highlight=False)
     out.print(f"  content: {escape(request['content'])}", highlight=False)
 
@@ -51,11 +54,13 @@ def decide(args: argparse.Namespace, decision: str) -> int:
     request_id = request["request_id"]
     client = AgentpipeClient() if args.wait else None
     # Listen before publishing, from the end of the results topic: no older result is taken for this one.
-    with (client.watch_results([HITL]) if client else nullcontext()) as results:
+    with client.watch_results([HITL]) if client else nullcontext() as results:
         with Publisher() as publisher:
             publish_decision(publisher, args.approval_id, decision, args.reviewer, args.comment)
-        err.print(f"{decision} {escape(args.approval_id)} (request {escape(request_id)}) as {escape(args.reviewer)}",
-                  highlight=False)
+        err.print(
+            f"{decision} {escape(args.approval_id)} (request {escape(request_id)}) as {escape(args.reviewer)}",
+            highlight=False,
+        )
         if results is None:
             return EXIT_OK
         with err.status(f"waiting for the result of {escape(request_id)}"):
@@ -76,7 +81,9 @@ def cmd_reject(args: argparse.Namespace) -> int:
 
 def register(sub: Subcommands) -> None:
     p = add_command(
-        sub, "approvals", "list approval requests that wait for a human decision",
+        sub,
+        "approvals",
+        "list approval requests that wait for a human decision",
         ["agentpipe approvals", "agentpipe approvals --follow", "agentpipe approvals --json | jq -r .approval_id"],
         cmd_approvals,
         "Pending = Restate holds the review with status pending and it is still running; read through the "
@@ -88,9 +95,13 @@ def register(sub: Subcommands) -> None:
     add_verbose(p)
     for name, verb, func in (("approve", "approve", cmd_approve), ("reject", "reject", cmd_reject)):
         p = add_command(
-            sub, name, f"{verb} a pending approval request (publishes a signed approval event)",
-            [f"agentpipe {name} approval-0f3c... --comment 'looks fine' --wait",
-             f"agentpipe approvals --json | jq -r .approval_id | xargs -n1 agentpipe {name}"],
+            sub,
+            name,
+            f"{verb} a pending approval request (publishes a signed approval event)",
+            [
+                f"agentpipe {name} approval-0f3c... --comment 'looks fine' --wait",
+                f"agentpipe approvals --json | jq -r .approval_id | xargs -n1 agentpipe {name}",
+            ],
             func,
             "Signs with AGENTPIPE_APPROVAL_KEY, else with <state folder>/approval.key written by `agentpipe up`; "
             "without a key it refuses (exit 2). Exit code 5 for an unknown approval id, 1 when it is already "

@@ -33,8 +33,9 @@ def add_command(
 ) -> Parser:
     epilog = "examples:\n" + "\n".join(f"  {e}" for e in examples) + f"\n\n{EXIT_CODES_HELP}"
     description = f"{summary}\n\n{textwrap.fill(details, 100)}".strip()
-    parser = sub.add_parser(name, help=summary, description=description, epilog=epilog,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = sub.add_parser(
+        name, help=summary, description=description, epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     if func is not None:
         parser.set_defaults(func=func)
     return parser
@@ -67,13 +68,19 @@ positive_int = _positive(int, "a whole number")
 
 
 def add_timeout(parser: argparse.ArgumentParser, default: float, what: str = "results") -> None:
-    parser.add_argument("--timeout", type=positive_float, default=default, metavar="SECONDS",
-                        help=f"how long to wait for {what} (default {default:.0f}); exit code 4 when it runs out")
+    parser.add_argument(
+        "--timeout",
+        type=positive_float,
+        default=default,
+        metavar="SECONDS",
+        help=f"how long to wait for {what} (default {default:.0f}); exit code 4 when it runs out",
+    )
 
 
 def add_verbose(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--verbose", "-v", action="store_true",
-                        help="also say how many records were skipped because of their shape")
+    parser.add_argument(
+        "--verbose", "-v", action="store_true", help="also say how many records were skipped because of their shape"
+    )
 
 
 def report_skipped(args: argparse.Namespace, skipped: SkipCount, what: str = "records") -> None:

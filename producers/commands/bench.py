@@ -16,7 +16,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 def register(sub: Subcommands) -> None:
     parser = add_command(
-        sub, "bench", "benchmark the durable pipeline against plain-consumer baselines",
+        sub,
+        "bench",
+        "benchmark the durable pipeline against plain-consumer baselines",
         ["agentpipe bench --quick", "agentpipe bench --label after --compare docs/benchmarks/latest.json"],
         cmd_bench,
         "Needs the local stack with the offline model (agentpipe up). Writes ./benchmark-results/latest.{md,png,json} (--out DIR).",

@@ -22,8 +22,16 @@ def demo_table(rows: list[DemoRow]) -> Table:
     return table(
         "agentpipe demo: one request per pattern, through Kafka",
         ["pattern", "status", "route", "latency", "output (first line)"],
-        ([r.pattern, styled(r.status), r.route or "", f"{r.latency_s:.2f}s" if r.latency_s is not None else "",
-          r.output] for r in rows),
+        (
+            [
+                r.pattern,
+                styled(r.status),
+                r.route or "",
+                f"{r.latency_s:.2f}s" if r.latency_s is not None else "",
+                r.output,
+            ]
+            for r in rows
+        ),
         cut=("output (first line)",),
     )
 
@@ -48,9 +56,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
         def ask_the_person(request: ApprovalRequestValue) -> tuple[str, str]:
             bar.stop()  # the live display and a prompt cannot share the terminal
-            err.print(f"\n[bold]approval needed[/] {escape(request['approval_id'])}\n"
-                      f"  reason:  {escape(request['reason'])}\n  content: {escape(request['content'])}",
-                      highlight=False)
+            err.print(
+                f"\n[bold]approval needed[/] {escape(request['approval_id'])}\n"
+                f"  reason:  {escape(request['reason'])}\n  content: {escape(request['content'])}",
+                highlight=False,
+            )
             decision = "approved" if Confirm.ask("approve?", console=err, default=True) else "rejected"
             comment = Prompt.ask("comment", console=err, default="")
             bar.start()
@@ -76,7 +86,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def register(sub: Subcommands) -> None:
     p = add_command(
-        sub, "demo", "run every pattern once through Kafka and show the results",
+        sub,
+        "demo",
+        "run every pattern once through Kafka and show the results",
         ["agentpipe demo", "agentpipe demo --interactive"],
         cmd_demo,
         "Starts the local stack when none answers, sends {} (the built-in example) to each of the ten request "

@@ -15,11 +15,17 @@ def show_status(status: RequestStatus, as_json: bool) -> None:
         json_line(status.to_dict())
         return
     rows = [
-        ("request", status.request_id), ("state", styled(status.state)), ("approval", status.approval_id),
+        ("request", status.request_id),
+        ("state", styled(status.state)),
+        ("approval", status.approval_id),
         ("restate status", status.restate_status),
-        ("invocation", status.invocation_id), ("target", status.target),
-        ("journal", f"{status.journal_size} entries"), ("created", status.created_at),
-        ("modified", status.modified_at), ("completed", status.completed_at), ("failure", status.failure),
+        ("invocation", status.invocation_id),
+        ("target", status.target),
+        ("journal", f"{status.journal_size} entries"),
+        ("created", status.created_at),
+        ("modified", status.modified_at),
+        ("completed", status.completed_at),
+        ("failure", status.failure),
     ]
     t = table(None, ["field", "value"], [r for r in rows if r[1] not in (None, "")], wrap=("value",))
     t.show_header = False
@@ -38,7 +44,9 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def register(sub: Subcommands) -> None:
     p = add_command(
-        sub, "status", "where a request is: queued, running, suspended, waiting for approval, done, cancelled",
+        sub,
+        "status",
+        "where a request is: queued, running, suspended, waiting for approval, done, cancelled",
         ["agentpipe status req-3f2a9c1b7d0e", "agentpipe status demo-1a2b3c4d-human-in-the-loop --json"],
         cmd_status,
         "Looks the request up in Restate's SQL introspection (sys_invocation, idempotency key = request id). "
@@ -48,7 +56,9 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--json", action="store_true", help="one JSON object even on a terminal")
 
     p = add_command(
-        sub, "cancel", "cancel a request's invocation through Restate's admin API and wait until it stopped",
+        sub,
+        "cancel",
+        "cancel a request's invocation through Restate's admin API and wait until it stopped",
         ["agentpipe cancel req-3f2a9c1b7d0e"],
         cmd_cancel,
         "The pattern handler publishes an error result ('cancelled') and stops. "

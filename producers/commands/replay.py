@@ -23,10 +23,14 @@ def show_plan(planner: ReplayPlanner, items: Iterable[ReplayItem], replay_slice:
         return
     first = list(islice(items, 10))
     rest = sum(1 for _ in items)
-    out.print(f"dry run: would publish {len(first) + rest} request(s) to {planner.pattern} "
-              f"from {escape(replay_slice.describe())} as batch {planner.batch}", highlight=False)
-    out.print(table(None, ["new request id", "replay of", "key"], ([i.request_id, i.replay_of, i.key or ""]
-                                                                   for i in first)))
+    out.print(
+        f"dry run: would publish {len(first) + rest} request(s) to {planner.pattern} "
+        f"from {escape(replay_slice.describe())} as batch {planner.batch}",
+        highlight=False,
+    )
+    out.print(
+        table(None, ["new request id", "replay of", "key"], ([i.request_id, i.replay_of, i.key or ""] for i in first))
+    )
     if rest:
         out.print(f"... and {rest} more")
 
@@ -42,8 +46,12 @@ def show_summary(summary: ReplaySummary, as_json: bool) -> None:
     if as_json:
         json_line(summary.to_dict())
         return
-    rows = [("batch", summary.batch), ("pattern", summary.pattern), ("published", summary.published),
-            ("skipped", summary.skipped)]
+    rows = [
+        ("batch", summary.batch),
+        ("pattern", summary.pattern),
+        ("published", summary.published),
+        ("skipped", summary.skipped),
+    ]
     if summary.waited:
         rows += [("ok", summary.ok), ("error", summary.not_ok), ("missing", summary.missing)]
         rows += [(f"  {status}", n) for status, n in sorted(summary.statuses.items()) if status != "ok"]
@@ -62,8 +70,9 @@ def exit_code(summary: ReplaySummary) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     as_json = wants_json(args.json)
-    replay_slice = plan_slice(args.source_topic, args.partition, args.from_offset, args.to_offset,
-                              args.since, args.until)
+    replay_slice = plan_slice(
+        args.source_topic, args.partition, args.from_offset, args.to_offset, args.since, args.until
+    )
     planner = ReplayPlanner(args.pattern)
     records = read_slice(replay_slice)
     if args.dry_run:
@@ -74,9 +83,15 @@ def cmd_replay(args: argparse.Namespace) -> int:
     with progress() as bar:
         published = bar.add_task("published", total=replay_slice.size)
         received = bar.add_task("results", total=None, visible=args.wait)
-        summary = run_replay(client, planner, records, args.wait, args.timeout,
-                             on_published=lambda: bar.advance(published),
-                             on_result=lambda _: bar.advance(received))
+        summary = run_replay(
+            client,
+            planner,
+            records,
+            args.wait,
+            args.timeout,
+            on_published=lambda: bar.advance(published),
+            on_result=lambda _: bar.advance(received),
+        )
         bar.update(published, total=summary.published)
         bar.update(received, total=summary.published)
     show_skipped(planner)
@@ -86,10 +101,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 def register(sub: Subcommands) -> None:
     p = add_command(
-        sub, "replay", "re-publish a slice of a topic as new requests (new ids, replay_of set)",
-        ["agentpipe replay agent.requests.chaining --pattern chaining --from-offset 0 --to-offset 49 --wait",
-         "agentpipe replay agent.requests.orchestrator --pattern orchestrator --since 2h --until 1h --dry-run",
-         "agentpipe replay agent.requests.chat --pattern chat --since 2026-01-31T09:00:00Z --wait"],
+        sub,
+        "replay",
+        "re-publish a slice of a topic as new requests (new ids, replay_of set)",
+        [
+            "agentpipe replay agent.requests.chaining --pattern chaining --from-offset 0 --to-offset 49 --wait",
+            "agentpipe replay agent.requests.orchestrator --pattern orchestrator --since 2h --until 1h --dry-run",
+            "agentpipe replay agent.requests.chat --pattern chat --since 2026-01-31T09:00:00Z --wait",
+        ],
         cmd_replay,
         "Each record becomes a request with a new id (one batch per run, so replaying the same slice twice "
         "gives two batches) and replay_of = the original request id (body request_id, else "

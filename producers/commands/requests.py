@@ -66,8 +66,9 @@ def cmd_send(args: argparse.Namespace) -> int:
         with err.status(f"waiting for the result of {sent.request_id}"):
             result = results.wait_for_sent([sent], args.timeout).get(sent.request_id)
     if result is None:
-        raise WaitTimeout(f"no result for {sent.request_id} within {args.timeout:.0f}s "
-                          f"(see: agentpipe status {sent.request_id})")
+        raise WaitTimeout(
+            f"no result for {sent.request_id} within {args.timeout:.0f}s (see: agentpipe status {sent.request_id})"
+        )
     show_result(result)
     return EXIT_OK if result.status == "ok" else EXIT_NOT_OK
 
@@ -122,11 +123,15 @@ def show_window(results: Iterable[AgentResult], as_json: bool) -> None:
 
 def register(sub: Subcommands) -> None:
     p = add_command(
-        sub, "send", "publish one request to a pattern's request topic",
-        ['agentpipe send chaining --message "Revenue grew by 12%. Churn is at 3%." --wait',
-         "agentpipe send chat --key session-1 --message 'Hi, I am Ada' --wait",
-         "echo '{\"content\": \"borderline satire\"}' | agentpipe send human-in-the-loop --json -",
-         "ID=$(agentpipe send tool-routing); agentpipe results --request-id $ID --follow"],
+        sub,
+        "send",
+        "publish one request to a pattern's request topic",
+        [
+            'agentpipe send chaining --message "Revenue grew by 12%. Churn is at 3%." --wait',
+            "agentpipe send chat --key session-1 --message 'Hi, I am Ada' --wait",
+            'echo \'{"content": "borderline satire"}\' | agentpipe send human-in-the-loop --json -',
+            "ID=$(agentpipe send tool-routing); agentpipe results --request-id $ID --follow",
+        ],
         cmd_send,
         "Without --message or --json the body is {}, which runs the pattern's example request. "
         "Prints the request id; with --wait, the result (JSON lines when piped) and exits 1 unless its status is ok.",
@@ -141,10 +146,16 @@ def register(sub: Subcommands) -> None:
     add_timeout(p, 120.0)
 
     p = add_command(
-        sub, "results", "read results from the result topics, one per request id",
-        ["agentpipe results", "agentpipe results --pattern chaining --pattern chat --json",
-         "agentpipe results --since 2h --json | jq -r .request_id",
-         "agentpipe results --follow", "agentpipe results --follow --from-beginning | jq .status"],
+        sub,
+        "results",
+        "read results from the result topics, one per request id",
+        [
+            "agentpipe results",
+            "agentpipe results --pattern chaining --pattern chat --json",
+            "agentpipe results --since 2h --json | jq -r .request_id",
+            "agentpipe results --follow",
+            "agentpipe results --follow --from-beginning | jq .status",
+        ],
         cmd_results,
         "Duplicates (a publish repeated after a crash) are dropped by (pattern, request id); records that are "
         f"not results are skipped (counted with --verbose). Without --follow: a window, the last {DEFAULT_LAST} "
@@ -156,8 +167,12 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--request-id", action="append", metavar="ID", help="only this request id (repeatable)")
     p.add_argument("--follow", "-f", action="store_true", help="keep reading new results")
     p.add_argument("--from-beginning", action="store_true", help="with --follow: start from the oldest result")
-    p.add_argument("--last", type=positive_int, metavar="N",
-                   help=f"the last N records of each partition (default without --follow and --since: {DEFAULT_LAST})")
+    p.add_argument(
+        "--last",
+        type=positive_int,
+        metavar="N",
+        help=f"the last N records of each partition (default without --follow and --since: {DEFAULT_LAST})",
+    )
     p.add_argument("--since", metavar="T", help="records at or after time T (RFC 3339, or a span ago: 15m, 2h)")
     p.add_argument("--json", action="store_true", help="JSON lines even on a terminal")
     add_verbose(p)

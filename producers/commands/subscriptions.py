@@ -18,8 +18,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         for s in subscriptions:
             json_line(s)
     else:
-        out.print(table("subscriptions", ["source", "sink", "id"],
-                        ([s["source"], s["sink"], s["id"]] for s in subscriptions), cut=("id",)))
+        out.print(
+            table(
+                "subscriptions",
+                ["source", "sink", "id"],
+                ([s["source"], s["sink"], s["id"]] for s in subscriptions),
+                cut=("id",),
+            )
+        )
     return EXIT_OK
 
 
@@ -29,8 +35,11 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if wants_json(args.json):
         json_line({"created": report.created, "removed": report.removed, "unchanged": report.unchanged})
         return EXIT_OK
-    out.print(f"subscriptions: {len(report.created)} created, {len(report.removed)} removed, "
-              f"{len(report.unchanged)} unchanged", highlight=False)
+    out.print(
+        f"subscriptions: {len(report.created)} created, {len(report.removed)} removed, "
+        f"{len(report.unchanged)} unchanged",
+        highlight=False,
+    )
     for change, items in (("created", report.created), ("removed", report.removed)):
         for item in items:
             out.print(f"  {change} {item}", highlight=False, markup=False)
@@ -38,9 +47,14 @@ def cmd_sync(args: argparse.Namespace) -> int:
 
 
 def register(sub: Subcommands) -> None:
-    group = add_command(sub, "subscriptions", "list or sync Restate's Kafka subscriptions",
-                        ["agentpipe subscriptions list", "agentpipe subscriptions sync"], None,
-                        "The wanted subscriptions come from subscriptions/desired.py.")
+    group = add_command(
+        sub,
+        "subscriptions",
+        "list or sync Restate's Kafka subscriptions",
+        ["agentpipe subscriptions list", "agentpipe subscriptions sync"],
+        None,
+        "The wanted subscriptions come from subscriptions/desired.py.",
+    )
     actions = group.add_subparsers(dest="action", required=True, metavar="ACTION")
     for name, summary, func in (
         ("list", "the subscriptions Restate has", cmd_list),

@@ -18,7 +18,11 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_quick_benchmark_writes_table_plot_and_numbers(stack, tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT, env=os.environ.copy(), capture_output=True, text=True, timeout=150,
+        cwd=ROOT,
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=150,
     )
     assert done.returncode == 0, f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
 

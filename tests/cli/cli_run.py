@@ -15,10 +15,16 @@ SCRIPT = Path(sys.executable).with_name("agentpipe")
 COMMAND = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "producers.cli"]
 
 
-def agentpipe(*args: str, stdin: str | None = None, env: dict[str, str] | None = None,
-              timeout: float = 120) -> subprocess.CompletedProcess:
+def agentpipe(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [*COMMAND, *args], input=stdin, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+        [*COMMAND, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
     )
 

@@ -6,8 +6,22 @@ import pytest
 
 from tests.cli.cli_run import agentpipe, free_port, one_line_error
 
-COMMANDS = ["up", "down", "demo", "send", "results", "approvals", "approve", "reject", "replay", "status", "cancel",
-            "subscriptions", "subscriptions list", "subscriptions sync"]
+COMMANDS = [
+    "up",
+    "down",
+    "demo",
+    "send",
+    "results",
+    "approvals",
+    "approve",
+    "reject",
+    "replay",
+    "status",
+    "cancel",
+    "subscriptions",
+    "subscriptions list",
+    "subscriptions sync",
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -42,8 +56,11 @@ def test_chat_without_a_key_is_a_usage_error():
 
 @pytest.mark.parametrize("args", [["send", "chaining", "--wait"], ["replay", "any-topic", "--pattern", "chaining"]])
 def test_unreachable_broker_is_one_line_and_exit_3(args):
-    proc = agentpipe(*args, env={"AGENTPIPE_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}",
-                                 "AGENTPIPE_CLIENT_BROKER_TIMEOUT_S": "1"}, timeout=60)
+    proc = agentpipe(
+        *args,
+        env={"AGENTPIPE_KAFKA_BOOTSTRAP": f"127.0.0.1:{free_port()}", "AGENTPIPE_CLIENT_BROKER_TIMEOUT_S": "1"},
+        timeout=60,
+    )
     assert proc.returncode == 3, proc.stderr
     assert "unreachable" in one_line_error(proc)
 

@@ -20,15 +20,32 @@ import pytest
 from handlers.catalog import PATTERNS
 from tests.cli.cli_run import COMMAND, free_port
 
-PORT_VARIABLES = ("KAFKA_PORT", "KAFKA_CONTROLLER_PORT", "RESTATE_INGRESS_PORT", "RESTATE_ADMIN_PORT",
-                  "RESTATE_NODE_PORT", "AGENT_SERVICE_PORT", "REMOTE_AGENTS_PORT", "OFFLINE_MODEL_PORT")
+PORT_VARIABLES = (
+    "KAFKA_PORT",
+    "KAFKA_CONTROLLER_PORT",
+    "RESTATE_INGRESS_PORT",
+    "RESTATE_ADMIN_PORT",
+    "RESTATE_NODE_PORT",
+    "AGENT_SERVICE_PORT",
+    "REMOTE_AGENTS_PORT",
+    "OFFLINE_MODEL_PORT",
+)
 # Starts a stack of its own (Java, npm) without the session's fixture.
 pytestmark = pytest.mark.stack
 
 # What would point the CLI at another stack or another model: a first run has none of it.
-INHERITED = ("AGENTPIPE_STATE_DIR", "AGENTPIPE_APPROVAL_KEY", "AGENTPIPE_KAFKA_BOOTSTRAP",
-             "AGENTPIPE_RESTATE_INGRESS_URL", "AGENTPIPE_RESTATE_ADMIN_URL", "AGENTPIPE_AGENT_SERVICE_URL",
-             "AGENTPIPE_REMOTE_AGENTS_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL")
+INHERITED = (
+    "AGENTPIPE_STATE_DIR",
+    "AGENTPIPE_APPROVAL_KEY",
+    "AGENTPIPE_KAFKA_BOOTSTRAP",
+    "AGENTPIPE_RESTATE_INGRESS_URL",
+    "AGENTPIPE_RESTATE_ADMIN_URL",
+    "AGENTPIPE_AGENT_SERVICE_URL",
+    "AGENTPIPE_REMOTE_AGENTS_URL",
+    "OPENAI_API_KEY",
+    "OPENAI_BASE_URL",
+    "OPENAI_MODEL",
+)
 
 
 def first_run_env() -> dict[str, str]:
@@ -58,8 +75,7 @@ def test_demo_on_a_fresh_machine_starts_the_stack_and_gets_ten_ok(short_tmp):
     env = first_run_env()
 
     def agentpipe(*args: str, timeout: float) -> subprocess.CompletedProcess:
-        return subprocess.run([*COMMAND, *args], capture_output=True, text=True, timeout=timeout,
-                              cwd=project, env=env)
+        return subprocess.run([*COMMAND, *args], capture_output=True, text=True, timeout=timeout, cwd=project, env=env)
 
     try:
         proc = agentpipe("demo", timeout=420)

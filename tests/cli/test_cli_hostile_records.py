@@ -34,9 +34,17 @@ MALFORMED = [
 
 
 def markup_result(request_id: str) -> dict:
-    return {"request_id": request_id, "pattern": "chaining", "status": "ok", "output": f"out {MARKUP}",
-            "error": None, "route": MARKUP, "replay_of": "[/]", "completed_at": "2026-01-01T00:00:00.000Z",
-            "source": None}
+    return {
+        "request_id": request_id,
+        "pattern": "chaining",
+        "status": "ok",
+        "output": f"out {MARKUP}",
+        "error": None,
+        "route": MARKUP,
+        "replay_of": "[/]",
+        "completed_at": "2026-01-01T00:00:00.000Z",
+        "source": None,
+    }
 
 
 @pytest.fixture
@@ -61,8 +69,14 @@ def test_results_skips_and_counts_malformed_records(bad_results):
 
 def on_a_terminal(*args: str) -> subprocess.CompletedProcess:
     """Run the CLI with a pseudo-terminal as stdout, so it renders with rich instead of writing JSON."""
-    return subprocess.run(["script", "-qec", " ".join([*COMMAND, *args]), "/dev/null"], capture_output=True,
-                          text=True, timeout=60, cwd=ROOT, env={**os.environ, "COLUMNS": "300"})
+    return subprocess.run(
+        ["script", "-qec", " ".join([*COMMAND, *args]), "/dev/null"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "300"},
+    )
 
 
 def test_results_table_prints_markup_as_itself(bad_results):
@@ -77,10 +91,14 @@ def test_results_follow_prints_markup_as_itself(stack):
     """A replay_of of "[/]" once crashed the follower: on a terminal each result is a line of rich markup."""
     request_id = new_id("follow-markup")
     # A terminal is what makes the follower render with rich (piped, it writes JSON lines).
-    follower = subprocess.Popen(["script", "-qfec", " ".join([*COMMAND, "results", "--follow", "--pattern",
-                                                              "chaining"]), "/dev/null"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
-                                env={**os.environ, "COLUMNS": "300"})
+    follower = subprocess.Popen(
+        ["script", "-qfec", " ".join([*COMMAND, "results", "--follow", "--pattern", "chaining"]), "/dev/null"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "COLUMNS": "300"},
+    )
     lines: list[str] = []
     threading.Thread(target=lambda: lines.extend(iter(follower.stdout.readline, "")), daemon=True).start()
     try:

@@ -31,8 +31,10 @@ def fill(topic: str, count: int, start: int = 0) -> dict[int, str]:
 
     Returns offset -> the id replay must put in replay_of.
     """
-    bodies = [{"message": f"Revenue grew by {i}%."} | ({"request_id": f"orig-{topic}-{i}"} if i % 3 else {})
-              for i in range(start, start + count)]
+    bodies = [
+        {"message": f"Revenue grew by {i}%."} | ({"request_id": f"orig-{topic}-{i}"} if i % 3 else {})
+        for i in range(start, start + count)
+    ]
     p, delivered = producer(), []
     for body in bodies:
         p.produce(topic, json.dumps(body).encode(), partition=0, on_delivery=lambda err, msg: delivered.append(msg))
@@ -58,8 +60,15 @@ def test_replay_of_50_records_yields_50_results_with_replay_of_twice(source_topi
             assert proc.returncode == 0, proc.stderr
             [summary] = json_lines(proc.stdout)
             assert summary | {"batch": None} == {
-                "batch": None, "pattern": "chaining", "published": RECORDS, "skipped": 0, "waited": True,
-                "ok": RECORDS, "error": 0, "statuses": {"ok": RECORDS}, "missing": 0,
+                "batch": None,
+                "pattern": "chaining",
+                "published": RECORDS,
+                "skipped": 0,
+                "waited": True,
+                "ok": RECORDS,
+                "error": 0,
+                "statuses": {"ok": RECORDS},
+                "missing": 0,
             }
             batches.append(summary["batch"])
         ours = lambda rs: [r["value"] for r in rs if r["value"]["request_id"].startswith(tuple(batches))]  # noqa: E731
@@ -87,8 +96,9 @@ def test_replay_by_time_selects_the_records_of_that_window(source_topic):
     time.sleep(0.05)
     fill(source_topic, 2, start=7)
 
-    proc = agentpipe("replay", source_topic, "--pattern", "orchestrator", "--since", since, "--until", until,
-                     "--dry-run")
+    proc = agentpipe(
+        "replay", source_topic, "--pattern", "orchestrator", "--since", since, "--until", until, "--dry-run"
+    )
     assert proc.returncode == 0, proc.stderr
     assert sorted(p["replay_of"] for p in json_lines(proc.stdout)) == sorted(window.values())
 

@@ -12,9 +12,16 @@ from tests.kafka_io import new_id, produce
 
 
 def fake_result(request_id: str, pattern: str, output: str, offset: int) -> dict:
-    return {"request_id": request_id, "pattern": pattern, "status": "ok", "output": output, "error": None,
-            "source": {"topic": f"agent.requests.{pattern}", "partition": 0, "offset": offset},
-            "replay_of": None, "completed_at": "2026-01-01T00:00:00.000Z"}
+    return {
+        "request_id": request_id,
+        "pattern": pattern,
+        "status": "ok",
+        "output": output,
+        "error": None,
+        "source": {"topic": f"agent.requests.{pattern}", "partition": 0, "offset": offset},
+        "replay_of": None,
+        "completed_at": "2026-01-01T00:00:00.000Z",
+    }
 
 
 def test_wait_takes_the_result_of_the_record_it_sent(stack):
@@ -26,8 +33,11 @@ def test_wait_takes_the_result_of_the_record_it_sent(stack):
         produce(result_topic("chaining"), fake_result(request_id, "chaining", "an older answer", sent.offset + 10_000))
         result = results.wait_for_sent([sent], timeout=60)[request_id]
     assert result.source is not None
-    assert (result.source.topic, result.source.partition, result.source.offset) == (sent.topic, sent.partition,
-                                                                                    sent.offset)
+    assert (result.source.topic, result.source.partition, result.source.offset) == (
+        sent.topic,
+        sent.partition,
+        sent.offset,
+    )
     assert "| revenue growth | 7% |" in result.output
 
 
@@ -36,8 +46,9 @@ def test_results_are_one_per_pattern_and_request_id(stack):
     for pattern in ("chaining", "orchestrator"):
         produce(result_topic(pattern), fake_result(request_id, pattern, f"from {pattern}", 1))
         produce(result_topic(pattern), fake_result(request_id, pattern, f"from {pattern}", 1))  # a repeat
-    proc = agentpipe("results", "--pattern", "chaining", "--pattern", "orchestrator", "--request-id", request_id,
-                     "--last", "20")
+    proc = agentpipe(
+        "results", "--pattern", "chaining", "--pattern", "orchestrator", "--request-id", request_id, "--last", "20"
+    )
     assert proc.returncode == 0, proc.stderr
     assert sorted(r["pattern"] for r in json_lines(proc.stdout)) == ["chaining", "orchestrator"]
 
@@ -47,7 +58,11 @@ def test_an_admin_api_that_does_not_answer_is_a_timeout_not_unreachable():
         server.bind(("127.0.0.1", 0))
         server.listen(8)  # connections are accepted by the kernel; nothing ever answers
         url = f"http://127.0.0.1:{server.getsockname()[1]}"
-        proc = agentpipe("status", "some-id", env={"AGENTPIPE_RESTATE_ADMIN_URL": url,
-                                                   "AGENTPIPE_CLIENT_ADMIN_TIMEOUT_S": "1"}, timeout=60)
+        proc = agentpipe(
+            "status",
+            "some-id",
+            env={"AGENTPIPE_RESTATE_ADMIN_URL": url, "AGENTPIPE_CLIENT_ADMIN_TIMEOUT_S": "1"},
+            timeout=60,
+        )
     assert proc.returncode == 4, proc.stderr
     assert "did not answer in time" in one_line_error(proc)

@@ -19,8 +19,12 @@ def send_and_duplicate(pattern: str) -> str:
     produce(record["topic"], record["value"], key=record["key"], headers=record["headers"])
     with TopicReader.open([result_topic(pattern)], from_beginning=True) as everything:
         # Other tests leave malformed records on the topic: only dict values can be results.
-        everything.collect(lambda rs: sum(isinstance(r["value"], dict) and r["value"].get("request_id") == request_id
-                                          for r in rs) == 2, timeout=30)
+        everything.collect(
+            lambda rs: (
+                sum(isinstance(r["value"], dict) and r["value"].get("request_id") == request_id for r in rs) == 2
+            ),
+            timeout=30,
+        )
     return request_id
 
 
@@ -36,8 +40,13 @@ def test_results_drops_a_duplicated_result_record(stack):
 def test_results_follow_dedupes_and_streams_new_results(stack):
     first = send_and_duplicate("parallel-tools")
     lines: list[str] = []
-    follower = subprocess.Popen([*COMMAND, "results", "--follow", "--from-beginning", "--pattern", "parallel-tools"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    follower = subprocess.Popen(
+        [*COMMAND, "results", "--follow", "--from-beginning", "--pattern", "parallel-tools"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     threading.Thread(target=lambda: lines.extend(iter(follower.stdout.readline, "")), daemon=True).start()
     try:
         second = send_request("parallel-tools")

@@ -13,15 +13,18 @@ from tests.kafka_io import TopicReader, new_id, result_reader, wait_for_results
 def request_record(source: dict) -> dict:
     """The request record a result names in its ``source``."""
     with TopicReader.open([source["topic"]], from_beginning=True) as reader:
-        seen = reader.collect(lambda rs: any(r["partition"] == source["partition"] and r["offset"] == source["offset"]
-                                             for r in rs), timeout=30)
+        seen = reader.collect(
+            lambda rs: any(r["partition"] == source["partition"] and r["offset"] == source["offset"] for r in rs),
+            timeout=30,
+        )
     return next(r for r in seen if r["partition"] == source["partition"] and r["offset"] == source["offset"])
 
 
 def test_send_wait_prints_the_result_and_the_request_carries_its_id(stack):
     request_id = new_id("cli-send")
-    proc = agentpipe("send", "chaining", "--message", "Revenue grew by 12%. Churn is at 3%.",
-                     "--request-id", request_id, "--wait")
+    proc = agentpipe(
+        "send", "chaining", "--message", "Revenue grew by 12%. Churn is at 3%.", "--request-id", request_id, "--wait"
+    )
     assert proc.returncode == 0, proc.stderr
     [result] = json_lines(proc.stdout)  # piped: one JSON line
     assert result["request_id"] == request_id and result["status"] == "ok"

@@ -32,6 +32,7 @@ ROUTE_TOOLS = tuple(v.route_tool(route) for route in v.ROUTES)
 
 # -- fixtures -------------------------------------------------------------------
 
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -43,8 +44,9 @@ def base_url(tmp_path_factory: pytest.TempPathFactory):
     port = free_port()
     log_path = tmp_path_factory.mktemp("offline_model") / "server.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "offline_model", "--port", str(port)],
-                                cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "offline_model", "--port", str(port)], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         with OfflineModelControl(url) as control:
@@ -81,27 +83,52 @@ def client(base_url: str):
 
 # -- helpers --------------------------------------------------------------------
 
+
 def tool(name: str, **props: str) -> dict:
-    return {"type": "function", "function": {
-        "name": name, "description": f"{name} tool",
-        "parameters": {"type": "object", "properties": {p: {"type": t} for p, t in props.items()},
-                       "required": list(props)}}}
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": f"{name} tool",
+            "parameters": {
+                "type": "object",
+                "properties": {p: {"type": t} for p, t in props.items()},
+                "required": list(props),
+            },
+        },
+    }
 
 
 def support_tools() -> list[dict]:
-    return [tool(v.QUERY_USER_DATABASE, user_id="string"), tool(v.FETCH_SERVICE_STATUS),
-            tool(v.CREATE_SUPPORT_TICKET, user_id="string", message="string")]
+    return [
+        tool(v.QUERY_USER_DATABASE, user_id="string"),
+        tool(v.FETCH_SERVICE_STATUS),
+        tool(v.CREATE_SUPPORT_TICKET, user_id="string", message="string"),
+    ]
 
 
-def chat(client: openai.OpenAI, system: str, *turns: dict | str, request_id: str | None = None,
-         step: str | None = None, pattern: str | None = None, **kwargs):
+def chat(
+    client: openai.OpenAI,
+    system: str,
+    *turns: dict | str,
+    request_id: str | None = None,
+    step: str | None = None,
+    pattern: str | None = None,
+    **kwargs,
+):
     """One completion; plain strings in ``turns`` are user messages."""
     messages = [{"role": "system", "content": system}]
     messages += [{"role": "user", "content": t} if isinstance(t, str) else t for t in turns]
-    headers = {k: v for k, v in {"X-Agentpipe-Request-Id": request_id, "X-Agentpipe-Step": step,
-                                 "X-Agentpipe-Pattern": pattern}.items() if v}
-    return client.chat.completions.create(model=OFFLINE_MODEL_NAME, messages=messages,
-                                          extra_headers=headers, **kwargs)
+    headers = {
+        k: v
+        for k, v in {
+            "X-Agentpipe-Request-Id": request_id,
+            "X-Agentpipe-Step": step,
+            "X-Agentpipe-Pattern": pattern,
+        }.items()
+        if v
+    }
+    return client.chat.completions.create(model=OFFLINE_MODEL_NAME, messages=messages, extra_headers=headers, **kwargs)
 
 
 def text(completion) -> str:
@@ -120,11 +147,14 @@ def tool_turns(completion, results: list[str]) -> list[dict]:
     """The assistant message with its tool calls, then one tool result per call."""
     message = completion.choices[0].message
     turns = [message.model_dump(exclude_none=True)]
-    turns += [{"role": "tool", "tool_call_id": c.id, "content": r} for c, r in zip(message.tool_calls, results, strict=True)]
+    turns += [
+        {"role": "tool", "tool_call_id": c.id, "content": r} for c, r in zip(message.tool_calls, results, strict=True)
+    ]
     return turns
 
 
 # -- basics -----------------------------------------------------------------------
+
 
 def test_health_and_models(control: OfflineModelControl, client: openai.OpenAI) -> None:
     assert control.health()
@@ -152,8 +182,10 @@ def test_same_request_same_reply(client: openai.OpenAI) -> None:
 
 def test_content_given_as_parts(client: openai.OpenAI) -> None:
     parts = [{"type": "text", "text": "Revenue grew by 12%."}, {"type": "text", "text": "Churn is at 3%."}]
-    assert text(chat(client, prompts.EXTRACT_METRICS, {"role": "user", "content": parts})) == \
-        "revenue growth: 12%\nchurn: 3%"
+    assert (
+        text(chat(client, prompts.EXTRACT_METRICS, {"role": "user", "content": parts}))
+        == "revenue growth: 12%\nchurn: 3%"
+    )
 
 
 def test_fallback_echo(client: openai.OpenAI) -> None:
@@ -164,8 +196,12 @@ def test_fallback_echo(client: openai.OpenAI) -> None:
 # -- 1. chaining --------------------------------------------------------------------
 
 REPORT_LINES = [
-    "customer satisfaction score: 92", "revenue growth: 45%", "market share: 23%",
-    "customer churn: 5%", "employee satisfaction: 87", "operating margin: 34%",
+    "customer satisfaction score: 92",
+    "revenue growth: 45%",
+    "market share: 23%",
+    "customer churn: 5%",
+    "employee satisfaction: 87",
+    "operating margin: 34%",
 ]
 
 
@@ -174,8 +210,12 @@ def test_chaining_example_report(client: openai.OpenAI) -> None:
     assert extracted.splitlines() == REPORT_LINES
     ordered = text(chat(client, prompts.SORT_METRICS, extracted))
     assert ordered.splitlines() == [
-        "customer satisfaction score: 92", "employee satisfaction: 87", "revenue growth: 45%",
-        "operating margin: 34%", "market share: 23%", "customer churn: 5%",
+        "customer satisfaction score: 92",
+        "employee satisfaction: 87",
+        "revenue growth: 45%",
+        "operating margin: 34%",
+        "market share: 23%",
+        "customer churn: 5%",
     ]
     table = text(chat(client, prompts.FORMAT_TABLE, ordered))
     rows = table.splitlines()
@@ -195,22 +235,34 @@ def test_chaining_other_text(client: openai.OpenAI) -> None:
 
 
 def test_chaining_currency_and_text_without_numbers(client: openai.OpenAI) -> None:
-    extracted = text(chat(client, prompts.EXTRACT_METRICS,
-                          "Sales reached $1.2 million in Q3. We hired 12 engineers. The mood is good."))
+    extracted = text(
+        chat(
+            client,
+            prompts.EXTRACT_METRICS,
+            "Sales reached $1.2 million in Q3. We hired 12 engineers. The mood is good.",
+        )
+    )
     assert extracted.splitlines() == ["sales: $1.2 million", "engineers: 12"]
 
 
 # -- 2. tool routing -------------------------------------------------------------------
+
 
 def test_tool_routing_opens_ticket_when_broken(client: openai.OpenAI) -> None:
     question = f"User ID: u-42\n{prompts.EXAMPLE_SUPPORT_QUESTION}"
     first = chat(client, prompts.SUPPORT_AGENT, question, tools=support_tools())
     assert calls(first) == [(v.QUERY_USER_DATABASE, {"user_id": "u-42"}), (v.FETCH_SERVICE_STATUS, {})]
 
-    history = [question, *tool_turns(first, [
-        json.dumps({"user_id": "u-42", "name": "Ada", "plan": "pro", "api_access": "active"}),
-        json.dumps({"status": "degraded", "component": "api"}),
-    ])]
+    history = [
+        question,
+        *tool_turns(
+            first,
+            [
+                json.dumps({"user_id": "u-42", "name": "Ada", "plan": "pro", "api_access": "active"}),
+                json.dumps({"status": "degraded", "component": "api"}),
+            ],
+        ),
+    ]
     second = chat(client, prompts.SUPPORT_AGENT, *history, tools=support_tools())
     [(name, args)] = calls(second)
     assert name == v.CREATE_SUPPORT_TICKET
@@ -232,12 +284,16 @@ def test_tool_routing_answers_without_ticket_when_healthy(client: openai.OpenAI)
 
 # -- 3. parallel tools -----------------------------------------------------------------
 
-@pytest.mark.parametrize("question, cities", [
-    (prompts.EXAMPLE_WEATHER_QUESTION, ["Berlin", "Tokyo", "New York"]),
-    ("Is it warm in Rio de Janeiro, and what about San Francisco?", ["Rio de Janeiro", "San Francisco"]),
-    ("Weather in Springfield, Shelbyville and Ogdenville please", ["Springfield", "Shelbyville", "Ogdenville"]),
-    ("compare paris with london", ["Paris", "London"]),
-])
+
+@pytest.mark.parametrize(
+    "question, cities",
+    [
+        (prompts.EXAMPLE_WEATHER_QUESTION, ["Berlin", "Tokyo", "New York"]),
+        ("Is it warm in Rio de Janeiro, and what about San Francisco?", ["Rio de Janeiro", "San Francisco"]),
+        ("Weather in Springfield, Shelbyville and Ogdenville please", ["Springfield", "Shelbyville", "Ogdenville"]),
+        ("compare paris with london", ["Paris", "London"]),
+    ],
+)
 def test_parallel_tools_one_call_per_city(client: openai.OpenAI, question: str, cities: list[str]) -> None:
     completion = chat(client, prompts.WEATHER_AGENT, question, tools=[tool(v.GET_WEATHER, location="string")])
     assert calls(completion) == [(v.GET_WEATHER, {"location": c}) for c in cities]
@@ -246,11 +302,14 @@ def test_parallel_tools_one_call_per_city(client: openai.OpenAI, question: str, 
 def test_parallel_tools_answer_from_results(client: openai.OpenAI) -> None:
     tools = [tool(v.GET_WEATHER, location="string")]
     first = chat(client, prompts.WEATHER_AGENT, prompts.EXAMPLE_WEATHER_QUESTION, tools=tools)
-    results = [json.dumps({"location": "Berlin", "temperature_c": 12, "conditions": "cloudy"}),
-               "Tokyo: 20C and sunny",
-               json.dumps({"temperature_c": 25, "conditions": "humid"})]
-    answer = text(chat(client, prompts.WEATHER_AGENT, prompts.EXAMPLE_WEATHER_QUESTION,
-                       *tool_turns(first, results), tools=tools))
+    results = [
+        json.dumps({"location": "Berlin", "temperature_c": 12, "conditions": "cloudy"}),
+        "Tokyo: 20C and sunny",
+        json.dumps({"temperature_c": 25, "conditions": "humid"}),
+    ]
+    answer = text(
+        chat(client, prompts.WEATHER_AGENT, prompts.EXAMPLE_WEATHER_QUESTION, *tool_turns(first, results), tools=tools)
+    )
     assert answer.splitlines() == [
         "Berlin: temperature_c: 12, conditions: cloudy",
         "Tokyo: Tokyo: 20C and sunny",
@@ -260,27 +319,43 @@ def test_parallel_tools_answer_from_results(client: openai.OpenAI) -> None:
 
 def test_parallel_tools_results_without_matching_call_ids(client: openai.OpenAI) -> None:
     results = [{"role": "tool", "tool_call_id": f"own-{i}", "content": f"{t} C"} for i, t in enumerate((5, 9))]
-    answer = text(chat(client, prompts.WEATHER_AGENT, "Weather in Oslo and Rome?", *results,
-                       tools=[tool(v.GET_WEATHER, location="string")]))
+    answer = text(
+        chat(
+            client,
+            prompts.WEATHER_AGENT,
+            "Weather in Oslo and Rome?",
+            *results,
+            tools=[tool(v.GET_WEATHER, location="string")],
+        )
+    )
     assert answer.splitlines() == ["Oslo: 5 C", "Rome: 9 C"]
 
 
 def test_tool_choice_none_forces_text(client: openai.OpenAI) -> None:
-    completion = chat(client, prompts.WEATHER_AGENT, "Weather in Oslo?", tools=[tool(v.GET_WEATHER, location="string")],
-                      tool_choice="none")
+    completion = chat(
+        client,
+        prompts.WEATHER_AGENT,
+        "Weather in Oslo?",
+        tools=[tool(v.GET_WEATHER, location="string")],
+        tool_choice="none",
+    )
     assert text(completion) == "offline model: Weather in Oslo?"
 
 
 # -- 4./5. routing ---------------------------------------------------------------------
 
-@pytest.mark.parametrize("question, route", [
-    (prompts.EXAMPLE_ROUTING_QUESTION, "billing"),
-    ("I forgot my password and cannot log in", "account"),
-    ("How do I export the dashboard to CSV?", "product"),
-    ("Tell me a joke", "product"),  # no keyword
-    ("My password reset email asks for a payment", "account"),  # account 2 vs billing 1
-    ("The invoice page shows my profile", "product"),  # tie 1:1 -> product
-])
+
+@pytest.mark.parametrize(
+    "question, route",
+    [
+        (prompts.EXAMPLE_ROUTING_QUESTION, "billing"),
+        ("I forgot my password and cannot log in", "account"),
+        ("How do I export the dashboard to CSV?", "product"),
+        ("Tell me a joke", "product"),  # no keyword
+        ("My password reset email asks for a payment", "account"),  # account 2 vs billing 1
+        ("The invoice page shows my profile", "product"),  # tie 1:1 -> product
+    ],
+)
 def test_router_classifies(client: openai.OpenAI, question: str, route: str) -> None:
     completion = chat(client, prompts.ROUTER, question, tools=[tool(t, question="string") for t in ROUTE_TOOLS])
     assert calls(completion) == [(v.route_tool(route), {"question": question})]
@@ -295,11 +370,15 @@ def test_specialists_answer_with_their_tag(client: openai.OpenAI, route: str) ->
 
 # -- 6. parallel agents ------------------------------------------------------------------
 
-@pytest.mark.parametrize("content, label", [
-    (prompts.EXAMPLE_REVIEW, "positive"),
-    ("The app is terrible and slow. It crashes daily.", "negative"),
-    ("The box is blue. It arrived on Tuesday.", "neutral"),
-])
+
+@pytest.mark.parametrize(
+    "content, label",
+    [
+        (prompts.EXAMPLE_REVIEW, "positive"),
+        ("The app is terrible and slow. It crashes daily.", "negative"),
+        ("The box is blue. It arrived on Tuesday.", "neutral"),
+    ],
+)
 def test_sentiment(client: openai.OpenAI, content: str, label: str) -> None:
     answer = text(chat(client, prompts.PARALLEL_ANALYSES["sentiment"], content))
     assert answer.startswith(f"{label}: ")
@@ -323,6 +402,7 @@ def test_summary_is_one_sentence(client: openai.OpenAI) -> None:
 
 # -- 7. orchestrator-workers ----------------------------------------------------------------
 
+
 class Task(BaseModel):
     task_type: str
     instruction: str
@@ -332,12 +412,30 @@ class TaskList(BaseModel):
     tasks: list[Task]
 
 
-TASK_LIST_FORMAT = {"type": "json_schema", "json_schema": {
-    "name": "task_list", "strict": True,
-    "schema": {"type": "object", "required": ["tasks"], "additionalProperties": False, "properties": {
-        "tasks": {"type": "array", "maxItems": 5, "items": {
-            "type": "object", "required": ["task_type", "instruction"], "additionalProperties": False,
-            "properties": {"task_type": {"type": "string"}, "instruction": {"type": "string"}}}}}}}}
+TASK_LIST_FORMAT = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "task_list",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "required": ["tasks"],
+            "additionalProperties": False,
+            "properties": {
+                "tasks": {
+                    "type": "array",
+                    "maxItems": 5,
+                    "items": {
+                        "type": "object",
+                        "required": ["task_type", "instruction"],
+                        "additionalProperties": False,
+                        "properties": {"task_type": {"type": "string"}, "instruction": {"type": "string"}},
+                    },
+                }
+            },
+        },
+    },
+}
 
 
 def test_orchestrator_returns_task_list(client: openai.OpenAI) -> None:
@@ -349,9 +447,13 @@ def test_orchestrator_returns_task_list(client: openai.OpenAI) -> None:
 
 def test_orchestrator_with_openai_parse(client: openai.OpenAI) -> None:
     completion = client.chat.completions.parse(
-        model=OFFLINE_MODEL_NAME, response_format=TaskList,
-        messages=[{"role": "system", "content": prompts.ORCHESTRATOR},
-                  {"role": "user", "content": prompts.EXAMPLE_PRODUCT_TEXT}])
+        model=OFFLINE_MODEL_NAME,
+        response_format=TaskList,
+        messages=[
+            {"role": "system", "content": prompts.ORCHESTRATOR},
+            {"role": "user", "content": prompts.EXAMPLE_PRODUCT_TEXT},
+        ],
+    )
     assert len(completion.choices[0].message.parsed.tasks) == 3
 
 
@@ -363,22 +465,35 @@ def test_orchestrator_respects_max_items(client: openai.OpenAI) -> None:
 
 
 def test_generic_json_schema_gets_valid_instance(client: openai.OpenAI) -> None:
-    fmt = {"type": "json_schema", "json_schema": {"name": "verdict", "schema": {
-        "type": "object", "properties": {"ok": {"type": "boolean"}, "score": {"type": "integer"},
-                                         "kind": {"enum": ["a", "b"]}}}}}
-    assert json.loads(text(chat(client, "Judge it.", "text", response_format=fmt))) == \
-        {"ok": False, "score": 0, "kind": "a"}
+    fmt = {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "verdict",
+            "schema": {
+                "type": "object",
+                "properties": {"ok": {"type": "boolean"}, "score": {"type": "integer"}, "kind": {"enum": ["a", "b"]}},
+            },
+        },
+    }
+    assert json.loads(text(chat(client, "Judge it.", "text", response_format=fmt))) == {
+        "ok": False,
+        "score": 0,
+        "kind": "a",
+    }
 
 
 @pytest.mark.parametrize("task_type", ["formal", "conversational", "technical"])
 def test_worker_tags_its_task_type(client: openai.OpenAI, task_type: str) -> None:
-    message = (f"Task type: {task_type}\nInstruction: Write it the {task_type} way.\n"
-               f"Original task: {prompts.EXAMPLE_PRODUCT_TEXT}")
+    message = (
+        f"Task type: {task_type}\nInstruction: Write it the {task_type} way.\n"
+        f"Original task: {prompts.EXAMPLE_PRODUCT_TEXT}"
+    )
     answer = text(chat(client, prompts.WORKER, message))
     assert answer.startswith(f"[{task_type}] ") and "water bottle" in answer
 
 
 # -- 8. evaluator-optimizer -------------------------------------------------------------------
+
 
 def test_evaluator_optimizer_passes_in_round_two(client: openai.OpenAI) -> None:
     task = f"Task: {prompts.EXAMPLE_CODING_TASK}"
@@ -395,28 +510,43 @@ def test_evaluator_optimizer_passes_in_round_two(client: openai.OpenAI) -> None:
 
 
 def test_generator_reads_feedback_from_earlier_turns(client: openai.OpenAI) -> None:
-    answer = text(chat(client, prompts.GENERATOR, prompts.EXAMPLE_CODING_TASK,
-                       {"role": "assistant", "content": "first attempt"},
-                       "Feedback:\nadd docstrings\nand tests"))
+    answer = text(
+        chat(
+            client,
+            prompts.GENERATOR,
+            prompts.EXAMPLE_CODING_TASK,
+            {"role": "assistant", "content": "first attempt"},
+            "Feedback:\nadd docstrings\nand tests",
+        )
+    )
     assert "Addressed feedback: add docstrings" in answer
 
 
 # -- 9. human in the loop ------------------------------------------------------------------------
+
 
 def test_moderation_asks_for_human_review_when_unsure(client: openai.OpenAI) -> None:
     review_tool = [tool(v.GET_HUMAN_REVIEW, reason="string")]
     completion = chat(client, prompts.MODERATOR, prompts.EXAMPLE_CONTENT, tools=review_tool)
     [(name, args)] = calls(completion)
     assert name == v.GET_HUMAN_REVIEW and "borderline" in args["reason"]
-    decided = chat(client, prompts.MODERATOR, prompts.EXAMPLE_CONTENT,
-                   *tool_turns(completion, ['{"decision": "rejected", "reviewer": "ann"}']), tools=review_tool)
+    decided = chat(
+        client,
+        prompts.MODERATOR,
+        prompts.EXAMPLE_CONTENT,
+        *tool_turns(completion, ['{"decision": "rejected", "reviewer": "ann"}']),
+        tools=review_tool,
+    )
     assert text(decided).startswith("REJECTED: ")
 
 
-@pytest.mark.parametrize("content, verdict", [
-    ("Buy now, this crypto scam doubles your money", "REJECTED: "),
-    ("A photo of my cat sleeping on the sofa.", "APPROVED: "),
-])
+@pytest.mark.parametrize(
+    "content, verdict",
+    [
+        ("Buy now, this crypto scam doubles your money", "REJECTED: "),
+        ("A photo of my cat sleeping on the sofa.", "APPROVED: "),
+    ],
+)
 def test_moderation_decides_clear_cases(client: openai.OpenAI, content: str, verdict: str) -> None:
     answer = text(chat(client, prompts.MODERATOR, content, tools=[tool(v.GET_HUMAN_REVIEW, reason="string")]))
     assert answer.startswith(verdict)
@@ -424,24 +554,42 @@ def test_moderation_decides_clear_cases(client: openai.OpenAI, content: str, ver
 
 # -- 10. chat ------------------------------------------------------------------------------------
 
+
 def test_chat_reflects_history(client: openai.OpenAI) -> None:
     first = text(chat(client, prompts.CHAT_ASSISTANT, prompts.EXAMPLE_CHAT_MESSAGE))
     assert first == f"Turn 1. You said: {prompts.EXAMPLE_CHAT_MESSAGE} This is the start of our conversation."
-    third = text(chat(client, prompts.CHAT_ASSISTANT, "My name is Ada.", {"role": "assistant", "content": first},
-                      "I like tea.", {"role": "assistant", "content": "ok"}, "What is my name?"))
+    third = text(
+        chat(
+            client,
+            prompts.CHAT_ASSISTANT,
+            "My name is Ada.",
+            {"role": "assistant", "content": first},
+            "I like tea.",
+            {"role": "assistant", "content": "ok"},
+            "What is my name?",
+        )
+    )
     assert third == "Turn 3. You said: What is my name? Earlier you said: My name is Ada. | I like tea.."
 
 
 # -- faults -------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("status, error", [
-    (429, openai.RateLimitError), (500, openai.InternalServerError), (400, openai.BadRequestError),
-])
-def test_fail_next_raises_status_errors(client: openai.OpenAI, control: OfflineModelControl,
-                                        status: int, error: type[Exception]) -> None:
+
+@pytest.mark.parametrize(
+    "status, error",
+    [
+        (429, openai.RateLimitError),
+        (500, openai.InternalServerError),
+        (400, openai.BadRequestError),
+    ],
+)
+def test_fail_next_raises_status_errors(
+    client: openai.OpenAI, control: OfflineModelControl, status: int, error: type[Exception]
+) -> None:
     state = control.fail_next(1, status)
-    assert state["faults"] == [{"kind": "fail", "remaining": 1, "match": None, "status": status, "seconds": None,
-                                "step": None}]
+    assert state["faults"] == [
+        {"kind": "fail", "remaining": 1, "match": None, "status": status, "seconds": None, "step": None}
+    ]
     with pytest.raises(error) as info:
         chat(client, "x", "hello")
     assert info.value.status_code == status
@@ -506,12 +654,26 @@ def test_malformed_tool_args(client: openai.OpenAI, control: OfflineModelControl
 
 def test_malformed_json(client: openai.OpenAI, control: OfflineModelControl) -> None:
     control.malformed_json(1, match="orch")
-    bad = text(chat(client, prompts.ORCHESTRATOR, prompts.EXAMPLE_PRODUCT_TEXT,
-                    response_format=TASK_LIST_FORMAT, request_id="orch-1"))
+    bad = text(
+        chat(
+            client,
+            prompts.ORCHESTRATOR,
+            prompts.EXAMPLE_PRODUCT_TEXT,
+            response_format=TASK_LIST_FORMAT,
+            request_id="orch-1",
+        )
+    )
     with pytest.raises(json.JSONDecodeError):
         json.loads(bad)
-    good = text(chat(client, prompts.ORCHESTRATOR, prompts.EXAMPLE_PRODUCT_TEXT,
-                     response_format=TASK_LIST_FORMAT, request_id="orch-2"))
+    good = text(
+        chat(
+            client,
+            prompts.ORCHESTRATOR,
+            prompts.EXAMPLE_PRODUCT_TEXT,
+            response_format=TASK_LIST_FORMAT,
+            request_id="orch-2",
+        )
+    )
     assert len(TaskList.model_validate_json(good).tasks) == 3
 
 
@@ -519,9 +681,13 @@ def test_malformed_json_breaks_openai_parse(client: openai.OpenAI, control: Offl
     control.malformed_json(1)
     with pytest.raises(ValidationError):  # the content is not the JSON of a TaskList
         client.chat.completions.parse(
-            model=OFFLINE_MODEL_NAME, response_format=TaskList,
-            messages=[{"role": "system", "content": prompts.ORCHESTRATOR},
-                      {"role": "user", "content": prompts.EXAMPLE_PRODUCT_TEXT}])
+            model=OFFLINE_MODEL_NAME,
+            response_format=TaskList,
+            messages=[
+                {"role": "system", "content": prompts.ORCHESTRATOR},
+                {"role": "user", "content": prompts.EXAMPLE_PRODUCT_TEXT},
+            ],
+        )
 
 
 def test_reset_clears_faults_but_keeps_the_log(client: openai.OpenAI, control: OfflineModelControl) -> None:
@@ -535,11 +701,19 @@ def test_reset_clears_faults_but_keeps_the_log(client: openai.OpenAI, control: O
 
 # -- call log ------------------------------------------------------------------------------------------
 
+
 def test_call_log_records_headers_status_and_faults(client: openai.OpenAI, control: OfflineModelControl) -> None:
     control.clear_calls()
     assert control.calls() == []
-    chat(client, prompts.WEATHER_AGENT, prompts.EXAMPLE_WEATHER_QUESTION,
-         tools=[tool(v.GET_WEATHER, location="string")], request_id="log-1", step="llm-1", pattern="parallel-tools")
+    chat(
+        client,
+        prompts.WEATHER_AGENT,
+        prompts.EXAMPLE_WEATHER_QUESTION,
+        tools=[tool(v.GET_WEATHER, location="string")],
+        request_id="log-1",
+        step="llm-1",
+        pattern="parallel-tools",
+    )
     control.fail_next(1, 429, match="log-1")
     with pytest.raises(openai.RateLimitError):
         chat(client, "x", "again", request_id="log-1", step="llm-2", pattern="parallel-tools")
@@ -547,7 +721,9 @@ def test_call_log_records_headers_status_and_faults(client: openai.OpenAI, contr
 
     entries = control.calls(request_id="log-1")
     assert [(e["step"], e["pattern"], e["status"], e["fault"]) for e in entries] == [
-        ("llm-1", "parallel-tools", 200, None), ("llm-2", "parallel-tools", 429, "fail")]
+        ("llm-1", "parallel-tools", 200, None),
+        ("llm-2", "parallel-tools", 429, "fail"),
+    ]
     assert entries[0]["tools"] == [v.GET_WEATHER]
     assert entries[0]["tool_calls"] == [v.GET_WEATHER] * 3
     assert all(e["started_at"] <= e["finished_at"] for e in entries)
@@ -557,6 +733,7 @@ def test_call_log_records_headers_status_and_faults(client: openai.OpenAI, contr
 
 
 # -- protocol edges and load --------------------------------------------------------------------------
+
 
 def test_bad_requests_get_openai_style_errors(base_url: str) -> None:
     with httpx.Client(base_url=base_url) as http:
@@ -574,10 +751,13 @@ def test_many_concurrent_requests(base_url: str, control: OfflineModelControl) -
 
     async def run() -> list[str]:
         async with openai.AsyncOpenAI(base_url=f"{base_url}/v1", api_key="offline", max_retries=0) as aclient:
+
             async def one(i: int) -> str:
                 completion = await aclient.chat.completions.create(
-                    model=OFFLINE_MODEL_NAME, messages=[{"role": "user", "content": f"hello {i}"}])
+                    model=OFFLINE_MODEL_NAME, messages=[{"role": "user", "content": f"hello {i}"}]
+                )
                 return completion.choices[0].message.content
+
             return await asyncio.gather(*(one(i) for i in range(200)))
 
     start = time.monotonic()

@@ -33,9 +33,12 @@ def test_poison_records_among_valid_ones(stack):
         def letters(seen):
             # Keyed by topic too: a chat letter and a chaining letter can share (partition, offset).
             return {
-                (r["value"]["source"]["topic"], r["value"]["source"]["partition"], r["value"]["source"]["offset"]):
-                    r["value"]
-                for r in seen if r["topic"] == dead_letters_topic() and isinstance(r["value"], dict)
+                (r["value"]["source"]["topic"], r["value"]["source"]["partition"], r["value"]["source"]["offset"]): r[
+                    "value"
+                ]
+                for r in seen
+                if r["topic"] == dead_letters_topic()
+                and isinstance(r["value"], dict)
                 and isinstance(r["value"].get("source"), dict)
                 and r["value"]["source"].get("topic") in (topic, request_topic("chat"))
             }
@@ -66,7 +69,9 @@ def test_same_request_id_twice_runs_once_and_yields_one_result(stack):
         # The marker's result comes after the intake handled both copies: a second run of the id
         # would have been started by then, and its result would be on the topic with the first.
         wait_for_results("chaining", [request_id, marker], reader)
-    copies = [r for r in reader.seen if r["topic"] == result_topic("chaining") and r["value"]["request_id"] == request_id]
+    copies = [
+        r for r in reader.seen if r["topic"] == result_topic("chaining") and r["value"]["request_id"] == request_id
+    ]
     assert len(copies) == 1, copies
     assert len(control.calls(request_id=request_id)) == 3
 
@@ -76,15 +81,20 @@ def test_a_request_id_reused_for_another_body_is_dead_lettered_naming_the_confli
     topic = request_topic("chaining")
     bodies = {"Revenue grew by 1%.": "revenue growth | 1%", "Churn is at 9%.": "churn | 9%"}
     with result_reader("chaining") as reader:
-        sent = {produce(topic, {"request_id": request_id, "message": message}, partition=1): message
-                for message in bodies}
+        sent = {
+            produce(topic, {"request_id": request_id, "message": message}, partition=1): message for message in bodies
+        }
         produce(topic, {"request_id": marker}, partition=1)
         wait_for_results("chaining", [request_id, marker], reader)
 
         def letters(seen):
-            return [r["value"] for r in seen if r["topic"] == dead_letters_topic()
-                    and r["value"]["source"]["topic"] == topic
-                    and (r["value"]["source"]["partition"], r["value"]["source"]["offset"]) in sent]
+            return [
+                r["value"]
+                for r in seen
+                if r["topic"] == dead_letters_topic()
+                and r["value"]["source"]["topic"] == topic
+                and (r["value"]["source"]["partition"], r["value"]["source"]["offset"]) in sent
+            ]
 
         reader.collect(lambda seen: len(letters(seen)) >= 1)
     # Intakes of one partition run concurrently: whichever record claims the id first runs,
@@ -94,6 +104,9 @@ def test_a_request_id_reused_for_another_body_is_dead_lettered_naming_the_confli
     [holder] = [coordinates for coordinates in sent if coordinates != refused]
     assert f"request id {request_id!r} is already used" in letter["error"]
     assert f"{topic}/{holder[0]}/{holder[1]}" in letter["error"]
-    results = [r["value"] for r in reader.seen if r["topic"] == result_topic("chaining")
-               and r["value"]["request_id"] == request_id]
+    results = [
+        r["value"]
+        for r in reader.seen
+        if r["topic"] == result_topic("chaining") and r["value"]["request_id"] == request_id
+    ]
     assert len(results) == 1 and bodies[sent[holder]] in results[0]["output"], results

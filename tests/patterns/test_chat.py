@@ -14,8 +14,13 @@ def history(session: str) -> list[dict]:
 
 def test_interleaved_sessions_keep_separate_ordered_histories(stack):
     alice, bob = new_id("alice"), new_id("bob")
-    script = [(alice, "My name is Alice."), (bob, "I like trains."), (alice, "I live in Graz."),
-              (bob, "Trains are fast."), (alice, "What is my name?")]
+    script = [
+        (alice, "My name is Alice."),
+        (bob, "I like trains."),
+        (alice, "I live in Graz."),
+        (bob, "Trains are fast."),
+        (alice, "What is my name?"),
+    ]
     with result_reader("chat") as reader:
         ids = [send_request("chat", {"message": text}, key=session) for session, text in script]
         results = wait_for_results("chat", ids, reader)
@@ -39,9 +44,12 @@ def test_interleaved_sessions_keep_separate_ordered_histories(stack):
 def test_a_reset_record_empties_one_session_only_in_topic_order(stack):
     one, two = new_id("one"), new_id("two")
     with result_reader("chat") as reader:
-        ids = [send_request("chat", {"message": "hello"}, key=one), send_request("chat", {"message": "hi"}, key=two),
-               send_request("chat", {"reset": True}, key=one),
-               send_request("chat", {"message": "back again"}, key=one)]
+        ids = [
+            send_request("chat", {"message": "hello"}, key=one),
+            send_request("chat", {"message": "hi"}, key=two),
+            send_request("chat", {"reset": True}, key=one),
+            send_request("chat", {"message": "back again"}, key=one),
+        ]
         results = wait_for_results("chat", ids, reader)
     assert results[ids[2]]["value"]["output"] == "session reset"
     # The message after the reset, in topic order, starts a new conversation.
@@ -60,9 +68,19 @@ def test_a_session_cannot_be_reset_over_http(stack):
 def test_chat_record_without_key_is_a_dead_letter(stack):
     with result_reader("chat") as reader:
         partition, offset = produce(request_topic("chat"), {"message": "who am I?"})
-        reader.collect(lambda seen: any(r["value"].get("source", {}).get("offset") == offset
-                                        and r["value"]["source"]["partition"] == partition
-                                        and "error" in r["value"] for r in seen))
-    letter = next(r["value"] for r in reader.seen if "error" in r["value"] and r["value"]["source"]["offset"] == offset
-                  and r["value"]["source"]["partition"] == partition)
+        reader.collect(
+            lambda seen: any(
+                r["value"].get("source", {}).get("offset") == offset
+                and r["value"]["source"]["partition"] == partition
+                and "error" in r["value"]
+                for r in seen
+            )
+        )
+    letter = next(
+        r["value"]
+        for r in reader.seen
+        if "error" in r["value"]
+        and r["value"]["source"]["offset"] == offset
+        and r["value"]["source"]["partition"] == partition
+    )
     assert "no key" in letter["error"] and letter["source"]["topic"] == request_topic("chat")

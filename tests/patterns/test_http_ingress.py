@@ -40,7 +40,11 @@ def test_request_id_header_is_used_over_http(stack):
     from agentpipe.settings import get_settings
 
     request_id = new_id("header-id")
-    response = httpx.post(f"{get_settings().restate_ingress_url}/CallChainingService/run", json={},
-                          headers={"request-id": request_id}, timeout=30)
+    response = httpx.post(
+        f"{get_settings().restate_ingress_url}/CallChainingService/run",
+        json={},
+        headers={"request-id": request_id},
+        timeout=30,
+    )
     response.raise_for_status()
     assert response.json()["request_id"] == request_id

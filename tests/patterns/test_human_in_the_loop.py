@@ -22,12 +22,16 @@ def approval_request_for(reader: TopicReader, request_id: str) -> dict:
         return any(r["topic"] == approval_requests_topic() and r["value"]["request_id"] == request_id for r in seen)
 
     reader.collect(found)
-    return next(r for r in reader.seen if r["topic"] == approval_requests_topic() and r["value"]["request_id"] == request_id)
+    return next(
+        r for r in reader.seen if r["topic"] == approval_requests_topic() and r["value"]["request_id"] == request_id
+    )
 
 
 def result_for(reader: TopicReader, request_id: str, timeout: float = 60) -> dict:
     topic = result_topic("human-in-the-loop")
-    reader.collect(lambda seen: any(r["topic"] == topic and r["value"]["request_id"] == request_id for r in seen), timeout)
+    reader.collect(
+        lambda seen: any(r["topic"] == topic and r["value"]["request_id"] == request_id for r in seen), timeout
+    )
     return next(r["value"] for r in reader.seen if r["topic"] == topic and r["value"]["request_id"] == request_id)
 
 
@@ -39,7 +43,9 @@ def dead_letter_about(reader: TopicReader, approval_id: str, timeout: float = 30
     return next(r["value"] for r in reader.seen if match(r))
 
 
-def decide(approval_id: str, decision: str, signature: str | None = "valid", reviewer: str = "rita", comment: str = "") -> tuple[int, int]:
+def decide(
+    approval_id: str, decision: str, signature: str | None = "valid", reviewer: str = "rita", comment: str = ""
+) -> tuple[int, int]:
     if signature == "valid":
         signature = approval_signature(get_settings().approval_secret, approval_id, decision)
     event = {"approval_id": approval_id, "decision": decision, "reviewer": reviewer, "comment": comment}
@@ -96,16 +102,28 @@ def test_forged_signatures_are_dead_lettered_and_the_promise_keeps_waiting(stack
         forged = [
             decide(approval_id, "approved", signature=None),
             decide(approval_id, "approved", signature="00" * 32),
-            decide(approval_id, "approved", signature=approval_signature(get_settings().approval_secret, other, "approved")),
+            decide(
+                approval_id, "approved", signature=approval_signature(get_settings().approval_secret, other, "approved")
+            ),
             # A signature made for "rejected" with the decision flipped to "approved".
-            decide(approval_id, "approved", signature=approval_signature(get_settings().approval_secret, approval_id, "rejected")),
+            decide(
+                approval_id,
+                "approved",
+                signature=approval_signature(get_settings().approval_secret, approval_id, "rejected"),
+            ),
         ]
-        reader.collect(lambda seen: sum(r["topic"] == dead_letters_topic() and r["key"] == approval_id for r in seen) == 4)
+        reader.collect(
+            lambda seen: sum(r["topic"] == dead_letters_topic() and r["key"] == approval_id for r in seen) == 4
+        )
         letters = [r["value"] for r in reader.seen if r["topic"] == dead_letters_topic() and r["key"] == approval_id]
         assert {(letter["source"]["partition"], letter["source"]["offset"]) for letter in letters} == set(forged)
         assert all("signature" in letter["error"] for letter in letters)
         assert gate_status(approval_id)["status"] == "pending"
-        assert not [r for r in reader.seen if r["topic"] == result_topic("human-in-the-loop") and r["value"]["request_id"] == request_id]
+        assert not [
+            r
+            for r in reader.seen
+            if r["topic"] == result_topic("human-in-the-loop") and r["value"]["request_id"] == request_id
+        ]
         decide(approval_id, "approved")  # the real reviewer still can decide
         assert result_for(reader, request_id)["status"] == "ok"
 
@@ -137,9 +155,18 @@ def test_malformed_approval_events_are_dead_lettered(stack):
         reader.collect(lambda seen: sum(r["topic"] == dead_letters_topic() and r["key"] == key for r in seen) == 2)
     errors = sorted(r["value"]["error"] for r in reader.seen if r["topic"] == dead_letters_topic() and r["key"] == key)
     assert "not valid JSON" in errors[1] and "decision" in errors[0]
-    assert json.loads(__import__("base64").b64decode(
-        next(r["value"]["payload_base64"] for r in reader.seen if r["key"] == key and "decision" in r["value"]["error"])
-    ))["decision"] == "maybe"
+    assert (
+        json.loads(
+            __import__("base64").b64decode(
+                next(
+                    r["value"]["payload_base64"]
+                    for r in reader.seen
+                    if r["key"] == key and "decision" in r["value"]["error"]
+                )
+            )
+        )["decision"]
+        == "maybe"
+    )
 
 
 def test_cancelled_moderation_closes_its_approval_gate(stack):
@@ -151,7 +178,9 @@ def test_cancelled_moderation_closes_its_approval_gate(stack):
         request_id = send_request("human-in-the-loop", {"content": BORDERLINE})
         approval_id = approval_request_for(reader, request_id)["value"]["approval_id"]
         invocation = invocation_of("HumanInTheLoopService", request_id)["id"]
-        httpx.patch(f"{get_settings().restate_admin_url}/invocations/{invocation}/cancel", timeout=10).raise_for_status()
+        httpx.patch(
+            f"{get_settings().restate_admin_url}/invocations/{invocation}/cancel", timeout=10
+        ).raise_for_status()
         result = result_for(reader, request_id)
         assert (result["status"], result["error"]) == ("error", "cancelled")
         assert gate_status(approval_id)["status"] == "cancelled"

@@ -19,7 +19,9 @@ def test_parallel_agents_give_three_answers_from_concurrent_calls(stack):
     control = model()
     control.set_latency(200)  # long enough that sequential calls could not overlap by accident
     try:
-        value = request_and_wait("parallel-agents", {"message": "I hate the new update. It crashes daily. Support never answers."})
+        value = request_and_wait(
+            "parallel-agents", {"message": "I hate the new update. It crashes daily. Support never answers."}
+        )
         request_id = value["request_id"]
     finally:
         control.set_latency(0)
@@ -42,7 +44,9 @@ def test_orchestrator_runs_one_worker_per_planned_task(stack):
         task_type = entry.split(":")[0]
         assert entry.startswith(f"{task_type}: [{task_type}]")
     steps = [c["step"] for c in control.calls(request_id=request_id)]
-    assert steps[0] == "Plan tasks" and sorted(steps[1:]) == sorted(f"Worker: {t}" for t in ["formal", "conversational", "technical"])
+    assert steps[0] == "Plan tasks" and sorted(steps[1:]) == sorted(
+        f"Worker: {t}" for t in ["formal", "conversational", "technical"]
+    )
 
 
 def test_invalid_task_list_is_asked_for_again(stack):

@@ -104,7 +104,9 @@ def check_batch_after_fault(
     for request_id in ids:
         calls = model.calls(request_id=request_id)
         # In flight at the fault: LLM work had started and the result came after.
-        if request_id in got and min(c["started_at"] for c in calls) < fault_at < _epoch(got[request_id]["value"]["completed_at"]):
+        if request_id in got and min(c["started_at"] for c in calls) < fault_at < _epoch(
+            got[request_id]["value"]["completed_at"]
+        ):
             in_flight_count += 1
         by_step: dict[str, list[dict]] = {}
         for call in calls:
@@ -128,12 +130,20 @@ def check_batch_after_fault(
     )
     figures.record()
     assert not lost, f"lost requests: {lost[:10]}"
-    assert all(got[r]["value"]["status"] == "ok" for r in ids), [got[r]["value"] for r in ids if got[r]["value"]["status"] != "ok"][:3]
+    assert all(got[r]["value"]["status"] == "ok" for r in ids), [
+        got[r]["value"] for r in ids if got[r]["value"]["status"] != "ok"
+    ][:3]
     assert not completed_rerun, f"completed steps ran again: {completed_rerun[:10]}"
     return figures
 
 
 __all__ = [
-    "FaultFigures", "check_batch_after_fault", "component_pid", "kill_component",
-    "new_id", "result_reader", "send_chaining_batch", "wait_component_back",
+    "FaultFigures",
+    "check_batch_after_fault",
+    "component_pid",
+    "kill_component",
+    "new_id",
+    "result_reader",
+    "send_chaining_batch",
+    "wait_component_back",
 ]

@@ -40,11 +40,23 @@ def test_poison_mix(stack):
             session = sessions[(i // 10) % SESSIONS]
             text = f"turn {len(chat_sent[session]) + 1} of {session}"
             chat_sent[session].append(text)
-            plan.append((request_topic("chat"), json.dumps({"request_id": f"{tag}-{i}", "message": text}).encode(),
-                         session.encode(), f"{tag}-{i}"))
+            plan.append(
+                (
+                    request_topic("chat"),
+                    json.dumps({"request_id": f"{tag}-{i}", "message": text}).encode(),
+                    session.encode(),
+                    f"{tag}-{i}",
+                )
+            )
         else:
-            plan.append((request_topic("chaining"), json.dumps({"request_id": f"{tag}-{i}", "message": "Revenue grew by 3%."}).encode(),
-                         None, f"{tag}-{i}"))
+            plan.append(
+                (
+                    request_topic("chaining"),
+                    json.dumps({"request_id": f"{tag}-{i}", "message": "Revenue grew by 3%."}).encode(),
+                    None,
+                    f"{tag}-{i}",
+                )
+            )
     bad_positions = sorted(rng.sample(range(VALID + INVALID), INVALID))
     for n, position in enumerate(bad_positions):
         topic, value, key = invalid_record(n)
@@ -66,8 +78,11 @@ def test_poison_mix(stack):
 
     def done(seen):
         results = {r["value"]["request_id"] for r in seen if r["topic"] != dead_letters_topic()}
-        letters = {(r["value"]["source"]["topic"], r["value"]["source"]["partition"], r["value"]["source"]["offset"])
-                   for r in seen if r["topic"] == dead_letters_topic() and r["value"].get("source")}
+        letters = {
+            (r["value"]["source"]["topic"], r["value"]["source"]["partition"], r["value"]["source"]["offset"])
+            for r in seen
+            if r["topic"] == dead_letters_topic() and r["value"].get("source")
+        }
         return valid_ids <= results and bad_coords <= letters
 
     reader.collect(done, timeout=300)

@@ -25,8 +25,11 @@ def test_waiting_approval_survives_down_and_up(stack):
 
     with TopicReader.open([result_topic("human-in-the-loop")], from_beginning=True) as results:
         signature = approval_signature(get_settings().approval_secret, approval_id, "approved")
-        produce(approvals_topic(), {"approval_id": approval_id, "decision": "approved", "reviewer": "after-restart",
-                                    "signature": signature}, key=approval_id)
+        produce(
+            approvals_topic(),
+            {"approval_id": approval_id, "decision": "approved", "reviewer": "after-restart", "signature": signature},
+            key=approval_id,
+        )
         results.collect(lambda seen: any(r["value"]["request_id"] == request_id for r in seen), timeout=90)
     value = next(r["value"] for r in results.seen if r["value"]["request_id"] == request_id)
     assert value["status"] == "ok" and value["output"] == "approved by after-restart"

@@ -52,8 +52,12 @@ class SaslBroker:
     @property
     def options(self) -> dict[str, str]:
         """AGENTPIPE_KAFKA_OPTIONS that authenticate as alice."""
-        return {"security.protocol": "SASL_PLAINTEXT", "sasl.mechanism": "SCRAM-SHA-256",
-                "sasl.username": USER, "sasl.password": self.password}
+        return {
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanism": "SCRAM-SHA-256",
+            "sasl.username": USER,
+            "sasl.password": self.password,
+        }
 
     def probe(self) -> None:
         """Raises unless an authenticated client gets the broker's metadata."""
@@ -73,31 +77,53 @@ def start(workdir: Path, timeout: float = 90.0) -> SaslBroker:
     client, internal, controller = free_ports(3)
     password = secrets.token_hex(16)  # hex: nothing that could break --add-scram's [k=v,...] syntax
     props, log = workdir / "server.properties", workdir / "kafka.log"
-    props.write_text("\n".join([
-        "process.roles=broker,controller",
-        "node.id=1",
-        f"controller.quorum.bootstrap.servers=127.0.0.1:{controller}",
-        f"listeners=CLIENT://127.0.0.1:{client},INTERNAL://127.0.0.1:{internal},"
-        f"CONTROLLER://127.0.0.1:{controller}",
-        f"advertised.listeners=CLIENT://127.0.0.1:{client},INTERNAL://127.0.0.1:{internal}",
-        "listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT",
-        "controller.listener.names=CONTROLLER",
-        "inter.broker.listener.name=INTERNAL",
-        "sasl.enabled.mechanisms=SCRAM-SHA-256",
-        # Credentials live in the metadata log (--add-scram); the login module only verifies them.
-        "listener.name.client.scram-sha-256.sasl.jaas.config="
-        "org.apache.kafka.common.security.scram.ScramLoginModule required;",
-        f"log.dirs={workdir / 'data'}",
-        *SINGLE_NODE_BROKER,
-        "",
-    ]))
-    java = ["java", "-Xms128m", "-Xmx384m", "-cp", kafka_classpath(workdir),
-            f"-Dlog4j2.configurationFile={STACK_DIR / 'log4j2.properties'}"]
+    props.write_text(
+        "\n".join(
+            [
+                "process.roles=broker,controller",
+                "node.id=1",
+                f"controller.quorum.bootstrap.servers=127.0.0.1:{controller}",
+                f"listeners=CLIENT://127.0.0.1:{client},INTERNAL://127.0.0.1:{internal},"
+                f"CONTROLLER://127.0.0.1:{controller}",
+                f"advertised.listeners=CLIENT://127.0.0.1:{client},INTERNAL://127.0.0.1:{internal}",
+                "listener.security.protocol.map=CLIENT:SASL_PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                "controller.listener.names=CONTROLLER",
+                "inter.broker.listener.name=INTERNAL",
+                "sasl.enabled.mechanisms=SCRAM-SHA-256",
+                # Credentials live in the metadata log (--add-scram); the login module only verifies them.
+                "listener.name.client.scram-sha-256.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                f"log.dirs={workdir / 'data'}",
+                *SINGLE_NODE_BROKER,
+                "",
+            ]
+        )
+    )
+    java = [
+        "java",
+        "-Xms128m",
+        "-Xmx384m",
+        "-cp",
+        kafka_classpath(workdir),
+        f"-Dlog4j2.configurationFile={STACK_DIR / 'log4j2.properties'}",
+    ]
     with log.open("ab") as out:
         formatted = subprocess.run(
-            [*java, "kafka.tools.StorageTool", "format", "-t", uuid.uuid4().hex[:22], "-c", str(props),
-             "--standalone", "--add-scram", f"SCRAM-SHA-256=[name={USER},password={password}]"],
-            stdout=out, stderr=subprocess.STDOUT, timeout=120,
+            [
+                *java,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                uuid.uuid4().hex[:22],
+                "-c",
+                str(props),
+                "--standalone",
+                "--add-scram",
+                f"SCRAM-SHA-256=[name={USER},password={password}]",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=120,
         )
     if formatted.returncode != 0:
         raise RuntimeError(f"formatting the SASL broker failed:\n{tail(log)}")

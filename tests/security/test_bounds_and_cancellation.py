@@ -35,13 +35,16 @@ def results_until_marker(pattern: str, reader: TopicReader, watched: list[str], 
 
 def test_cancelling_while_a_remote_agent_answers_ends_in_one_error_result(stack):
     request_id = new_id("cancel-remote")
-    with OfflineModelControl(get_settings().offline_model_url) as control, \
-            result_reader("remote-agent-routing", dead_letters=False) as reader:
+    with (
+        OfflineModelControl(get_settings().offline_model_url) as control,
+        result_reader("remote-agent-routing", dead_letters=False) as reader,
+    ):
         control.hang_next(1, seconds=5, match=request_id, step="specialist")
         send_request("remote-agent-routing", {"request_id": request_id, "message": "I was charged twice."})
         deadline = time.monotonic() + 30
-        while not any("specialist" in (c["step"] or "") and c["finished_at"] is None
-                      for c in control.calls(request_id)):
+        while not any(
+            "specialist" in (c["step"] or "") and c["finished_at"] is None for c in control.calls(request_id)
+        ):
             assert time.monotonic() < deadline, control.calls(request_id)
             time.sleep(0.1)
         cancel(invocation_of("RemoteAgentRouterService", request_id)["id"])
@@ -58,11 +61,17 @@ def test_cancelling_moderations_at_any_moment_leaves_one_result_and_no_open_revi
         ids = [send_request("human-in-the-loop", {"content": BORDERLINE}) for _ in range(8)]
         for n, request_id in enumerate(ids):
             if n % 2:  # the rest: once the review has opened and published its request
-                reader.collect(lambda seen, rid=request_id: any(
-                    r["topic"] == approval_requests_topic() and r["value"]["request_id"] == rid for r in seen))
+                reader.collect(
+                    lambda seen, rid=request_id: any(
+                        r["topic"] == approval_requests_topic() and r["value"]["request_id"] == rid for r in seen
+                    )
+                )
             cancel(invocation_of("HumanInTheLoopService", request_id)["id"])
-        reader.collect(lambda seen: {r["value"]["request_id"] for r in seen
-                                     if r["topic"] == result_topic("human-in-the-loop")} >= set(ids))
+        reader.collect(
+            lambda seen: (
+                {r["value"]["request_id"] for r in seen if r["topic"] == result_topic("human-in-the-loop")} >= set(ids)
+            )
+        )
         results = results_until_marker("human-in-the-loop", reader, ids)
     assert {request_id: [(r["status"], r["error"]) for r in found] for request_id, found in results.items()} == {
         request_id: [("error", "cancelled")] for request_id in ids
@@ -80,8 +89,10 @@ def test_cancelling_moderations_at_any_moment_leaves_one_result_and_no_open_revi
 
 def review_statuses(request_ids: list[str]) -> dict[str, str]:
     """Request id → status of its review, for the reviews that exist."""
-    rows = sql("SELECT service_key, key, value_utf8 FROM state WHERE service_name = 'ApprovalReview' "
-               "AND key IN ('request_id', 'status')")
+    rows = sql(
+        "SELECT service_key, key, value_utf8 FROM state WHERE service_name = 'ApprovalReview' "
+        "AND key IN ('request_id', 'status')"
+    )
     reviews: dict[str, dict[str, str]] = {}
     for row in rows:
         reviews.setdefault(row["service_key"], {})[row["key"]] = json.loads(row["value_utf8"])
@@ -101,8 +112,20 @@ def test_chat_history_is_bounded_in_bytes(stack):
 
 
 def test_one_tool_round_runs_at_most_the_configured_number_of_calls(stack):
-    cities = ["Berlin", "Tokyo", "Paris", "London", "Madrid", "Rome", "Vienna", "Oslo", "Lisbon", "Dublin",
-              "Prague", "Warsaw"]
+    cities = [
+        "Berlin",
+        "Tokyo",
+        "Paris",
+        "London",
+        "Madrid",
+        "Rome",
+        "Vienna",
+        "Oslo",
+        "Lisbon",
+        "Dublin",
+        "Prague",
+        "Warsaw",
+    ]
     cap = get_settings().tool_calls_max_per_round
     assert len(cities) > cap
     with result_reader("parallel-tools") as reader:
@@ -110,7 +133,7 @@ def test_one_tool_round_runs_at_most_the_configured_number_of_calls(stack):
         result = wait_for_results("parallel-tools", [request_id], reader)[request_id]["value"]
     assert result["status"] == "ok", result
     names = [e["name"] or "" for e in journal(invocation_of("ParallelToolAgent", request_id)["id"])]
-    first_round = names[names.index("Agent round 1") + 1:names.index("Agent round 2")]
+    first_round = names[names.index("Agent round 1") + 1 : names.index("Agent round 2")]
     assert sum(n.startswith("get_weather(") for n in first_round) == cap, names
 
 

@@ -45,7 +45,9 @@ def request_cases() -> list[Case]:
     cases = [
         Case("deep nesting", "chaining", deep, DEAD_LETTER, "nested too deeply"),
         Case("deep nesting (chat)", "chat", deep, DEAD_LETTER, "nested too deeply"),
-        Case("huge integer", "chaining", b'{"message": "x", "n": ' + b"9" * 5000 + b"}", DEAD_LETTER, "cannot be decoded"),
+        Case(
+            "huge integer", "chaining", b'{"message": "x", "n": ' + b"9" * 5000 + b"}", DEAD_LETTER, "cannot be decoded"
+        ),
         Case("huge integer (chat)", "chat", b'{"n": ' + b"7" * 5000 + b"}", DEAD_LETTER, "cannot be decoded"),
         Case("lone surrogate", "chaining", b'{"message": "\\ud800"}', DEAD_LETTER, "lone surrogate"),
         Case("lone surrogate (chat)", "chat", b'{"message": "a\\udfffb"}', DEAD_LETTER, "lone surrogate"),
@@ -61,12 +63,29 @@ def request_cases() -> list[Case]:
         Case("no value at all (runs the example)", "chaining", None, OK),
         Case("exactly at the size limit", "chaining", padded_request(limit), OK),
         Case("one byte over the size limit", "chaining", padded_request(limit + 1), DEAD_LETTER, "over the limit"),
-        Case("900 KiB (its dead letter carries the start)", "chaining", padded_request(900 * 1024), DEAD_LETTER,
-             "over the limit"),
-        Case("control characters in a chat key", "chat", b'{"message": "hi"}', OK,
-             key=b"s-\x00\x01\n\t\x1b[31m-" + new_id().encode()),
-        Case("invalid UTF-8 chat key", "chat", b'{"message": "hi"}', DEAD_LETTER, "not valid UTF-8",
-             key=b"s-\xff\xfe-" + new_id().encode(), follower_ok=False),
+        Case(
+            "900 KiB (its dead letter carries the start)",
+            "chaining",
+            padded_request(900 * 1024),
+            DEAD_LETTER,
+            "over the limit",
+        ),
+        Case(
+            "control characters in a chat key",
+            "chat",
+            b'{"message": "hi"}',
+            OK,
+            key=b"s-\x00\x01\n\t\x1b[31m-" + new_id().encode(),
+        ),
+        Case(
+            "invalid UTF-8 chat key",
+            "chat",
+            b'{"message": "hi"}',
+            DEAD_LETTER,
+            "not valid UTF-8",
+            key=b"s-\xff\xfe-" + new_id().encode(),
+            follower_ok=False,
+        ),
     ]
     wrong_types = {
         "chaining": {"request_id": 5, "message": 5, "replay_of": 5, "source": "here"},
@@ -76,14 +95,17 @@ def request_cases() -> list[Case]:
     }
     for pattern, fields in wrong_types.items():
         for field, bad in fields.items():
-            cases.append(Case(f"wrong type: {pattern}.{field}", pattern, json.dumps({field: bad}).encode(),
-                              DEAD_LETTER, field))
+            cases.append(
+                Case(f"wrong type: {pattern}.{field}", pattern, json.dumps({field: bad}).encode(), DEAD_LETTER, field)
+            )
     cases += [
         Case("empty request id", "chaining", b'{"request_id": ""}', DEAD_LETTER, "request_id"),
-        Case("overlong request id", "chaining", json.dumps({"request_id": "r" * 300}).encode(), DEAD_LETTER,
-             "request_id"),
-        Case("negative review timeout", "human-in-the-loop", b'{"review_timeout_s": -1}', DEAD_LETTER,
-             "review_timeout_s"),
+        Case(
+            "overlong request id", "chaining", json.dumps({"request_id": "r" * 300}).encode(), DEAD_LETTER, "request_id"
+        ),
+        Case(
+            "negative review timeout", "human-in-the-loop", b'{"review_timeout_s": -1}', DEAD_LETTER, "review_timeout_s"
+        ),
     ]
     return cases
 
@@ -99,8 +121,12 @@ def test_hostile_request_records_never_block_their_key(stack):
             started = time.monotonic()
             coordinates = produce(request_topic(case.pattern), case.value, key=key, partition=partition)
             follower = new_id("after")
-            follower_at = produce(request_topic(case.pattern), {"request_id": follower, "message": "next in line"},
-                                  key=key, partition=partition)
+            follower_at = produce(
+                request_topic(case.pattern),
+                {"request_id": follower, "message": "next in line"},
+                key=key,
+                partition=partition,
+            )
             if not case.follower_ok:
                 follower = (request_topic(case.pattern), *follower_at)  # its own dead letter is its outcome
             sent.append((case, (request_topic(case.pattern), *coordinates), follower, started))
@@ -108,8 +134,11 @@ def test_hostile_request_records_never_block_their_key(stack):
         def outcome(source: tuple) -> dict | None:
             for record in reader.seen:
                 value = record["value"]
-                if isinstance(value, dict) and value.get("source") and \
-                        (value["source"]["topic"], value["source"]["partition"], value["source"]["offset"]) == source:
+                if (
+                    isinstance(value, dict)
+                    and value.get("source")
+                    and (value["source"]["topic"], value["source"]["partition"], value["source"]["offset"]) == source
+                ):
                     return value
             return None
 
@@ -117,13 +146,23 @@ def test_hostile_request_records_never_block_their_key(stack):
             if isinstance(follower, tuple):
                 letter = outcome(follower)
                 return letter and {"status": "ok" if "payload_base64" in letter else "not a dead letter"}
-            return next((r["value"] for r in reader.seen if isinstance(r["value"], dict)
-                         and r["value"].get("request_id") == follower and "status" in r["value"]), None)
+            return next(
+                (
+                    r["value"]
+                    for r in reader.seen
+                    if isinstance(r["value"], dict)
+                    and r["value"].get("request_id") == follower
+                    and "status" in r["value"]
+                ),
+                None,
+            )
 
         deadline = max(started for *_, started in sent) + DEADLINE_S
         with contextlib.suppress(TimeoutError):  # what did not arrive is reported below, case by case
-            reader.collect(lambda _seen: all(outcome(s) and follower_result(f) for _c, s, f, _t in sent),
-                           timeout=max(deadline - time.monotonic(), 1.0))
+            reader.collect(
+                lambda _seen: all(outcome(s) and follower_result(f) for _c, s, f, _t in sent),
+                timeout=max(deadline - time.monotonic(), 1.0),
+            )
     stuck, wrong = [], []
     for case, source, follower, _started in sent:
         got, after = outcome(source), follower_result(follower)
@@ -133,10 +172,13 @@ def test_hostile_request_records_never_block_their_key(stack):
         if case.expect == DEAD_LETTER:
             if "payload_base64" not in got or case.error_contains not in got["error"]:
                 wrong.append(f"{case.name}: expected a dead letter about {case.error_contains!r}, got {got}")
-            elif got["payload_bytes"] != len(case.value or b"") or \
-                    got["payload_truncated"] != (len(case.value or b"") > get_settings().dead_letter_payload_bytes):
-                wrong.append(f"{case.name}: the letter misstates the payload: {got['payload_bytes']}, "
-                             f"truncated={got['payload_truncated']}")
+            elif got["payload_bytes"] != len(case.value or b"") or got["payload_truncated"] != (
+                len(case.value or b"") > get_settings().dead_letter_payload_bytes
+            ):
+                wrong.append(
+                    f"{case.name}: the letter misstates the payload: {got['payload_bytes']}, "
+                    f"truncated={got['payload_truncated']}"
+                )
         elif got.get("status") != "ok":
             wrong.append(f"{case.name}: expected an ok result, got {got}")
     print(f"\nhostile request records: {len(cases)} kinds tried, {len(stuck)} stuck")
@@ -149,8 +191,10 @@ def _pending_approvals(count: int) -> list[tuple[str, str]]:
     with TopicReader.open([approval_requests_topic()]) as reader:
         ids = [new_id("hostile-hitl") for _ in range(count)]
         for request_id in ids:
-            produce(request_topic("human-in-the-loop"),
-                    {"request_id": request_id, "content": "A borderline joke; might be satire."})
+            produce(
+                request_topic("human-in-the-loop"),
+                {"request_id": request_id, "content": "A borderline joke; might be satire."},
+            )
         reader.collect(lambda seen: {r["value"]["request_id"] for r in seen} >= set(ids))
         by_request = {r["value"]["request_id"]: r["value"]["approval_id"] for r in reader.seen}
     return [(request_id, by_request[request_id]) for request_id in ids]
@@ -161,17 +205,23 @@ def test_hostile_approval_events_change_nothing_and_the_real_decision_still_appl
     (first_request, first), (second_request, second) = _pending_approvals(2)
 
     def event(approval_id: str, signature: str | None, decision: str = "approved") -> bytes:
-        return json.dumps({"approval_id": approval_id, "decision": decision, "reviewer": "mallory",
-                           "signature": signature}, ensure_ascii=False).encode()
+        return json.dumps(
+            {"approval_id": approval_id, "decision": decision, "reviewer": "mallory", "signature": signature},
+            ensure_ascii=False,
+        ).encode()
 
     valid = approval_signature(secret, first, "approved")
     hostile = [
         ("non-ASCII signature", first, event(first, "é" * 64), "64 hex characters"),
         ("overlong signature", first, event(first, valid * 100), "64 hex characters"),
-        ("signature of another approval", first, event(first, approval_signature(secret, second, "approved")),
-         "signature is invalid"),
+        (
+            "signature of another approval",
+            first,
+            event(first, approval_signature(secret, second, "approved")),
+            "signature is invalid",
+        ),
         ("decision for an approval of another request", second, event(first, valid), "not the approval id"),
-        ("deep nesting", first, b"{\"approval_id\": " + b"[" * 50_000 + b"]" * 50_000 + b"}", "nested too deeply"),
+        ("deep nesting", first, b'{"approval_id": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "nested too deeply"),
         ("huge integer", first, b'{"approval_id": ' + b"1" * 5000 + b"}", "cannot be decoded"),
         ("lone surrogate", first, b'{"approval_id": "\\ud800", "decision": "approved"}', "lone surrogate"),
         ("unknown decision", first, b'{"approval_id": "x", "decision": "maybe"}', "decision"),
@@ -180,23 +230,40 @@ def test_hostile_approval_events_change_nothing_and_the_real_decision_still_appl
     topics = [dead_letters_topic(), result_topic("human-in-the-loop")]
     with TopicReader.open(topics) as reader:
         started = time.monotonic()
-        sent = [(name, produce(approvals_topic(), value, key=key), error)
-                for name, key, value, error in hostile + bad_key]
+        sent = [
+            (name, produce(approvals_topic(), value, key=key), error) for name, key, value, error in hostile + bad_key
+        ]
         # The real decisions come last, on the same keys: the first signed in upper-case hex.
         produce(approvals_topic(), event(first, valid.upper()), key=first)
-        produce(approvals_topic(), event(second, approval_signature(secret, second, "rejected"), "rejected"),
-                key=second)
+        produce(
+            approvals_topic(), event(second, approval_signature(secret, second, "rejected"), "rejected"), key=second
+        )
 
         def letter(coordinates):
-            return next((r["value"] for r in reader.seen if r["topic"] == dead_letters_topic()
-                         and (r["value"]["source"]["partition"], r["value"]["source"]["offset"]) == coordinates), None)
+            return next(
+                (
+                    r["value"]
+                    for r in reader.seen
+                    if r["topic"] == dead_letters_topic()
+                    and (r["value"]["source"]["partition"], r["value"]["source"]["offset"]) == coordinates
+                ),
+                None,
+            )
 
         def result(request_id):
-            return next((r["value"] for r in reader.seen if r["topic"] == result_topic("human-in-the-loop")
-                         and r["value"]["request_id"] == request_id), None)
+            return next(
+                (
+                    r["value"]
+                    for r in reader.seen
+                    if r["topic"] == result_topic("human-in-the-loop") and r["value"]["request_id"] == request_id
+                ),
+                None,
+            )
 
-        reader.collect(lambda _seen: all(letter(c) for _n, c, _e in sent) and result(first_request)
-                       and result(second_request), timeout=DEADLINE_S)
+        reader.collect(
+            lambda _seen: all(letter(c) for _n, c, _e in sent) and result(first_request) and result(second_request),
+            timeout=DEADLINE_S,
+        )
         elapsed = time.monotonic() - started
     for name, coordinates, error in sent:
         assert error in letter(coordinates)["error"], (name, letter(coordinates))

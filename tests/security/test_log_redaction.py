@@ -24,8 +24,12 @@ def secrets_configured(monkeypatch):
 
 
 def test_nested_fields_are_redacted(secrets_configured):
-    event = {"event": "call", "request": {"headers": [f"Bearer {API_KEY}", {"key": SECRET}]},
-             "error": RuntimeError(f"bad key {SECRET}"), "kafka": ("svc", "kafka-pass-9f8e")}
+    event = {
+        "event": "call",
+        "request": {"headers": [f"Bearer {API_KEY}", {"key": SECRET}]},
+        "error": RuntimeError(f"bad key {SECRET}"),
+        "kafka": ("svc", "kafka-pass-9f8e"),
+    }
     redacted = logs._redact(None, None, event)
     text = repr(redacted)
     assert SECRET not in text and API_KEY not in text and "kafka-pass-9f8e" not in text, text
@@ -42,5 +46,7 @@ def test_an_echoed_key_fragment_is_masked(secrets_configured):
     echoed = f"Incorrect API key provided: {API_KEY[:8]}{'*' * 20}{API_KEY[-4:]}. See your account settings."
     scrubbed = logs.scrub_secrets(echoed)
     assert API_KEY[:8] not in scrubbed and API_KEY[-4:] not in scrubbed, scrubbed
-    assert logs.scrub_secrets("a task-decomposition and a desk-top stay as they are") == \
-        "a task-decomposition and a desk-top stay as they are"
+    assert (
+        logs.scrub_secrets("a task-decomposition and a desk-top stay as they are")
+        == "a task-decomposition and a desk-top stay as they are"
+    )

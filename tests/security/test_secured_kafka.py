@@ -99,7 +99,10 @@ def test_agentpipe_clients_use_the_options(broker):
         cli_id = new_id("sasl-cli")
         sent = subprocess.run(
             [str(Path(sys.executable).parent / "agentpipe"), "send", "chaining", "--request-id", cli_id],
-            env=dict(os.environ), capture_output=True, text=True, timeout=60,
+            env=dict(os.environ),
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert sent.returncode == 0, sent.stderr
         assert sent.stdout.strip() == cli_id
@@ -116,21 +119,32 @@ def restate_clusters(stack, broker):
         try:
             with kafka_env(broker, broker.options):
                 ensure_topics(timeout=30)
-            for name, options, pattern in (("secured", broker.options, "chaining"),
-                                           ("secured-noauth", {}, "tool-routing")):
+            for name, options, pattern in (
+                ("secured", broker.options, "chaining"),
+                ("secured-noauth", {}, "tool-routing"),
+            ):
                 with kafka_env(broker, options, AGENTPIPE_RESTATE_KAFKA_CLUSTER=name):
                     clusters.append(ensure_kafka_cluster())  # the code under test builds the properties
                     subscription = to_intake(request_topic(pattern), REQUEST_INTAKE)
-                    created = admin.post("/subscriptions", json={
-                        "source": subscription.source, "sink": subscription.sink,
-                        "options": subscription_options(subscription)})
+                    created = admin.post(
+                        "/subscriptions",
+                        json={
+                            "source": subscription.source,
+                            "sink": subscription.sink,
+                            "options": subscription_options(subscription),
+                        },
+                    )
                 assert created.status_code < 300, created.text
                 subscriptions.append(created.json()["id"])
             yield clusters
         finally:
             # A cluster cannot be deleted while subscriptions still use it.
-            failed = [r.text for r in [admin.delete(f"/subscriptions/{s}") for s in subscriptions]
-                      + [admin.delete(f"/kafka-clusters/{c}") for c in clusters] if r.status_code >= 300]
+            failed = [
+                r.text
+                for r in [admin.delete(f"/subscriptions/{s}") for s in subscriptions]
+                + [admin.delete(f"/kafka-clusters/{c}") for c in clusters]
+                if r.status_code >= 300
+            ]
             assert not failed, failed
 
 

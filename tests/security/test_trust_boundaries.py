@@ -38,25 +38,35 @@ BORDERLINE = "A borderline joke about skipping taxes; might be satire."
 
 def pending_review(reader: TopicReader) -> tuple[str, str]:
     request_id = send_request("human-in-the-loop", {"content": BORDERLINE})
-    reader.collect(lambda seen: any(r["topic"] == approval_requests_topic()
-                                    and r["value"]["request_id"] == request_id for r in seen))
-    approval = next(r["value"] for r in reader.seen if r["topic"] == approval_requests_topic()
-                    and r["value"]["request_id"] == request_id)
+    reader.collect(
+        lambda seen: any(
+            r["topic"] == approval_requests_topic() and r["value"]["request_id"] == request_id for r in seen
+        )
+    )
+    approval = next(
+        r["value"]
+        for r in reader.seen
+        if r["topic"] == approval_requests_topic() and r["value"]["request_id"] == request_id
+    )
     return request_id, approval["approval_id"]
 
 
 def result_of(reader: TopicReader, request_id: str, timeout: float = 60) -> dict:
     topic = result_topic("human-in-the-loop")
-    reader.collect(lambda seen: any(r["topic"] == topic and r["value"]["request_id"] == request_id
-                                    for r in seen), timeout)
+    reader.collect(
+        lambda seen: any(r["topic"] == topic and r["value"]["request_id"] == request_id for r in seen), timeout
+    )
     return next(r["value"] for r in reader.seen if r["topic"] == topic and r["value"]["request_id"] == request_id)
 
 
 def decide(approval_id: str, decision: str, reviewer: str = "rita") -> None:
     """A decision signed with the stack's key, as a reviewer's tool publishes it."""
     signature = approval_signature(get_settings().approval_secret, approval_id, decision)
-    produce(approvals_topic(), {"approval_id": approval_id, "decision": decision, "reviewer": reviewer,
-                                "signature": signature}, key=approval_id)
+    produce(
+        approvals_topic(),
+        {"approval_id": approval_id, "decision": decision, "reviewer": reviewer, "signature": signature},
+        key=approval_id,
+    )
 
 
 def hitl_reader() -> TopicReader:
@@ -68,11 +78,19 @@ def test_no_http_caller_can_decide_or_reach_a_private_handler(stack):
     with hitl_reader() as reader:
         request_id, approval_id = pending_review(reader)
         forged = {"approval_id": approval_id, "decision": "approved", "reviewer": "attacker"}
-        for path in (f"ApprovalReview/{approval_id}/decide", f"ApprovalReview/{approval_id}/run",
-                     f"ApprovalIntake/{approval_id}/ingest", "RequestIntake/ingest", f"ChatIntake/{approval_id}/ingest"):
-            response = httpx.post(f"{ingress}/{path}", json=forged, timeout=10,
-                                  headers={"kafka.topic": approvals_topic(), "kafka.partition": "0",
-                                           "kafka.offset": "0"})
+        for path in (
+            f"ApprovalReview/{approval_id}/decide",
+            f"ApprovalReview/{approval_id}/run",
+            f"ApprovalIntake/{approval_id}/ingest",
+            "RequestIntake/ingest",
+            f"ChatIntake/{approval_id}/ingest",
+        ):
+            response = httpx.post(
+                f"{ingress}/{path}",
+                json=forged,
+                timeout=10,
+                headers={"kafka.topic": approvals_topic(), "kafka.partition": "0", "kafka.offset": "0"},
+            )
             assert response.status_code == 400 and "not public" in response.text, (path, response.text)
         # The review holds no awakeable: nothing in its state can be completed over /restate/awakeables.
         assert set(state_of("ApprovalReview", approval_id)) == {"status", "request_id", "requested"}
@@ -89,8 +107,12 @@ def test_http_ingress_requests_meet_the_record_size_limit(stack):
     assert over.status_code == 200 and over.json()["status"] == "error", over.text[:300]
     assert "over the limit" in over.json()["error"]
     # Far over: refused by Restate's ingress before it reaches a handler.
-    huge = httpx.post(f"{ingress}/CallChainingService/run", content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
-                      headers={"content-type": "application/json"}, timeout=60)
+    huge = httpx.post(
+        f"{ingress}/CallChainingService/run",
+        content=b"{" + b" " * (2 * 1024 * 1024) + b"}",
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
     assert huge.status_code == 413, huge.status_code
 
 
@@ -98,8 +120,7 @@ def _jwt(key: Ed25519PrivateKey, audience: str) -> str:
     def b64(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     now = int(time.time())
     header = b64(json.dumps({"typ": "JWT", "alg": "EdDSA", "kid": public_identity_key(pem)}).encode())
     claims = b64(json.dumps({"aud": audience, "nbf": now - 5, "iat": now, "exp": now + 60}).encode())
@@ -140,18 +161,25 @@ def test_stack_secrets_are_readable_by_their_owner_only(stack):
 def _start_agent_service(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTPIPE_", "OPENAI_"))}
     clean |= {"AGENTPIPE_STATE_DIR": str(tmp_path), "AGENTPIPE_AGENT_SERVICE_PORT": "1", **env}
-    return subprocess.run([sys.executable, "-m", "handlers"], cwd=ROOT, env=clean, capture_output=True, text=True,
-                          timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "handlers"], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+    )
 
 
-@pytest.mark.parametrize(("env", "named"), [
-    ({"AGENTPIPE_REQUEST_IDENTITY_KEYS": '["publickeyv1_x"]'}, "AGENTPIPE_APPROVAL_KEY"),
-    ({"AGENTPIPE_REQUEST_IDENTITY_KEYS": '["publickeyv1_x"]', "AGENTPIPE_APPROVAL_KEY": "  "}, "AGENTPIPE_APPROVAL_KEY"),
-    ({"AGENTPIPE_APPROVAL_KEY": "k"}, "AGENTPIPE_REQUEST_IDENTITY_KEYS"),
-    ({"AGENTPIPE_APPROVAL_KEY": "k", "AGENTPIPE_CHAT_HISTORY_MAX": "0"}, "AGENTPIPE_CHAT_HISTORY_MAX"),
-    ({"AGENTPIPE_APPROVAL_KEY": "k", "AGENTPIPE_TOOL_LOOP_MAX_ROUNDS": "-3"}, "AGENTPIPE_TOOL_LOOP_MAX_ROUNDS"),
-    ({"AGENTPIPE_APPROVAL_KEY": "k", "AGENTPIPE_MAX_RECORD_BYTES": "lots"}, "AGENTPIPE_MAX_RECORD_BYTES"),
-])
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"AGENTPIPE_REQUEST_IDENTITY_KEYS": '["publickeyv1_x"]'}, "AGENTPIPE_APPROVAL_KEY"),
+        (
+            {"AGENTPIPE_REQUEST_IDENTITY_KEYS": '["publickeyv1_x"]', "AGENTPIPE_APPROVAL_KEY": "  "},
+            "AGENTPIPE_APPROVAL_KEY",
+        ),
+        ({"AGENTPIPE_APPROVAL_KEY": "k"}, "AGENTPIPE_REQUEST_IDENTITY_KEYS"),
+        ({"AGENTPIPE_APPROVAL_KEY": "k", "AGENTPIPE_CHAT_HISTORY_MAX": "0"}, "AGENTPIPE_CHAT_HISTORY_MAX"),
+        ({"AGENTPIPE_APPROVAL_KEY": "k", "AGENTPIPE_TOOL_LOOP_MAX_ROUNDS": "-3"}, "AGENTPIPE_TOOL_LOOP_MAX_ROUNDS"),
+        ({"AGENTPIPE_APPROVAL_KEY": "k", "AGENTPIPE_MAX_RECORD_BYTES": "lots"}, "AGENTPIPE_MAX_RECORD_BYTES"),
+    ],
+)
 def test_the_agent_service_refuses_to_start_without_a_key_or_with_a_bad_setting(tmp_path, env, named):
     done = _start_agent_service(env, tmp_path)
     assert done.returncode == 2, done.stderr

@@ -93,7 +93,11 @@ def _compose(compose_bin: str, *args: str, approval_key: str | None = USER_APPRO
     env = _clean_env() | ({"AGENTPIPE_APPROVAL_KEY": approval_key} if approval_key is not None else {})
     return subprocess.run(
         [compose_bin, "-f", str(COMPOSE_FILE), *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -107,7 +111,10 @@ def config(compose_bin) -> dict:
     interpreter = shebang[2:].strip().split()
     to_json = subprocess.run(
         [*interpreter, "-c", "import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)"],
-        input=done.stdout, capture_output=True, text=True, timeout=60,
+        input=done.stdout,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert to_json.returncode == 0, f"could not read docker-compose's YAML with {interpreter}: {to_json.stderr}"
     return json.loads(to_json.stdout)
@@ -159,6 +166,7 @@ def _mounts(service: dict) -> dict[str, str]:
 
 # -- the file as a whole -------------------------------------------------------
 
+
 def test_compose_file_is_valid_without_warnings(compose_bin):
     done = _compose(compose_bin, "config", "-q")
     assert done.returncode == 0, f"docker-compose config -q failed:\n{done.stderr}"
@@ -177,10 +185,15 @@ def test_services_images_and_build(config):
     services = config["services"]
     assert set(services) == SERVICES
     pom = ET.parse(ROOT / "stack" / "pom.xml").getroot()
-    kafka_version = pom.find("{http://maven.apache.org/POM/4.0.0}properties/{http://maven.apache.org/POM/4.0.0}kafka.version").text
-    assert services["kafka"]["image"] == f"apache/kafka:{kafka_version}", "same Kafka as the local stack (stack/pom.xml)"
-    assert services["restate"]["image"] == f"docker.io/restatedev/restate:{RESTATE_VERSION}", \
+    kafka_version = pom.find(
+        "{http://maven.apache.org/POM/4.0.0}properties/{http://maven.apache.org/POM/4.0.0}kafka.version"
+    ).text
+    assert services["kafka"]["image"] == f"apache/kafka:{kafka_version}", (
+        "same Kafka as the local stack (stack/pom.xml)"
+    )
+    assert services["restate"]["image"] == f"docker.io/restatedev/restate:{RESTATE_VERSION}", (
         "same restate-server as the local stack (stack/installs.py)"
+    )
     images = set()
     for name in PYTHON_SERVICES:
         build = services[name].get("build")
@@ -199,6 +212,7 @@ def test_services_images_and_build(config):
 
 # -- ports -----------------------------------------------------------------------
 
+
 def test_settings_defaults_are_the_ports_and_prefix_of_the_contract(defaults):
     for field, port in DESIGN_PORTS.items():
         assert getattr(defaults, field) == port, f"settings.{field} is not docs/contract.md's {port}"
@@ -216,8 +230,11 @@ def test_contract_document_states_the_transcribed_ports_topics_and_handlers():
         assert found and int(found.group(1)) == DESIGN_PORTS[field], f"{CONTRACT}: {field}"
     assert f"Prefix `{DESIGN_TOPIC_PREFIX}` is the default" in text
     for pattern in PATTERNS.values():
-        for name in (f"{DESIGN_TOPIC_PREFIX}requests.{pattern.name}", f"{DESIGN_TOPIC_PREFIX}results.{pattern.name}",
-                     f"{pattern.service}/{pattern.handler}"):
+        for name in (
+            f"{DESIGN_TOPIC_PREFIX}requests.{pattern.name}",
+            f"{DESIGN_TOPIC_PREFIX}results.{pattern.name}",
+            f"{pattern.service}/{pattern.handler}",
+        ):
             assert f"`{name}`" in text, f"{CONTRACT} does not name `{name}` ({pattern.name})"
 
 
@@ -244,7 +261,9 @@ def test_kafka_listeners_serve_containers_and_host(config, defaults):
     kafka = config["services"]["kafka"]
     env = {k: str(v) for k, v in _env(kafka).items()}
     listeners = dict(re.match(r"(\w+)://[^:]*:(\d+)$", item).groups() for item in env["KAFKA_LISTENERS"].split(","))
-    advertised = dict(re.match(r"(\w+)://(.+)$", item).groups() for item in env["KAFKA_ADVERTISED_LISTENERS"].split(","))
+    advertised = dict(
+        re.match(r"(\w+)://(.+)$", item).groups() for item in env["KAFKA_ADVERTISED_LISTENERS"].split(",")
+    )
     protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
 
     # Containers: the bootstrap address the services are given is advertised as such.
@@ -254,11 +273,12 @@ def test_kafka_listeners_serve_containers_and_host(config, defaults):
     assert listeners[internal[0]] == bootstrap.split(":")[1], "the internal listener binds the advertised port"
 
     # Host: localhost:<published> is advertised by the listener the published port leads to.
-    (published, target), = _published(kafka).items()
+    ((published, target),) = _published(kafka).items()
     host = [name for name, port in listeners.items() if int(port) == target]
     assert host, f"host port {published} leads to container port {target}, where no listener binds"
-    assert advertised.get(host[0]) == f"localhost:{published}", \
+    assert advertised.get(host[0]) == f"localhost:{published}", (
         f"listener {host[0]} must advertise localhost:{published} so host clients reconnect to the published port"
+    )
 
     controller = env["KAFKA_CONTROLLER_LISTENER_NAMES"]
     assert int(listeners[controller]) == defaults.kafka_controller_port
@@ -269,6 +289,7 @@ def test_kafka_listeners_serve_containers_and_host(config, defaults):
 
 
 # -- Restate -----------------------------------------------------------------------
+
 
 def test_restate_config_is_the_local_stacks(config, defaults):
     restate = config["services"]["restate"]
@@ -305,6 +326,7 @@ def test_restate_config_is_the_local_stacks(config, defaults):
 
 # -- our services ----------------------------------------------------------------
 
+
 def test_service_environment_points_at_service_names(config, defaults):
     services = config["services"]
     expected = {
@@ -322,8 +344,9 @@ def test_service_environment_points_at_service_names(config, defaults):
         env = _env(services[name])
         for key, value in expected.items():
             assert env.get(key) == value, f"{name}: {key}={env.get(key)!r}, expected {value!r}"
-        assert "OPENAI_API_KEY" in env and env["OPENAI_API_KEY"] in (None, ""), \
+        assert "OPENAI_API_KEY" in env and env["OPENAI_API_KEY"] in (None, ""), (
             f"{name}: OPENAI_API_KEY must be passed through from the environment, not fixed"
+        )
         assert env.get("AGENTPIPE_APPROVAL_KEY") == USER_APPROVAL_KEY, f"{name}: the key comes from the user"
         keys.add(env["AGENTPIPE_APPROVAL_KEY"])
     assert len(keys) == 1, "every service must sign and check approvals with the same key"
@@ -358,8 +381,9 @@ def test_commands_healthchecks_and_start_order(config, defaults):
                 assert int(command[command.index("--port") + 1]) == port
             test = " ".join(services[name]["healthcheck"]["test"])
             assert f"127.0.0.1:{port}/health" in test, f"{name}'s healthcheck does not probe its port: {test}"
-    assert "--host" in services["offline-model"]["command"] and "0.0.0.0" in services["offline-model"]["command"], \
+    assert "--host" in services["offline-model"]["command"] and "0.0.0.0" in services["offline-model"]["command"], (
         "the offline model listens on 127.0.0.1 by default; other containers need 0.0.0.0"
+    )
 
     for name in SERVICES - ONE_SHOTS - {"ingress-guard"}:
         health = services[name].get("healthcheck", {})
@@ -385,10 +409,19 @@ def test_init_entry_point_gives_up_with_a_one_line_cause():
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         closed_port = sock.getsockname()[1]
-    env = {**_clean_env(), "AGENTPIPE_KAFKA_BOOTSTRAP": f"127.0.0.1:{closed_port}",
-           "AGENTPIPE_STATE_DIR": "/nonexistent-agentpipe-state"}
-    done = subprocess.run([sys.executable, "-m", "stack.init", "--timeout", "3"], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=60)
+    env = {
+        **_clean_env(),
+        "AGENTPIPE_KAFKA_BOOTSTRAP": f"127.0.0.1:{closed_port}",
+        "AGENTPIPE_STATE_DIR": "/nonexistent-agentpipe-state",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "stack.init", "--timeout", "3"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 1, done
     assert "Traceback" not in done.stderr + done.stdout
     errors = done.stderr.strip().splitlines()

@@ -54,6 +54,7 @@ pytestmark = [pytest.mark.timeout(300), pytest.mark.stack]
 
 # -- helpers ---------------------------------------------------------------------
 
+
 def stack_env(state_dir: Path, **extra: str) -> dict[str, str]:
     """A clean environment for one test's stack: its folder, its ports, the shared download cache."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AGENTPIPE_", "OPENAI_"))}
@@ -70,8 +71,7 @@ def agentpipe(*args: str, env: dict[str, str], timeout: float = 240) -> tuple[in
     if not AGENTPIPE.exists():
         pytest.fail(f"{AGENTPIPE} not found: install the project (`./dev setup`)", pytrace=False)
     started = time.monotonic()
-    done = subprocess.run([str(AGENTPIPE), *args], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    done = subprocess.run([str(AGENTPIPE), *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     return done.returncode, done.stdout + done.stderr, time.monotonic() - started
 
 
@@ -110,9 +110,11 @@ def processes_of(state_dir: Path) -> list[str]:
             environ = proc.environ()
         except psutil.Error:
             continue
-        if (str(state_dir) in cmdline
-                or str(state_dir) in environ.get("AGENTPIPE_STATE_DIR", "")
-                or any(environ.get(k) == v for k, v in port_env.items())):
+        if (
+            str(state_dir) in cmdline
+            or str(state_dir) in environ.get("AGENTPIPE_STATE_DIR", "")
+            or any(environ.get(k) == v for k, v in port_env.items())
+        ):
             found.append(f"pid {proc.info['pid']}: {cmdline[:160]}")
     return found
 
@@ -148,8 +150,7 @@ def state_dir(tmp_path):
     directory = tmp_path / "state"
     yield directory
     if (directory / "status.json").exists():
-        subprocess.run([str(AGENTPIPE), "down"], env=stack_env(directory), cwd=ROOT, capture_output=True,
-                       timeout=120)
+        subprocess.run([str(AGENTPIPE), "down"], env=stack_env(directory), cwd=ROOT, capture_output=True, timeout=120)
     for line in processes_of(directory):  # only processes that name this test's folder or ports
         pid = int(line.split()[1].rstrip(":"))
         with contextlib.suppress(psutil.Error):  # gone already
@@ -158,10 +159,18 @@ def state_dir(tmp_path):
 
 def warm_cache(env: dict[str, str]) -> None:
     """Make sure the downloads are cached, so `up` is measured on a warm cache."""
-    code = ("import sys; from pathlib import Path; from stack.installs import kafka_classpath, restate_binaries; "
-            "logs = Path(sys.argv[1]); kafka_classpath(logs); restate_binaries(logs)")
-    done = subprocess.run([sys.executable, "-c", code, str(Path(env["AGENTPIPE_STATE_DIR"]) / "logs")],
-                          env=env, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    code = (
+        "import sys; from pathlib import Path; from stack.installs import kafka_classpath, restate_binaries; "
+        "logs = Path(sys.argv[1]); kafka_classpath(logs); restate_binaries(logs)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(Path(env["AGENTPIPE_STATE_DIR"]) / "logs")],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert done.returncode == 0, f"could not fill the download cache:\n{done.stderr[-2000:]}"
 
 
@@ -178,6 +187,7 @@ def up_ready(state_dir: Path, env: dict[str, str]) -> float:
 
 # -- up / down -------------------------------------------------------------------
 
+
 def test_warm_up_is_fast_twice_harmless_and_down_leaves_nothing(state_dir):
     env = stack_env(state_dir)
     warm_cache(env)
@@ -186,9 +196,11 @@ def test_warm_up_is_fast_twice_harmless_and_down_leaves_nothing(state_dir):
     print(f"\nwarm `agentpipe up` (fresh state folder): {seconds:.1f}s")
     assert seconds < WARM_UP_LIMIT_S, f"`agentpipe up` on a warm cache took {seconds:.1f}s"
     first = read_status(state_dir)
-    for name, port in [("agent-service", PORTS["AGENTPIPE_AGENT_SERVICE_PORT"]),
-                       ("remote-agents", PORTS["AGENTPIPE_REMOTE_AGENTS_PORT"]),
-                       ("offline-model", PORTS["AGENTPIPE_OFFLINE_MODEL_PORT"])]:
+    for name, port in [
+        ("agent-service", PORTS["AGENTPIPE_AGENT_SERVICE_PORT"]),
+        ("remote-agents", PORTS["AGENTPIPE_REMOTE_AGENTS_PORT"]),
+        ("offline-model", PORTS["AGENTPIPE_OFFLINE_MODEL_PORT"]),
+    ]:
         assert healthy(port), f"{name} is not healthy on {port}"
 
     # A second `up` finds the stack, starts nothing and restarts nothing.
@@ -197,12 +209,19 @@ def test_warm_up_is_fast_twice_harmless_and_down_leaves_nothing(state_dir):
     assert "already running" in output, output
     second = read_status(state_dir)
     assert second["pid"] == first["pid"], "a second `up` started another supervisor"
-    assert {n: c["pid"] for n, c in second["components"].items()} == \
-           {n: c["pid"] for n, c in first["components"].items()}, "a second `up` restarted components"
+    assert {n: c["pid"] for n, c in second["components"].items()} == {
+        n: c["pid"] for n, c in first["components"].items()
+    }, "a second `up` restarted components"
 
     # compose's init entry point works against a running stack and changes nothing.
-    init = subprocess.run([sys.executable, "-m", "stack.init", "--timeout", "60"], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    init = subprocess.run(
+        [sys.executable, "-m", "stack.init", "--timeout", "60"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert init.returncode == 0, init.stdout + init.stderr
     assert "0 topic(s) created" in init.stdout and "+0 -0" in init.stdout, init.stdout
 
@@ -265,6 +284,7 @@ def test_up_on_a_stack_with_a_hung_restate_fails_in_one_line(state_dir):
 
 # -- failures before anything starts -------------------------------------------
 
+
 def path_without_java(bin_dir: Path) -> str:
     """A PATH with every program of the current one except `java`."""
     bin_dir.mkdir()
@@ -284,8 +304,9 @@ def test_missing_java_is_a_one_line_cause(state_dir, tmp_path):
     path = path_without_java(tmp_path / "bin")
     env = stack_env(state_dir, PATH=path)
     env.pop("JAVA_HOME", None)
-    check = subprocess.run([sys.executable, "-c", "import shutil; print(shutil.which('java'))"], env=env,
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, "-c", "import shutil; print(shutil.which('java'))"], env=env, capture_output=True, text=True
+    )
     assert check.stdout.strip() == "None", "the test PATH still has java"
 
     code, output, _ = agentpipe("up", env=env, timeout=120)
@@ -297,8 +318,9 @@ def test_missing_java_is_a_one_line_cause(state_dir, tmp_path):
     assert_nothing_left(state_dir)
 
 
-@pytest.mark.parametrize("component, variable", [("kafka", "AGENTPIPE_KAFKA_PORT"),
-                                                 ("restate", "AGENTPIPE_RESTATE_ADMIN_PORT")])
+@pytest.mark.parametrize(
+    "component, variable", [("kafka", "AGENTPIPE_KAFKA_PORT"), ("restate", "AGENTPIPE_RESTATE_ADMIN_PORT")]
+)
 def test_taken_port_names_component_port_and_pid(state_dir, component, variable):
     port = PORTS[variable]
     with socket.socket() as squatter:

@@ -26,8 +26,9 @@ with up_lock.held(Path(sys.argv[1]), 5):
 
 def test_a_held_lock_times_out_naming_the_holder_then_frees(tmp_path):
     path = tmp_path / "up.lock"
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         started = time.monotonic()

@@ -28,8 +28,12 @@ def recorded(name: str) -> dict:
 
 
 class FakeRestateAdmin:
-    def __init__(self, subscriptions: list[dict] | None = None, deployments: list[dict] | None = None,
-                 clusters: list[dict] | None = None):
+    def __init__(
+        self,
+        subscriptions: list[dict] | None = None,
+        deployments: list[dict] | None = None,
+        clusters: list[dict] | None = None,
+    ):
         self.subscriptions = {s["id"]: s for s in copy.deepcopy(subscriptions or [])}
         self.deployments = {d["id"]: d for d in copy.deepcopy(deployments or [])}
         self.clusters = {c["name"]: c for c in copy.deepcopy(clusters or [])}
@@ -45,8 +49,9 @@ class FakeRestateAdmin:
 
     def client(self, timeout: float = 30.0) -> httpx.Client:
         """Stands in for subscriptions.restate_admin.admin_client."""
-        return httpx.Client(base_url=get_settings().restate_admin_url, timeout=timeout,
-                            transport=httpx.MockTransport(self.handle))
+        return httpx.Client(
+            base_url=get_settings().restate_admin_url, timeout=timeout, transport=httpx.MockTransport(self.handle)
+        )
 
     def writes(self) -> list[tuple[str, str]]:
         return [(method, path) for method, path in self.calls if method != "GET" and path != "/query"]
@@ -70,9 +75,13 @@ class FakeRestateAdmin:
 
     def create_subscription(self, request, body) -> httpx.Response:
         answer = recorded("create_subscription")
-        created = {"id": f"sub_fake{next(self._ids):019d}", "source": body["source"], "sink": body["sink"],
-                   # Restate adds the client id to the options it was given.
-                   "options": {**body["options"], "client.id": "restate"}}
+        created = {
+            "id": f"sub_fake{next(self._ids):019d}",
+            "source": body["source"],
+            "sink": body["sink"],
+            # Restate adds the client id to the options it was given.
+            "options": {**body["options"], "client.id": "restate"},
+        }
         assert set(created) == set(answer["body"])
         self.subscriptions[created["id"]] = created
         return httpx.Response(answer["status"], json=created, headers={"location": f"subscriptions/{created['id']}"})
@@ -98,19 +107,31 @@ class FakeRestateAdmin:
         known = next((d for d in self.deployments.values() if d["uri"] == uri), None)
         answer = recorded("register_known_deployment" if known else "register_new_deployment")
         if known is None:
-            revisions = [s["revision"] for d in self.deployments.values() for s in d["services"]
-                         if s["name"] in self.discovered]
-            known = {"id": f"dp_fake{next(self._ids):019d}", "uri": uri, "protocol_type": "BidiStream",
-                     "http_version": "HTTP/2.0", "created_at": CREATED_AT, "min_protocol_version": 5,
-                     "max_protocol_version": 7, "sdk_version": "restate-sdk-python/1.3.0",
-                     "services": [{"name": name, "revision": max(revisions, default=0) + 1}
-                                  for name in self.discovered]}
+            revisions = [
+                s["revision"] for d in self.deployments.values() for s in d["services"] if s["name"] in self.discovered
+            ]
+            known = {
+                "id": f"dp_fake{next(self._ids):019d}",
+                "uri": uri,
+                "protocol_type": "BidiStream",
+                "http_version": "HTTP/2.0",
+                "created_at": CREATED_AT,
+                "min_protocol_version": 5,
+                "max_protocol_version": 7,
+                "sdk_version": "restate-sdk-python/1.3.0",
+                "services": [{"name": name, "revision": max(revisions, default=0) + 1} for name in self.discovered],
+            }
             self.deployments[known["id"]] = known
         template = answer["body"]["services"][0]
-        services = [{**template, "name": s["name"], "revision": s["revision"], "deployment_id": known["id"]}
-                    for s in known["services"]]
-        return httpx.Response(answer["status"], json={**answer["body"], "id": known["id"], "services": services},
-                              headers={"location": f"deployments/{known['id']}"})
+        services = [
+            {**template, "name": s["name"], "revision": s["revision"], "deployment_id": known["id"]}
+            for s in known["services"]
+        ]
+        return httpx.Response(
+            answer["status"],
+            json={**answer["body"], "id": known["id"], "services": services},
+            headers={"location": f"deployments/{known['id']}"},
+        )
 
     def delete_deployment(self, request, body, deployment_id: str) -> httpx.Response:
         assert request.url.params.get("force") == "true", "Restate 1.7 removes a deployment only with force=true"
@@ -138,8 +159,11 @@ class FakeRestateAdmin:
     def create_cluster(self, request, body) -> httpx.Response:
         assert body["name"] not in self.clusters
         self.clusters[body["name"]] = {"name": body["name"], "properties": body["properties"], "created_at": CREATED_AT}
-        return httpx.Response(recorded("create_kafka_cluster")["status"], json=self.clusters[body["name"]],
-                              headers={"location": f"kafka-clusters/{body['name']}"})
+        return httpx.Response(
+            recorded("create_kafka_cluster")["status"],
+            json=self.clusters[body["name"]],
+            headers={"location": f"kafka-clusters/{body['name']}"},
+        )
 
     def update_cluster(self, request, body, name: str) -> httpx.Response:
         self.clusters[name]["properties"] = body["properties"]

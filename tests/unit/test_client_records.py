@@ -8,18 +8,22 @@ from producers.broker import Record
 
 
 def record(value: bytes | None) -> Record:
-    return Record(topic="agent.results.chaining", partition=0, offset=7, key=b"k", value=value, headers={},
-                  timestamp_ms=None)
+    return Record(
+        topic="agent.results.chaining", partition=0, offset=7, key=b"k", value=value, headers={}, timestamp_ms=None
+    )
 
 
-@pytest.mark.parametrize(("value", "parsed"), [
-    (b'{"request_id": "r-1"}', {"request_id": "r-1"}),
-    (b"[1, 2]", [1, 2]),
-    (None, None),
-    (b"not json", None),
-    (b"\xff\xfe binary", None),
-    (b"", None),
-])
+@pytest.mark.parametrize(
+    ("value", "parsed"),
+    [
+        (b'{"request_id": "r-1"}', {"request_id": "r-1"}),
+        (b"[1, 2]", [1, 2]),
+        (None, None),
+        (b"not json", None),
+        (b"\xff\xfe binary", None),
+        (b"", None),
+    ],
+)
 def test_the_value_as_json_or_none(value, parsed):
     assert record(value).json() == parsed
 

@@ -49,9 +49,14 @@ def agent(system: str, user: str, offered: list[dict], answer_tool=run_tool, max
         if not answer.tool_calls:
             return answer, rounds
         assert answer.content is None
-        calls = [{"id": f"call_{round_no}_{n}", "type": "function",
-                  "function": {"name": c.name, "arguments": json.dumps(c.arguments)}}
-                 for n, c in enumerate(answer.tool_calls)]
+        calls = [
+            {
+                "id": f"call_{round_no}_{n}",
+                "type": "function",
+                "function": {"name": c.name, "arguments": json.dumps(c.arguments)},
+            }
+            for n, c in enumerate(answer.tool_calls)
+        ]
         messages.append({"role": "assistant", "content": None, "tool_calls": calls})
         rounds.append([])
         for call in calls:
@@ -70,6 +75,7 @@ def instant_weather(monkeypatch):
 
 # -- the model's view of the handlers ---------------------------------------------------------
 
+
 def test_the_rules_know_the_handlers_tool_names():
     assert set(rules.ROUTE_TOOLS) == {name_of(t) for t in ROUTE_TOOLS}
     assert set(rules.SUPPORT_TOOLS) == {name_of(t) for t in SUPPORT_TOOLS}
@@ -79,12 +85,18 @@ def test_the_rules_know_the_handlers_tool_names():
 
 
 def test_the_same_request_gets_the_same_reply():
-    body = {"messages": [{"role": "system", "content": prompts.WEATHER_AGENT},
-                         {"role": "user", "content": prompts.EXAMPLE_WEATHER_QUESTION}], "tools": [GET_WEATHER]}
+    body = {
+        "messages": [
+            {"role": "system", "content": prompts.WEATHER_AGENT},
+            {"role": "user", "content": prompts.EXAMPLE_WEATHER_QUESTION},
+        ],
+        "tools": [GET_WEATHER],
+    }
     assert reply(body) == reply(json.loads(json.dumps(body)))
 
 
 # -- 1. chaining ----------------------------------------------------------------------------
+
 
 def test_chaining_extracts_sorts_and_formats_the_report():
     metrics = ask(prompts.EXTRACT_METRICS, prompts.EXAMPLE_REPORT)
@@ -102,8 +114,9 @@ def test_chaining_extracts_sorts_and_formats_the_report():
     assert table.rule == "chaining.format"
     lines = table.content.splitlines()
     assert lines[0] == "| Metric Name | Value |" and set(lines[1]) <= {"|", "-", " "}
-    assert lines[2:] == [f"| {name} | {value} |" for name, value in
-                         (line.rsplit(": ", 1) for line in ordered.content.splitlines())]
+    assert lines[2:] == [
+        f"| {name} | {value} |" for name, value in (line.rsplit(": ", 1) for line in ordered.content.splitlines())
+    ]
 
 
 def test_chaining_a_message_of_the_users_own():
@@ -113,6 +126,7 @@ def test_chaining_a_message_of_the_users_own():
 
 
 # -- 2. tool routing (support agent) ------------------------------------------------------------
+
 
 def support_question(user_id: str = "user-42", question: str = prompts.EXAMPLE_SUPPORT_QUESTION) -> str:
     return f"User ID: {user_id}\n\n{question}"  # as the tool-routing handler writes it
@@ -141,6 +155,7 @@ def test_support_opens_no_ticket_when_the_tools_report_no_problem():
 
 
 # -- 3. parallel tools (weather) -----------------------------------------------------------------
+
 
 def test_weather_asks_for_every_city_at_once_then_answers_each():
     answer, rounds = agent(prompts.WEATHER_AGENT, prompts.EXAMPLE_WEATHER_QUESTION, [GET_WEATHER])
@@ -172,27 +187,40 @@ def test_weather_without_a_city_asks_which():
 
 # -- 4./5. routing and the specialists -------------------------------------------------------------
 
-@pytest.mark.parametrize(("question", "route"), [
-    (prompts.EXAMPLE_ROUTING_QUESTION, "billing"),
-    ("I forgot my password and my login is locked.", "account"),
-    ("How do I export the dashboard?", "product"),
-    ("Hello there.", "product"),  # nothing matches: product
-])
+
+@pytest.mark.parametrize(
+    ("question", "route"),
+    [
+        (prompts.EXAMPLE_ROUTING_QUESTION, "billing"),
+        ("I forgot my password and my login is locked.", "account"),
+        ("How do I export the dashboard?", "product"),
+        ("Hello there.", "product"),  # nothing matches: product
+    ],
+)
 def test_the_router_calls_one_specialist_tool_with_the_question(question, route):
     answer = ask(prompts.ROUTER, question, tools=ROUTE_TOOLS)
     [call] = answer.tool_calls
-    assert parse_arguments(ToolCall(id="c", name=call.name, arguments=json.dumps(call.arguments)), ROUTE_TOOLS) == \
-        {"question": question}
+    assert parse_arguments(ToolCall(id="c", name=call.name, arguments=json.dumps(call.arguments)), ROUTE_TOOLS) == {
+        "question": question
+    }
     assert call.name == f"{route}_agent"
 
 
 def test_the_router_passes_the_specialists_answer_on():
     question = prompts.EXAMPLE_ROUTING_QUESTION
     specialist = ask(prompts.SPECIALISTS["billing"], question)
-    call = {"id": "call_1", "type": "function", "function": {"name": v.route_tool("billing"),
-                                                            "arguments": json.dumps({"question": question})}}
-    relayed = ask(prompts.ROUTER, question, {"role": "assistant", "content": None, "tool_calls": [call]},
-                  {"role": "tool", "tool_call_id": "call_1", "content": specialist.content}, tools=ROUTE_TOOLS)
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": v.route_tool("billing"), "arguments": json.dumps({"question": question})},
+    }
+    relayed = ask(
+        prompts.ROUTER,
+        question,
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": specialist.content},
+        tools=ROUTE_TOOLS,
+    )
     assert (relayed.rule, relayed.content) == ("routing.relay", specialist.content)
 
 
@@ -205,23 +233,27 @@ def test_each_specialist_answers_in_its_own_name(route):
 
 # -- 6. parallel agents -------------------------------------------------------------------------------
 
+
 def test_the_three_analyses_of_the_example_review():
     answers = {task: ask(system, prompts.EXAMPLE_REVIEW) for task, system in prompts.PARALLEL_ANALYSES.items()}
     assert {task: a.rule for task, a in answers.items()} == {
-        task: f"parallel_agents.{task}" for task in prompts.PARALLEL_ANALYSES}
+        task: f"parallel_agents.{task}" for task in prompts.PARALLEL_ANALYSES
+    }
     assert answers["sentiment"].content.startswith("positive: ")
     points = answers["key_points"].content.splitlines()
     assert len(points) == 3 and all(p.startswith("- ") for p in points)
     assert answers["summary"].content == "The new release is fantastic."
 
 
-@pytest.mark.parametrize(("text", "verdict"), [("The app is slow and the export is broken.", "negative"),
-                                               ("The app exists.", "neutral")])
+@pytest.mark.parametrize(
+    ("text", "verdict"), [("The app is slow and the export is broken.", "negative"), ("The app exists.", "neutral")]
+)
 def test_sentiment_follows_the_words(text, verdict):
     assert ask(prompts.PARALLEL_ANALYSES["sentiment"], text).content.startswith(f"{verdict}: ")
 
 
 # -- 7. orchestrator-workers --------------------------------------------------------------------------
+
 
 def test_the_orchestrator_plans_a_task_list_matching_the_handlers_schema():
     answer = ask(prompts.ORCHESTRATOR, prompts.EXAMPLE_PRODUCT_TEXT, response_format=TASK_LIST_FORMAT)
@@ -235,14 +267,17 @@ def test_each_worker_writes_its_task_type():
     plan = json.loads(ask(prompts.ORCHESTRATOR, prompts.EXAMPLE_PRODUCT_TEXT, response_format=TASK_LIST_FORMAT).content)
     for task in plan["tasks"]:
         # As the orchestrator handler writes a worker's message.
-        message = (f"Task type: {task['task_type']}\nInstruction: {task['instruction']}\n"
-                   f"Original task: {prompts.EXAMPLE_PRODUCT_TEXT}")
+        message = (
+            f"Task type: {task['task_type']}\nInstruction: {task['instruction']}\n"
+            f"Original task: {prompts.EXAMPLE_PRODUCT_TEXT}"
+        )
         answer = ask(prompts.WORKER, message)
         assert answer.rule == "orchestrator.worker"
         assert answer.content.startswith(f'[{task["task_type"]}] "{prompts.EXAMPLE_PRODUCT_TEXT}", ')
 
 
 # -- 8. evaluator-optimizer -----------------------------------------------------------------------------
+
 
 def test_the_evaluator_asks_for_one_improvement_then_passes():
     task = f"Task: {prompts.EXAMPLE_CODING_TASK}"  # as the evaluator-optimizer handler writes it
@@ -259,24 +294,37 @@ def test_the_evaluator_asks_for_one_improvement_then_passes():
 
 # -- 9. human in the loop (moderation) ----------------------------------------------------------------
 
+
 def test_borderline_content_goes_to_the_human_review_tool():
     answer = ask(prompts.MODERATOR, prompts.EXAMPLE_CONTENT, tools=[GET_HUMAN_REVIEW])
     [call] = answer.tool_calls
-    arguments = parse_arguments(ToolCall(id="c", name=call.name, arguments=json.dumps(call.arguments)), [GET_HUMAN_REVIEW])
+    arguments = parse_arguments(
+        ToolCall(id="c", name=call.name, arguments=json.dumps(call.arguments)), [GET_HUMAN_REVIEW]
+    )
     assert arguments["reason"].startswith("Not sure: the content contains 'borderline'")
 
 
 @pytest.mark.parametrize(("decision", "verdict"), [("approved by rita", "APPROVED"), ("rejected by bob", "REJECTED")])
 def test_the_human_decision_is_the_verdict(decision, verdict):
-    call = {"id": "call_1", "type": "function",
-            "function": {"name": name_of(GET_HUMAN_REVIEW), "arguments": json.dumps({"reason": "unsure"})}}
-    answer = ask(prompts.MODERATOR, prompts.EXAMPLE_CONTENT, {"role": "assistant", "content": None, "tool_calls": [call]},
-                 {"role": "tool", "tool_call_id": "call_1", "content": decision}, tools=[GET_HUMAN_REVIEW])
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": name_of(GET_HUMAN_REVIEW), "arguments": json.dumps({"reason": "unsure"})},
+    }
+    answer = ask(
+        prompts.MODERATOR,
+        prompts.EXAMPLE_CONTENT,
+        {"role": "assistant", "content": None, "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": decision},
+        tools=[GET_HUMAN_REVIEW],
+    )
     assert answer.content.startswith(f"{verdict}: decided by a human reviewer ({decision})")
 
 
-@pytest.mark.parametrize(("content", "start"), [("What a lovely day at the lake.", "APPROVED: "),
-                                                ("Send money now, this is no scam.", "REJECTED: ")])
+@pytest.mark.parametrize(
+    ("content", "start"),
+    [("What a lovely day at the lake.", "APPROVED: "), ("Send money now, this is no scam.", "REJECTED: ")],
+)
 def test_clear_content_is_decided_without_a_human(content, start):
     answer = ask(prompts.MODERATOR, content, tools=[GET_HUMAN_REVIEW])
     assert not answer.tool_calls and answer.content.startswith(start)
@@ -289,16 +337,22 @@ def test_without_the_review_tool_unsure_content_is_rejected():
 
 # -- 10. chat and the fallback ---------------------------------------------------------------------------
 
+
 def test_chat_answers_with_the_turn_and_what_was_said_before():
     first = ask(prompts.CHAT_ASSISTANT, prompts.EXAMPLE_CHAT_MESSAGE)
     assert first.content == f"Turn 1. You said: {prompts.EXAMPLE_CHAT_MESSAGE} This is the start of our conversation."
-    second = ask(prompts.CHAT_ASSISTANT, prompts.EXAMPLE_CHAT_MESSAGE, {"role": "assistant", "content": first.content},
-                 "And what else?")
+    second = ask(
+        prompts.CHAT_ASSISTANT,
+        prompts.EXAMPLE_CHAT_MESSAGE,
+        {"role": "assistant", "content": first.content},
+        "And what else?",
+    )
     assert second.content == f"Turn 2. You said: And what else? Earlier you said: {prompts.EXAMPLE_CHAT_MESSAGE}."
 
 
 def test_an_unknown_prompt_is_echoed():
     answer = ask("You answer questions.", "Tell me something " + "long " * 40)
     assert answer.rule == "echo" and answer.content == "offline model: " + ("Tell me something " + "long " * 40)[:80]
-    assert json.loads(ask("You answer questions.", "hi", response_format={"type": "json_object"}).content) == \
-        {"reply": "offline model: hi"}
+    assert json.loads(ask("You answer questions.", "hi", response_format={"type": "json_object"}).content) == {
+        "reply": "offline model: hi"
+    }

@@ -47,8 +47,11 @@ def test_subscribed_from_its_request_topic(name: str) -> None:
     topic = request_topic(name)
     [subscription] = [s for s in desired_subscriptions() if s.topic == topic]
     intake = CHAT_INTAKE if pattern.keyed else REQUEST_INTAKE
-    assert (subscription.service, subscription.handler, subscription.keyed) == (intake.service, intake.handler,
-                                                                                intake.keyed)
+    assert (subscription.service, subscription.handler, subscription.keyed) == (
+        intake.service,
+        intake.handler,
+        intake.keyed,
+    )
     assert pattern_for_request_topic(topic) is pattern
     assert topic in desired_topics() and result_topic(name) in desired_topics()
 
@@ -59,7 +62,10 @@ def test_documented(name: str) -> None:
     contract_md = (DOCS / "contract.md").read_text()
     assert re.search(rf"^## {re.escape(name)}$", patterns_md, re.M), f"docs/patterns.md has no section for {name}"
     assert f"`{pattern.service}/{pattern.handler}`" in patterns_md
-    row = re.compile(rf"^\| {re.escape(name)} \| `{re.escape(request_topic(name))}` \| "
-                     rf"`{re.escape(pattern.service)}/{re.escape(pattern.handler)}`[^|]*\| "
-                     rf"`{re.escape(result_topic(name))}` \|$", re.M)
+    row = re.compile(
+        rf"^\| {re.escape(name)} \| `{re.escape(request_topic(name))}` \| "
+        rf"`{re.escape(pattern.service)}/{re.escape(pattern.handler)}`[^|]*\| "
+        rf"`{re.escape(result_topic(name))}` \|$",
+        re.M,
+    )
     assert row.search(contract_md), f"docs/contract.md's topic table has no row for {name} with its topics and handler"

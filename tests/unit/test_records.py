@@ -42,14 +42,19 @@ def rejected(raw: bytes, limit: int = LIMIT) -> str:
 
 def headers_of(source: Source, key: bytes | None = None, **extra: str) -> dict[str, str]:
     """What Restate's Kafka ingress passes to a handler: coordinates, the key base64-encoded."""
-    headers = {"kafka.topic": source.topic, "kafka.partition": str(source.partition),
-               "kafka.offset": str(source.offset), **extra}
+    headers = {
+        "kafka.topic": source.topic,
+        "kafka.partition": str(source.partition),
+        "kafka.offset": str(source.offset),
+        **extra,
+    }
     if key is not None:
         headers["kafka.key"] = base64.b64encode(key).decode()
     return headers
 
 
 # -- decode_json_object ----------------------------------------------------------
+
 
 def test_a_json_object_decodes_as_it_is():
     raw = json.dumps({"message": "Grüße ✓", "n": 3, "nested": {"list": [1.5, None, True]}}).encode()
@@ -73,11 +78,14 @@ def test_the_size_is_checked_before_anything_is_parsed():
     assert "over the limit" in rejected(b"[" * 100_000)
 
 
-@pytest.mark.parametrize(("raw", "reason"), [
-    (b"\xff\xfe{}", "not valid UTF-8: invalid start byte at byte 0"),
-    (b'{"message": "\xed\xa0\x80"}', "not valid UTF-8"),  # a surrogate encoded as UTF-8 bytes
-    (b'{"message": "caf\xe9"}', "not valid UTF-8"),  # Latin-1
-])
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"\xff\xfe{}", "not valid UTF-8: invalid start byte at byte 0"),
+        (b'{"message": "\xed\xa0\x80"}', "not valid UTF-8"),  # a surrogate encoded as UTF-8 bytes
+        (b'{"message": "caf\xe9"}', "not valid UTF-8"),  # Latin-1
+    ],
+)
 def test_a_value_that_is_not_utf8_is_refused(raw, reason):
     assert reason in rejected(raw)
 
@@ -94,8 +102,9 @@ def test_nan_and_infinity_are_refused(literal, name):
     assert "is not allowed" in rejected(b'{"deep": [1, {"n": ' + literal + b"}]}")
 
 
-@pytest.mark.parametrize("raw", [b'{"message": "a", "message": "b"}', b'{"outer": {"k": 1, "k": 1}}',
-                                 b'[{"k": 1, "k": 2}]'])
+@pytest.mark.parametrize(
+    "raw", [b'{"message": "a", "message": "b"}', b'{"outer": {"k": 1, "k": 1}}', b'[{"k": 1, "k": 2}]']
+)
 def test_duplicate_keys_are_refused_at_any_depth(raw):
     assert "duplicate key" in rejected(raw)
 
@@ -128,13 +137,15 @@ def test_a_surrogate_pair_is_one_character():
     assert decode_json_object(b'{"message": "\\ud83d\\ude00"}', LIMIT) == {"message": "😀"}
 
 
-@pytest.mark.parametrize(("raw", "kind"), [(b"[1, 2]", "list"), (b"null", "NoneType"), (b'"text"', "str"),
-                                           (b"42", "int"), (b"true", "bool")])
+@pytest.mark.parametrize(
+    ("raw", "kind"), [(b"[1, 2]", "list"), (b"null", "NoneType"), (b'"text"', "str"), (b"42", "int"), (b"true", "bool")]
+)
 def test_a_value_that_is_not_an_object_is_refused_naming_what_it_is(raw, kind):
     assert rejected(raw) == f"record value must be a JSON object, got {kind}"
 
 
 # -- printable --------------------------------------------------------------------
+
 
 def test_printable_escapes_lone_surrogates_and_bounds_the_text():
     assert printable("ok") == "ok"
@@ -146,16 +157,20 @@ def test_printable_escapes_lone_surrogates_and_bounds_the_text():
 
 # -- the intake: record coordinates, key, request -----------------------------------
 
+
 def test_record_source_reads_the_kafka_coordinates():
     assert record_source(headers_of(SOURCE)) == SOURCE
 
 
-@pytest.mark.parametrize("headers", [
-    {},  # called over HTTP, not by a subscription
-    {"kafka.topic": "t", "kafka.partition": "0"},
-    {"kafka.topic": "t", "kafka.partition": "zero", "kafka.offset": "1"},
-    {"kafka.topic": "t", "kafka.partition": "0", "kafka.offset": "1.5"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # called over HTTP, not by a subscription
+        {"kafka.topic": "t", "kafka.partition": "0"},
+        {"kafka.topic": "t", "kafka.partition": "zero", "kafka.offset": "1"},
+        {"kafka.topic": "t", "kafka.partition": "0", "kafka.offset": "1.5"},
+    ],
+)
 def test_record_source_is_none_without_usable_coordinates(headers):
     assert record_source(headers) is None
 
@@ -224,6 +239,7 @@ def test_a_wrong_shape_reason_is_bounded_and_printable():
 
 
 # -- the end-to-end catalogue of hostile request records ------------------------------
+
 
 def _catalogue_names() -> list[str]:
     try:

@@ -54,8 +54,12 @@ def desired_pairs() -> list[str]:
 
 
 def subscription(ident: str, source: str, sink: str) -> dict:
-    return {"id": ident, "source": source, "sink": sink,
-            "options": {"auto.offset.reset": "earliest", "client.id": "restate"}}
+    return {
+        "id": ident,
+        "source": source,
+        "sink": sink,
+        "options": {"auto.offset.reset": "earliest", "client.id": "restate"},
+    }
 
 
 def deployment(ident: str, uri: str, *services: str) -> dict:
@@ -64,6 +68,7 @@ def deployment(ident: str, uri: str, *services: str) -> dict:
 
 
 # -- subscription sync ------------------------------------------------------------------
+
 
 def test_the_recorded_subscriptions_are_the_desired_ones():
     assert sorted(pair(s) for s in recorded_subscriptions()) == desired_pairs()
@@ -116,7 +121,9 @@ def test_sync_creates_the_missing_removes_stale_ours_and_keeps_others(mount):
     assert sorted(report.unchanged) == sorted(pair(s) for s in kept)
     assert {"sub_other_prefix", "sub_other_cluster", kept[0]["id"]} <= set(admin.subscriptions)
     assert not {"sub_retired", "sub_wrong_sink", "sub_duplicate"} & set(admin.subscriptions)
-    ours = [pair(s) for ident, s in admin.subscriptions.items() if ident not in ("sub_other_prefix", "sub_other_cluster")]
+    ours = [
+        pair(s) for ident, s in admin.subscriptions.items() if ident not in ("sub_other_prefix", "sub_other_cluster")
+    ]
     assert sorted(ours) == desired_pairs()
 
 
@@ -128,8 +135,10 @@ def test_what_is_ours_follows_the_settings(mount, monkeypatch):
     admin = mount(FakeRestateAdmin(subscriptions=recorded_subscriptions()))
     report = sync_subscriptions()
     assert report.removed == [] and len(report.created) == len(recorded_subscriptions())
-    assert all(created.startswith("kafka://shared/staging.requests.") or
-               created.startswith("kafka://shared/staging.approvals") for created in report.created)
+    assert all(
+        created.startswith("kafka://shared/staging.requests.") or created.startswith("kafka://shared/staging.approvals")
+        for created in report.created
+    )
     assert {s["id"] for s in recorded_subscriptions()} <= set(admin.subscriptions)
 
 
@@ -154,6 +163,7 @@ def test_an_explicit_list_of_desired_subscriptions_is_synced(mount):
 
 
 # -- deployments: one per code revision ----------------------------------------------------
+
 
 def test_revision_uris():
     assert revision_uri(BASE, "rev-0123456789ab") == f"{BASE}/rev-0123456789ab/"
@@ -196,10 +206,14 @@ def test_an_unversioned_registration_of_the_same_url_counts_as_older(mount):
 
 
 def test_new_code_is_refused_while_invocations_run_on_an_older_revision(mount):
-    admin = mount(FakeRestateAdmin(deployments=[
-        deployment("dp_idle", f"{BASE}/rev-000000000001/", "CallChainingService"),
-        deployment("dp_busy", f"{BASE}/rev-000000000002/", "CallChainingService"),
-    ]))
+    admin = mount(
+        FakeRestateAdmin(
+            deployments=[
+                deployment("dp_idle", f"{BASE}/rev-000000000001/", "CallChainingService"),
+                deployment("dp_busy", f"{BASE}/rev-000000000002/", "CallChainingService"),
+            ]
+        )
+    )
     admin.unfinished["dp_busy"] = 3
     with pytest.raises(DeploymentInUse, match=r"changed while 3 invocation\(s\) still run on an older revision"):
         register_deployment(BASE, revision="rev-000000000003")
@@ -237,10 +251,12 @@ def test_register_deployments_registers_the_agent_service_and_the_remote_agents(
     settings = get_settings()
     assert set(registered) == {settings.agent_service_url, settings.remote_agents_url}
     assert sorted(d["uri"] for d in admin.deployments.values()) == sorted(
-        revision_uri(url) for url in (settings.agent_service_url, settings.remote_agents_url))
+        revision_uri(url) for url in (settings.agent_service_url, settings.remote_agents_url)
+    )
 
 
 # -- the Kafka cluster Restate reads from ---------------------------------------------------
+
 
 def test_a_missing_kafka_cluster_is_registered_with_the_broker_address(mount):
     admin = mount(FakeRestateAdmin())

@@ -27,15 +27,27 @@ class FakeRun:
         self.replies = list(replies)
         self.steps: list[str] = []
         self.seen: list[list[Message]] = []  # the messages each LLM step was given
-        self._bounds = Bounds(tool_loop_max_rounds=max_rounds, tool_calls_max_per_round=max_calls,
-                              evaluator_max_rounds=3, orchestrator_max_tasks=5, chat_history_max=20,
-                              chat_history_max_bytes=64_000, review_timeout_s=60)
+        self._bounds = Bounds(
+            tool_loop_max_rounds=max_rounds,
+            tool_calls_max_per_round=max_calls,
+            evaluator_max_rounds=3,
+            orchestrator_max_tasks=5,
+            chat_history_max=20,
+            chat_history_max_bytes=64_000,
+            review_timeout_s=60,
+        )
 
     async def bounds(self) -> Bounds:
         return self._bounds
 
-    async def llm(self, step: str, messages: list[Message], *, tools: list[ToolSpec] | None = None,
-                  response_format: dict[str, Any] | None = None) -> LlmReply:
+    async def llm(
+        self,
+        step: str,
+        messages: list[Message],
+        *,
+        tools: list[ToolSpec] | None = None,
+        response_format: dict[str, Any] | None = None,
+    ) -> LlmReply:
         self.steps.append(step)
         self.seen.append([dict(m) for m in messages])
         return self.replies.pop(0)
@@ -72,10 +84,14 @@ def test_answer_without_tool_calls_ends_the_loop_at_once() -> None:
 
 
 def test_tool_calls_run_as_named_steps_and_their_results_go_back_to_the_model() -> None:
-    run = FakeRun([
-        LlmReply(tool_calls=[call("a", v.GET_WEATHER, location="Berlin"), call("b", v.GET_WEATHER, location="Oslo")]),
-        LlmReply(content="Berlin and Oslo: done"),
-    ])
+    run = FakeRun(
+        [
+            LlmReply(
+                tool_calls=[call("a", v.GET_WEATHER, location="Berlin"), call("b", v.GET_WEATHER, location="Oslo")]
+            ),
+            LlmReply(content="Berlin and Oslo: done"),
+        ]
+    )
     assert run_loop(run, [GET_WEATHER]) == "Berlin and Oslo: done"
     assert run.steps == ["Agent round 1", "get_weather(Berlin)", "get_weather(Oslo)", "Agent round 2"]
     second = run.seen[1]
@@ -84,15 +100,20 @@ def test_tool_calls_run_as_named_steps_and_their_results_go_back_to_the_model() 
 
 
 def test_a_tool_not_offered_or_bad_arguments_go_back_as_errors_and_run_nothing() -> None:
-    run = FakeRun([
-        LlmReply(tool_calls=[
-            call("x", "delete_everything"),
-            ToolCall(id="y", name=v.QUERY_USER_DATABASE, arguments="{not json"),
-            call("z", v.QUERY_USER_DATABASE, user_id=42),
-            call("ok", v.QUERY_USER_DATABASE, user_id="u-1", extra="dropped"),
-        ]),
-        LlmReply(content="answered"),
-    ], max_calls=4)
+    run = FakeRun(
+        [
+            LlmReply(
+                tool_calls=[
+                    call("x", "delete_everything"),
+                    ToolCall(id="y", name=v.QUERY_USER_DATABASE, arguments="{not json"),
+                    call("z", v.QUERY_USER_DATABASE, user_id=42),
+                    call("ok", v.QUERY_USER_DATABASE, user_id="u-1", extra="dropped"),
+                ]
+            ),
+            LlmReply(content="answered"),
+        ],
+        max_calls=4,
+    )
     assert run_loop(run, SUPPORT_TOOLS) == "answered"
     assert run.steps == ["Agent round 1", "query_user_database(u-1)", "Agent round 2"]
     results = tool_results(run.seen[1])
@@ -109,7 +130,12 @@ def test_calls_past_the_per_round_cap_are_refused() -> None:
     assert [s for s in run.steps if s.startswith("get_weather")] == ["get_weather(City 0)", "get_weather(City 1)"]
     results = tool_results(run.seen[1])
     assert [results[f"c{i}"] == {"error": "at most 2 tool calls per round"} for i in range(5)] == [
-        False, False, True, True, True]
+        False,
+        False,
+        True,
+        True,
+        True,
+    ]
 
 
 def test_the_loop_gives_up_after_the_round_limit() -> None:

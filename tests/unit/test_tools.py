@@ -46,6 +46,7 @@ def refused(tool_call: dict, offered: list[dict]) -> str:
 
 # -- the schemas the model is offered -------------------------------------------------
 
+
 @pytest.mark.parametrize("tool", EVERY_TOOL, ids=name_of)
 def test_every_schema_requires_all_its_string_properties_and_nothing_else(tool):
     parameters = tool["function"]["parameters"]
@@ -68,6 +69,7 @@ def test_each_tool_the_agent_loop_runs_has_an_implementation_taking_its_argument
 
 # -- parse_arguments ----------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("tool", EVERY_TOOL, ids=name_of)
 def test_well_formed_arguments_parse(tool):
     arguments = {name: f"value of {name}" for name in required_of(tool)}
@@ -85,7 +87,10 @@ def test_arguments_the_schema_does_not_name_are_dropped():
 
 
 def test_a_tool_that_was_not_offered_is_refused_even_if_it_exists():
-    assert refused(call("no_such_tool", "{}"), SUPPORT_TOOLS) == "the model called 'no_such_tool', which it was not offered"
+    assert (
+        refused(call("no_such_tool", "{}"), SUPPORT_TOOLS)
+        == "the model called 'no_such_tool', which it was not offered"
+    )
     # Implemented, but this agent was not offered it.
     assert "which it was not offered" in refused(call(GET_WEATHER, '{"location": "Oslo"}'), SUPPORT_TOOLS)
     assert "which it was not offered" in refused(call(name_of(GET_HUMAN_REVIEW), '{"reason": "x"}'), ROUTE_TOOLS)
@@ -101,8 +106,17 @@ def test_arguments_that_are_not_an_object_are_refused(raw):
     assert refused(call(GET_WEATHER, raw), [GET_WEATHER]) == "arguments of get_weather must be a JSON object"
 
 
-@pytest.mark.parametrize("arguments", [{}, {"location": None}, {"location": 42}, {"location": ["Berlin"]},
-                                       {"location": {"city": "Berlin"}}, {"city": "Berlin"}])
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        {},
+        {"location": None},
+        {"location": 42},
+        {"location": ["Berlin"]},
+        {"location": {"city": "Berlin"}},
+        {"city": "Berlin"},
+    ],
+)
 def test_missing_or_non_string_arguments_are_refused(arguments):
     reason = refused(call(GET_WEATHER, json.dumps(arguments)), [GET_WEATHER])
     assert reason == "get_weather is missing string arguments: location"
@@ -118,6 +132,7 @@ def test_an_empty_string_is_a_string():
 
 
 # -- the implementations: deterministic stand-ins ----------------------------------------------
+
 
 def test_service_status_reports_the_degraded_api():
     status = tools.fetch_service_status()

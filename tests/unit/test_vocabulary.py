@@ -26,8 +26,9 @@ PROMPTS = [
 
 
 @pytest.mark.parametrize(("prompt", "marker", "rule"), PROMPTS, ids=[p[2] for p in PROMPTS])
-def test_each_prompt_carries_its_marker_and_the_offline_model_recognises_it(prompt: str, marker: str,
-                                                                           rule: str) -> None:
+def test_each_prompt_carries_its_marker_and_the_offline_model_recognises_it(
+    prompt: str, marker: str, rule: str
+) -> None:
     assert marker in prompt
     body = {"messages": [{"role": "system", "content": prompt}, {"role": "user", "content": "Revenue: 10%"}]}
     assert rules.reply(body).rule.startswith(rule)
@@ -45,8 +46,18 @@ def test_prompts_that_pick_tools_name_the_tools_they_are_offered() -> None:
 def test_every_tool_is_named_from_the_vocabulary() -> None:
     offered = [*tools.SUPPORT_TOOLS, tools.GET_WEATHER, *tools.ROUTE_TOOLS, tools.GET_HUMAN_REVIEW]
     names = {tool["function"]["name"] for tool in offered}
-    assert names == {v.FETCH_SERVICE_STATUS, v.CREATE_SUPPORT_TICKET, v.QUERY_USER_DATABASE, v.GET_WEATHER,
-                     v.GET_HUMAN_REVIEW, *(v.route_tool(route) for route in v.ROUTES)}
-    assert set(tools.TOOL_IMPLEMENTATIONS) == {v.FETCH_SERVICE_STATUS, v.CREATE_SUPPORT_TICKET,
-                                              v.QUERY_USER_DATABASE, v.GET_WEATHER}
+    assert names == {
+        v.FETCH_SERVICE_STATUS,
+        v.CREATE_SUPPORT_TICKET,
+        v.QUERY_USER_DATABASE,
+        v.GET_WEATHER,
+        v.GET_HUMAN_REVIEW,
+        *(v.route_tool(route) for route in v.ROUTES),
+    }
+    assert set(tools.TOOL_IMPLEMENTATIONS) == {
+        v.FETCH_SERVICE_STATUS,
+        v.CREATE_SUPPORT_TICKET,
+        v.QUERY_USER_DATABASE,
+        v.GET_WEATHER,
+    }
     assert set(rules.ROUTE_TOOLS) == {v.route_tool(route) for route in v.ROUTES}
