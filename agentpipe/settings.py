@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 OFFLINE_MODEL_NAME = "agentpipe-offline-deterministic"
+# Restate nodes and Kafka brokers of the cluster topology: three tolerate the loss of one.
+CLUSTER_SIZE = 3
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 # librdkafka options whose values are secrets: masked in logs, never printed.
@@ -106,6 +108,11 @@ class Settings(BaseSettings):
     approval_retention_s: float = Field(default=7 * 24 * 3600.0, gt=0)
 
     # Local stack
+    # "single": one broker, one restate-server, one agent-service process. "cluster": three brokers,
+    # three Restate nodes, several agent-service processes behind nginx (`agentpipe up --cluster`
+    # records it in the state folder, so later commands find the cluster without this variable).
+    topology: Literal["single", "cluster"] | None = None
+    cluster_agent_services: int = Field(default=2, ge=1, le=16)
     state_dir: Path = Path(".agentpipe")
     cache_dir: Path = Path.home() / ".cache" / "agentpipe"
     log_level: str = Field(default="info", pattern=r"(?i)^(debug|info|warning|error|critical)$")
@@ -121,7 +128,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _local_defaults(self) -> Settings:
         local = "127.0.0.1"
-        self.kafka_bootstrap = self.kafka_bootstrap or f"{local}:{self.kafka_port}"
+        if self.topology is None:
+            recorded = _read_text(self.state_dir / "topology")
+            self.topology = "cluster" if recorded == "cluster" else "single"
+        brokers = range(CLUSTER_SIZE if self.topology == "cluster" else 1)
+        self.kafka_bootstrap = self.kafka_bootstrap or ",".join(f"{local}:{self.broker_port(i)}" for i in brokers)
         self.restate_ingress_url = self.restate_ingress_url or f"http://{local}:{self.restate_ingress_port}"
         self.restate_admin_url = self.restate_admin_url or f"http://{local}:{self.restate_admin_port}"
         self.agent_service_url = self.agent_service_url or f"http://{local}:{self.agent_service_port}"
@@ -139,6 +150,30 @@ class Settings(BaseSettings):
             public = _read_text(self.state_dir / "request-identity.pub")
             self.request_identity_keys = [public] if public else []
         return self
+
+    # Ports of the cluster topology: node i of each kind is the single-node port plus an offset.
+    def broker_port(self, index: int) -> int:
+        return self.kafka_port + 2 * index
+
+    def broker_controller_port(self, index: int) -> int:
+        return self.kafka_controller_port + 2 * index
+
+    def restate_ports(self, index: int) -> tuple[int, int, int]:
+        """Ingress, admin and node port of Restate node ``index`` (0 is the single node's)."""
+        return self.restate_ingress_port + index, self.restate_admin_port + index, self.restate_node_port + index
+
+    def agent_service_process_port(self, index: int) -> int:
+        """In a cluster, agent-service process ``index`` listens here; nginx listens on agent_service_port."""
+        return self.agent_service_port + 100 + index
+
+    @property
+    def remote_agents_process_port(self) -> int:
+        return self.remote_agents_port + 200
+
+    @property
+    def kafka_replication(self) -> int:
+        """Replicas of every topic (and min in-sync replicas: one fewer, at least one)."""
+        return CLUSTER_SIZE if self.topology == "cluster" else 1
 
     @property
     def offline_model_url(self) -> str:

@@ -72,9 +72,20 @@ SINGLE_NODE_BROKER = [
 ]
 
 
+def java_command(log_dir: Path, heap: list[str]) -> list[str]:
+    """java with Kafka's classpath; the heap is given here (KAFKA_HEAP_OPTS is read only by Kafka's scripts)."""
+    return [
+        "java",
+        *heap,
+        "-XX:+UseG1GC",
+        "-cp",
+        kafka_classpath(log_dir),
+        f"-Dlog4j2.configurationFile={STACK_DIR / 'log4j2.properties'}",
+    ]
+
+
 def _kafka_command(settings: Settings, state_dir: Path) -> list[str]:
     log_dir = state_dir / "logs"
-    classpath = kafka_classpath(log_dir)
     data_dir = state_dir / "kafka-data"
     props = state_dir / "kafka" / "server.properties"
     props.parent.mkdir(parents=True, exist_ok=True)
@@ -97,15 +108,7 @@ def _kafka_command(settings: Settings, state_dir: Path) -> list[str]:
             ]
         )
     )
-    java = [
-        "java",
-        "-Xms256m",
-        "-Xmx768m",
-        "-XX:+UseG1GC",
-        "-cp",
-        classpath,
-        f"-Dlog4j2.configurationFile={STACK_DIR / 'log4j2.properties'}",
-    ]
+    java = java_command(log_dir, ["-Xms256m", "-Xmx768m"])
     if not (data_dir / "meta.properties").exists():
         # Format KRaft storage once; a later `up` keeps the data.
         cluster_id = uuid.uuid4().hex[:22]
@@ -163,11 +166,38 @@ request-identity-private-key-pem-file = "{identity_key_file}"
 """
 
 
-def _python_module(module: str) -> Callable[[], list[str]]:
+def python_module(module: str) -> Callable[[], list[str]]:
     return lambda: [sys.executable, "-m", module]
 
 
-def stack_components(settings: Settings, state_dir: Path) -> list[Component]:
+def shared_components(settings: Settings, state_dir: Path, *, before_restate: bool) -> list[Component]:
+    """What both topologies run once: the offline model (before Restate) and the ingress guard (last)."""
+    env = {"AGENTPIPE_STATE_DIR": str(state_dir)}
+    if before_restate:
+        if not settings.uses_offline_model:
+            return []
+        return [
+            Component(
+                "offline-model",
+                [settings.offline_model_port],
+                python_module("offline_model"),
+                lambda: http_ok(f"http://127.0.0.1:{settings.offline_model_port}/health"),
+                env=env,
+            )
+        ]
+    # No port: it reads Kafka and calls the admin API (see subscriptions/guard.py).
+    return [
+        Component(
+            "ingress-guard",
+            [],
+            python_module("subscriptions.guard"),
+            lambda: True,
+            env={**env, "PYTHONFAULTHANDLER": "1"},
+        )
+    ]
+
+
+def single_node_components(settings: Settings, state_dir: Path) -> list[Component]:
     env = {"AGENTPIPE_STATE_DIR": str(state_dir)}
     components = [
         Component(
@@ -176,18 +206,9 @@ def stack_components(settings: Settings, state_dir: Path) -> list[Component]:
             lambda: _kafka_command(settings, state_dir),
             lambda: kafka_ready(settings.kafka_bootstrap),
             start_timeout_s=90,
-        )
+        ),
+        *shared_components(settings, state_dir, before_restate=True),
     ]
-    if settings.uses_offline_model:
-        components.append(
-            Component(
-                "offline-model",
-                [settings.offline_model_port],
-                _python_module("offline_model"),
-                lambda: http_ok(f"http://127.0.0.1:{settings.offline_model_port}/health"),
-                env=env,
-            )
-        )
     components += [
         Component(
             "restate",
@@ -202,25 +223,18 @@ def stack_components(settings: Settings, state_dir: Path) -> list[Component]:
         Component(
             "agent-service",
             [settings.agent_service_port],
-            _python_module("handlers"),
+            python_module("handlers"),
             lambda: http_ok(f"http://127.0.0.1:{settings.agent_service_port}/health"),
             env=env,
         ),
         Component(
             "remote-agents",
             [settings.remote_agents_port],
-            _python_module("handlers.remote_agents"),
+            python_module("handlers.remote_agents"),
             lambda: http_ok(f"http://127.0.0.1:{settings.remote_agents_port}/health"),
             env=env,
         ),
-        # No port: it reads Kafka and calls the admin API (see subscriptions/guard.py).
-        Component(
-            "ingress-guard",
-            [],
-            _python_module("subscriptions.guard"),
-            lambda: True,
-            env={**env, "PYTHONFAULTHANDLER": "1"},
-        ),
+        *shared_components(settings, state_dir, before_restate=False),
     ]
     return components
 

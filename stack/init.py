@@ -13,6 +13,7 @@ Exit code 0 when done; 1 with a one-line cause naming the component otherwise.
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -24,8 +25,9 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
 from agentpipe.kafka_publisher import client_config
-from agentpipe.settings import get_settings
+from agentpipe.settings import CLUSTER_SIZE, Settings, get_settings
 from stack.errors import InitError
+from stack.installs import restatectl_binary
 from subscriptions.kafka_topics import ensure_topics
 from subscriptions.restate_admin import (
     AdminApiError,
@@ -40,7 +42,7 @@ T = TypeVar("T")
 
 # What "not answering yet" looks like: connection refused, unknown host (the name of a
 # container that is not up), a topic without a leader yet, Restate not reaching a deployment.
-NOT_READY = (KafkaException, AdminApiError, httpx.HTTPError, OSError)
+NOT_READY = (KafkaException, AdminApiError, httpx.HTTPError, OSError, subprocess.TimeoutExpired)
 
 MAX_DELAY_S = 5.0
 
@@ -88,6 +90,47 @@ def _restate_answers(admin_url: str, seconds_left: float) -> None:
         raise AdminApiError(f"GET {admin_url}/health: HTTP {response.status_code}")
 
 
+def _provision(settings: Settings, seconds_left: float) -> str:
+    """Provision the Restate cluster once (all nodes run with auto-provision off); a provisioned one is left."""
+    restatectl = restatectl_binary(settings.state_dir / "logs")
+    nodes = ",".join(f"http://127.0.0.1:{settings.restate_ports(i)[2]}/" for i in range(CLUSTER_SIZE))
+    done = subprocess.run(
+        [str(restatectl), "provision", "--address", nodes, "--yes"],
+        capture_output=True,
+        text=True,
+        timeout=min(seconds_left, 60.0),
+    )
+    answer = " ".join((done.stdout + done.stderr).split())
+    if done.returncode == 0:
+        return "provisioned"
+    if "already provisioned" in answer.lower():
+        return "already provisioned"
+    raise AdminApiError(f"restatectl provision: {answer[-300:]}")
+
+
+def _ingress_answers(ingress_url: str, seconds_left: float) -> None:
+    response = httpx.get(f"{ingress_url}/restate/health", timeout=min(seconds_left, 5.0))
+    if response.status_code != 200:
+        raise AdminApiError(f"GET {ingress_url}/restate/health: HTTP {response.status_code}")
+
+
+def _cluster_answers(settings: Settings, deadline: float, say: Callable[[str], None]) -> None:
+    """Provision, then wait until every node's admin API and ingress answer."""
+    outcome = _retry("restate", "provisioning the cluster", lambda left: _provision(settings, left), deadline, say)
+    say(f"restate: cluster {outcome}")
+    for i in range(CLUSTER_SIZE):
+        ingress, admin, _node = settings.restate_ports(i)
+        for url, check in (
+            (f"http://127.0.0.1:{admin}", _restate_answers),
+            (f"http://127.0.0.1:{ingress}", _ingress_answers),
+        ):
+            _retry("restate", f"node {i + 1} answering at {url}", _answering(check, url), deadline, say)
+
+
+def _answering(check: Callable[[str, float], None], url: str) -> Callable[[float], None]:
+    return lambda left: check(url, left)
+
+
 def _registering(uri: str) -> Callable[[float], list[str]]:
     """The step that registers the deployment at ``uri`` (its own function: one per loop turn)."""
     return lambda _left: register_deployment(uri)
@@ -107,6 +150,8 @@ def initialize(timeout: float = 120.0, say: Callable[[str], None] = lambda _msg:
     )
     created = _retry("kafka", "creating topics", lambda left: ensure_topics(timeout=min(left, 30.0)), deadline, say)
     say(f"kafka: {len(created)} topic(s) created")
+    if settings.topology == "cluster":
+        _cluster_answers(settings, deadline, say)
     _retry(
         "restate",
         f"connecting to {settings.restate_admin_url}",

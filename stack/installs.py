@@ -106,3 +106,40 @@ def restate_binaries(log_dir: Path) -> tuple[Path, Path]:
         raise StackError("restate", f"npm installed no restate-server binary at {server} (only linux-x64 is supported)")
     installed.touch()
     return server, cli
+
+
+def restatectl_binary(log_dir: Path) -> Path:
+    """restatectl, Restate's cluster tool (provisioning, node and partition status); npm, cached."""
+    prefix = get_settings().cache_dir / "npm"
+    binary = prefix / "node_modules" / "@restatedev" / "restatectl-linux-x64" / "bin" / "restatectl"
+    installed = prefix / f".installed-restatectl-{RESTATE_VERSION}"
+    if binary.exists() and installed.exists():
+        return binary
+    npm = require_tool("restate", "npm", "install Node.js with npm to fetch restatectl from the npm registry")
+    prefix.mkdir(parents=True, exist_ok=True)
+    _run(
+        "restate",
+        [
+            npm,
+            "install",
+            "--no-audit",
+            "--no-fund",
+            "--prefix",
+            str(prefix),
+            f"@restatedev/restatectl@{RESTATE_VERSION}",
+        ],
+        log_dir / "install-restatectl.log",
+        timeout=600,
+    )
+    if not binary.exists():
+        raise StackError("restate", f"npm installed no restatectl binary at {binary} (only linux-x64 is supported)")
+    installed.touch()
+    return binary
+
+
+def nginx_binary() -> Path:
+    """nginx, the cluster's load balancer in front of the agent-service processes (Debian's package)."""
+    sbin = Path("/usr/sbin/nginx")  # not on every user's PATH
+    if shutil.which("nginx") is None and sbin.exists():
+        return sbin
+    return Path(require_tool("balancer", "nginx", "install nginx (Debian: apt-get install nginx-light)"))

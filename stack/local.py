@@ -17,18 +17,22 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import psutil
 
 from agentpipe.settings import get_settings
 from stack import up_lock
-from stack.components import port_open, stack_components
+from stack.components import port_open
 from stack.errors import StackError
 from stack.init import initialize
-from stack.installs import kafka_classpath, log_tail, restate_binaries
+from stack.installs import kafka_classpath, log_tail, nginx_binary, restate_binaries, restatectl_binary
 from stack.secrets import ensure_approval_key, ensure_identity_keys
 from stack.supervisor import StackStatus
+from stack.topology import stack_components
 from subscriptions.restate_admin import SyncReport
+
+Topology = Literal["single", "cluster"]
 
 
 @dataclass
@@ -119,11 +123,24 @@ def _wait_ready(pid: int, timeout: float) -> None:
     raise StackError("stack", f"not ready after {timeout:.0f}s (state: {status.get('state') if status else None})")
 
 
-def up(timeout: float = 180.0) -> UpReport:
+def up(timeout: float = 180.0, topology: Topology | None = None) -> UpReport:
+    """Start the stack; ``topology`` (single or cluster) is recorded in the state folder for later runs."""
     # Two `up` at once in one folder would race; the second waits (as long as an `up` may take,
     # then says who holds the lock) and then finds the stack running.
     with up_lock.held(state_dir() / "up.lock", timeout):
+        if topology is not None:
+            _choose_topology(topology)
         return _up(timeout)
+
+
+def _choose_topology(topology: Topology) -> None:
+    recorded = get_settings().topology
+    if topology != recorded and supervisor_pid() is not None:
+        raise StackError(
+            "stack", f"a {recorded} stack runs in {state_dir()}; `agentpipe down` first to start a {topology} one"
+        )
+    (state_dir() / "topology").write_text(topology + "\n")
+    get_settings.cache_clear()  # the topology sets the brokers and ports every later step uses
 
 
 def _up(timeout: float) -> UpReport:
@@ -135,6 +152,9 @@ def _up(timeout: float) -> UpReport:
         # Fetch in the foreground so install errors (no java, registry unreachable) surface here.
         kafka_classpath(directory / "logs")
         restate_binaries(directory / "logs")
+        if get_settings().topology == "cluster":
+            restatectl_binary(directory / "logs")
+            nginx_binary()
         ensure_identity_keys(directory)
         env = {**os.environ, "AGENTPIPE_STATE_DIR": str(directory), "AGENTPIPE_APPROVAL_KEY": approval_key()}
         (directory / "logs").mkdir(exist_ok=True)

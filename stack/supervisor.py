@@ -21,9 +21,10 @@ import psutil
 
 from agentpipe.logs import configure_logging, get_logger
 from agentpipe.settings import get_settings
-from stack.components import Component, child_env, stack_components
+from stack.components import Component, child_env
 from stack.errors import StackError
 from stack.installs import log_tail
+from stack.topology import stack_components
 
 log = get_logger("supervisor")
 

@@ -31,8 +31,12 @@ def input_topics() -> list[str]:
 def topic_config(topic: str) -> dict[str, str]:
     """Input topics store records uncompressed: a small compressed batch could otherwise unpack
     into a record larger than any consumer expects (and Restate's ingress stops at such a record)."""
-    size = {"max.message.bytes": str(get_settings().kafka_max_message_bytes)}
-    return {**size, "compression.type": "uncompressed"} if topic in input_topics() else size
+    settings = get_settings()
+    config = {"max.message.bytes": str(settings.kafka_max_message_bytes)}
+    if settings.kafka_replication > 1:
+        # acks=all then waits for two copies: a record survives the loss of any one broker.
+        config["min.insync.replicas"] = str(settings.kafka_replication - 1)
+    return {**config, "compression.type": "uncompressed"} if topic in input_topics() else config
 
 
 def ensure_topics(bootstrap: str | None = None, timeout: float = 30.0) -> list[str]:
@@ -46,7 +50,7 @@ def create_topics(wanted: dict[str, int], bootstrap: str | None = None, timeout:
     admin = AdminClient(client_config(**({"bootstrap.servers": bootstrap} if bootstrap else {})))
     existing = set(admin.list_topics(timeout=timeout).topics)
     missing = [
-        NewTopic(name, partitions, 1, config=topic_config(name))
+        NewTopic(name, partitions, get_settings().kafka_replication, config=topic_config(name))
         for name, partitions in wanted.items()
         if name not in existing
     ]

@@ -2,6 +2,9 @@
 agent service, remote agents) in a fresh state folder, and takes it down at the end.
 
 ``--stack=existing`` reuses a stack that is already running (``agentpipe up``).
+``--topology=cluster`` runs tests/cluster/ (and only those) against the cluster topology
+(three brokers, three Restate nodes, agent-service processes behind nginx) in its own
+folder; without it tests/cluster/ is not collected, so each topology has its own run.
 When a component cannot start, the session fails (never skips) with the
 component's name, the cause and the tail of its log.
 
@@ -23,8 +26,14 @@ ROOT = Path(__file__).resolve().parent.parent
 # Separate folders (and AGENTPIPE_*_PORT variables) let two test sessions run side by side.
 TEST_API_KEY = "sk-agentpipe-test-" + "7f3c9a1e5b" * 3  # fake; must never show up in a log file
 TEST_STATE_DIR = Path(os.environ.get("AGENTPIPE_TEST_STATE_DIR", ROOT / ".agentpipe" / "test-stack"))
+CLUSTER_STATE_DIR = Path(os.environ.get("AGENTPIPE_TEST_CLUSTER_STATE_DIR", ROOT / ".agentpipe" / "test-cluster"))
+TESTS = Path(__file__).resolve().parent
 # Folders of tests/ whose every test runs against the stack.
-E2E_FOLDERS = ("patterns", "reliability", "bench")
+E2E_FOLDERS = ("patterns", "reliability", "bench", "cluster")
+
+
+def state_dir_for(config: pytest.Config) -> Path:
+    return CLUSTER_STATE_DIR if config.getoption("--topology") == "cluster" else TEST_STATE_DIR
 
 
 def pytest_addoption(parser):
@@ -32,6 +41,12 @@ def pytest_addoption(parser):
         "--always-replay",
         action="store_true",
         help="run restate-server with inactivity timeout 0: every suspension replays the journal",
+    )
+    parser.addoption(
+        "--topology",
+        default="single",
+        choices=("single", "cluster"),
+        help="'single' (default): one of each; 'cluster': run tests/cluster/ against three nodes of each",
     )
     parser.addoption(
         "--stack",
@@ -43,7 +58,8 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     if config.getoption("--stack") == "fresh":
         # Before any agentpipe import caches settings: the session's stack lives in its own folder.
-        os.environ["AGENTPIPE_STATE_DIR"] = str(TEST_STATE_DIR)
+        os.environ["AGENTPIPE_STATE_DIR"] = str(state_dir_for(config))
+        os.environ["AGENTPIPE_TOPOLOGY"] = config.getoption("--topology")
         os.environ.pop("AGENTPIPE_APPROVAL_KEY", None)
         os.environ.pop("OPENAI_MODEL", None)
         # The suite drives the offline model, with an API key that tests look for in the logs:
@@ -59,12 +75,24 @@ def pytest_configure(config):
             os.environ["AGENTPIPE_RESTATE_INACTIVITY_TIMEOUT"] = "0s"
 
 
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """tests/cluster/ runs only with --topology=cluster, and then nothing else that needs a stack."""
+    path = collection_path.resolve()
+    cluster = TESTS / "cluster"
+    in_cluster = path == cluster or cluster in path.parents
+    if config.getoption("--topology") == "cluster":
+        return None if in_cluster or path == TESTS or TESTS / "unit" in [path, *path.parents] else True
+    return True if in_cluster else None
+
+
 def pytest_collection_modifyitems(config, items):
-    e2e_folders = [Path(__file__).resolve().parent / folder for folder in E2E_FOLDERS]
+    e2e_folders = [TESTS / folder for folder in E2E_FOLDERS]
     for item in items:
         in_e2e_folder = any(folder in item.path.resolve().parents for folder in e2e_folders)
         if "stack" in item.fixturenames or in_e2e_folder:
             item.add_marker(pytest.mark.stack)
+        if TESTS / "cluster" in item.path.resolve().parents:
+            item.add_marker(pytest.mark.cluster)
 
 
 @pytest.fixture(scope="session")
@@ -76,17 +104,19 @@ def stack(request):
     from stack.local import down, up
 
     fresh = request.config.getoption("--stack") == "fresh"
+    topology = request.config.getoption("--topology")
+    state_dir = state_dir_for(request.config)
     if fresh:
         down()
-        for data in ("kafka-data", "restate-data", "status.json", "approval.key"):
-            target = TEST_STATE_DIR / data
+        for data in ("kafka-data", "restate-data", "status.json", "approval.key", "kafka-cluster-id"):
+            target = state_dir / data
             if target.is_dir():
                 shutil.rmtree(target)
             elif target.exists():
                 target.unlink()
         get_settings.cache_clear()
     try:
-        report = up(timeout=240)
+        report = up(timeout=300, topology=topology if fresh else None)
     except StackError as exc:
         tail = log_tail(exc.log_file, 30) if exc.log_file else ""
         pytest.fail(f"the local stack did not start: {exc}\n--- log tail ---\n{tail}", pytrace=False)

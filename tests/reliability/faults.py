@@ -20,7 +20,7 @@ import psutil
 
 from agentpipe.settings import get_settings
 from agentpipe.topics import request_topic, result_topic
-from stack.components import stack_components
+from stack.topology import stack_components
 from tests.kafka_io import TopicReader, new_id, producer, result_reader, results_for
 
 FIGURES_FILE = Path(__file__).resolve().parents[2] / ".agentpipe" / "reliability-figures.jsonl"

@@ -1,0 +1,164 @@
+"""What the cluster looks like now: Restate nodes, Kafka brokers and partition leaders, and which
+Restate node consumes which partitions of each subscription's consumer group.
+
+Read-only, from the outside: the admin API and ingress health of each Restate node, the
+brokers' metadata, and the consumer groups of the subscriptions (subscriptions/desired.py).
+Works on the single-node stack too (one node, one broker).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+import httpx
+from confluent_kafka import ConsumerGroupState, KafkaException
+from confluent_kafka.admin import AdminClient
+
+from agentpipe.settings import CLUSTER_SIZE, get_settings
+from producers.broker import kafka_config
+from subscriptions.desired import desired_subscriptions
+
+
+@dataclass(frozen=True)
+class RestateNode:
+    name: str
+    admin_url: str
+    ingress_url: str
+    admin_ok: bool
+    ingress_ok: bool
+
+    @property
+    def healthy(self) -> bool:
+        return self.admin_ok and self.ingress_ok
+
+
+@dataclass(frozen=True)
+class TopicPartitions:
+    topic: str
+    partitions: int
+    leaders: dict[int, int]  # broker id -> partitions it leads
+    under_replicated: int  # partitions with fewer in-sync replicas than replicas
+    leaderless: int
+
+
+@dataclass(frozen=True)
+class GroupAssignment:
+    group: str
+    topic: str
+    state: str
+    members: dict[str, list[int]]  # member (client id @ host) -> partitions of the topic it consumes
+
+
+@dataclass
+class ClusterView:
+    topology: str
+    nodes: list[RestateNode]
+    brokers: dict[int, str]  # broker id -> host:port, the brokers that answer
+    expected_brokers: int
+    topics: list[TopicPartitions] = field(default_factory=list)
+    groups: list[GroupAssignment] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def healthy(self) -> bool:
+        return (
+            all(node.healthy for node in self.nodes)
+            and len(self.brokers) == self.expected_brokers
+            and not any(t.leaderless or t.under_replicated for t in self.topics)
+            and not self.problems
+        )
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def restate_nodes() -> list[RestateNode]:
+    settings = get_settings()
+    if settings.topology != "cluster":
+        return [
+            RestateNode(
+                "restate",
+                settings.restate_admin_url,
+                settings.restate_ingress_url,
+                _answers(f"{settings.restate_admin_url}/health"),
+                _answers(f"{settings.restate_ingress_url}/restate/health"),
+            )
+        ]
+    nodes = []
+    for i in range(CLUSTER_SIZE):
+        ingress, admin, _node = settings.restate_ports(i)
+        admin_url, ingress_url = f"http://127.0.0.1:{admin}", f"http://127.0.0.1:{ingress}"
+        nodes.append(
+            RestateNode(
+                f"node-{i + 1}",
+                admin_url,
+                ingress_url,
+                _answers(f"{admin_url}/health"),
+                _answers(f"{ingress_url}/restate/health"),
+            )
+        )
+    return nodes
+
+
+def _member_name(member: object) -> str:
+    """client id @ host, and the end of the member id: every Restate node's consumer is "restate"."""
+    client_id = getattr(member, "client_id", "") or "?"
+    host = (getattr(member, "host", "") or "?").lstrip("/")
+    member_id = getattr(member, "member_id", "") or ""
+    return f"{client_id}@{host}#{member_id[-6:]}"
+
+
+def kafka_view(view: ClusterView, timeout: float) -> None:
+    admin = AdminClient(kafka_config())
+    try:
+        metadata = admin.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        view.problems.append(f"no broker answered at {get_settings().kafka_bootstrap}: {exc.args[0]}")
+        return
+    view.brokers = {b.id: f"{b.host}:{b.port}" for b in metadata.brokers.values()}
+    subscriptions = desired_subscriptions()
+    wanted = {s.topic for s in subscriptions}
+    for name in sorted(t for t in metadata.topics if t in wanted or not t.startswith("__")):
+        described = metadata.topics[name]
+        parts = described.partitions.values()
+        view.topics.append(
+            TopicPartitions(
+                name,
+                len(described.partitions),
+                dict(Counter(p.leader for p in parts if p.leader >= 0)),
+                sum(1 for p in parts if len(p.isrs) < len(p.replicas)),
+                sum(1 for p in parts if p.leader < 0),
+            )
+        )
+    groups = {s.group_id: s.topic for s in subscriptions}
+    try:
+        futures = admin.describe_consumer_groups(list(groups), request_timeout=timeout)
+    except KafkaException as exc:
+        view.problems.append(f"consumer groups could not be described: {exc.args[0]}")
+        return
+    for group_id, future in futures.items():
+        try:
+            description = future.result()
+        except KafkaException as exc:
+            view.problems.append(f"group {group_id}: {exc.args[0]}")
+            continue
+        topic = groups[group_id]
+        members = {
+            _member_name(m): sorted(tp.partition for tp in m.assignment.topic_partitions if tp.topic == topic)
+            for m in description.members
+        }
+        state = description.state.name if isinstance(description.state, ConsumerGroupState) else str(description.state)
+        view.groups.append(GroupAssignment(group_id, topic, state.lower(), members))
+
+
+def cluster_view(timeout: float = 5.0) -> ClusterView:
+    settings = get_settings()
+    topology = settings.topology or "single"
+    view = ClusterView(topology, restate_nodes(), {}, CLUSTER_SIZE if topology == "cluster" else 1)
+    kafka_view(view, timeout)
+    return view

@@ -1,0 +1,147 @@
+"""Losing any one node of the cluster with requests in flight: nothing is lost, nothing forks.
+
+Each test produces a batch of chaining requests through Kafka with the model slowed, so the
+fault lands while LLM calls are mid-flight, SIGKILLs one process (the supervisor restarts it,
+as an orchestrator would), and checks every request has exactly one result after dedupe, that
+repeated records carry the same output, and how long the output stalled. Figures go to
+.agentpipe/reliability-figures.jsonl with the single-node ones.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from datetime import datetime
+
+import pytest
+
+from agentpipe.messages import approval_signature
+from agentpipe.settings import get_settings
+from agentpipe.topics import approval_requests_topic, approvals_topic, result_topic
+from offline_model.client import OfflineModelControl
+from tests.kafka_io import TopicReader, produce, send_request
+from tests.reliability.faults import (
+    FIGURES_FILE,
+    check_batch_after_fault,
+    kill_component,
+    new_id,
+    result_reader,
+    send_chaining_batch,
+    wait_component_back,
+)
+
+pytestmark = pytest.mark.slow
+
+BATCH = 300
+
+
+@pytest.fixture
+def slow_model():
+    control = OfflineModelControl(get_settings().offline_model_url)
+    control.set_latency(400)
+    yield control
+    control.set_latency(0)
+
+
+def _epoch(rfc3339: str) -> float:
+    return datetime.fromisoformat(rfc3339.replace("Z", "+00:00")).timestamp()
+
+
+def recovery(records: list[dict], ids: set[str], fault_at: float) -> dict[str, float]:
+    """How the output behaved after the fault: the longest pause between results, and the time
+    until the last result of the batch (both in seconds from the fault)."""
+    done = sorted(_epoch(r["value"]["completed_at"]) for r in records if r["value"].get("request_id") in ids)
+    after = [t for t in done if t >= fault_at]
+    gaps = [b - a for a, b in zip([fault_at, *after], after, strict=False)]
+    return {
+        "longest_stall_s": round(max(gaps, default=0.0), 2),
+        "drained_after_s": round((after or [fault_at])[-1] - fault_at, 2),
+    }
+
+
+def no_forks(records: list[dict], ids: set[str]) -> None:
+    """A request published twice (a retried publish) carries the same output both times."""
+    outputs: dict[str, set[str]] = defaultdict(set)
+    for record in records:
+        value = record["value"]
+        if value.get("request_id") in ids:
+            outputs[value["request_id"]].add(json.dumps([value["status"], value["output"]]))
+    forked = {request_id: seen for request_id, seen in outputs.items() if len(seen) > 1}
+    assert not forked, f"requests with different outputs: {list(forked.items())[:3]}"
+
+
+def strike_mid_stream(model: OfflineModelControl, tag: str, count: int) -> None:
+    """Wait until a third of the batch has an LLM call in flight."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        calls = [c for c in model.calls() if c["request_id"].startswith(tag)]
+        if len([c for c in calls if c["finished_at"] is None]) >= count // 3:
+            return
+        time.sleep(0.05)
+    raise AssertionError("the batch never had a third of its requests in flight")
+
+
+@pytest.mark.parametrize("component", ["restate-2", "kafka-2", "agent-service-1"])
+def test_one_node_lost_with_requests_in_flight(stack, slow_model, component):
+    tag = new_id(f"cluster-{component}")
+    with result_reader("chaining") as reader:
+        ids = send_chaining_batch(BATCH, tag)
+        strike_mid_stream(slow_model, tag, BATCH)
+        fault_at = time.time()
+        old_pid = kill_component(component)
+        figures = check_batch_after_fault(f"cluster: {component}", ids, reader, slow_model, fault_at, timeout=300)
+        no_forks(reader.seen, set(ids))
+        timing = recovery(reader.seen, set(ids), fault_at)
+    wait_component_back(component, old_pid)
+    with FIGURES_FILE.open("a") as out:
+        out.write(json.dumps({"fault": f"cluster: {component}", "recovery": timing}) + "\n")
+    print(
+        f"\n{component} killed: {figures.in_flight_at_fault} in flight, {figures.lost} lost, "
+        f"{figures.duplicated_records} repeated records, longest stall {timing['longest_stall_s']} s, "
+        f"batch done {timing['drained_after_s']} s after the kill"
+    )
+    assert figures.in_flight_at_fault >= BATCH // 3, "the fault hit too few requests in flight to prove anything"
+
+
+def test_waiting_approval_survives_the_loss_of_a_node(stack):
+    with TopicReader.open([approval_requests_topic()]) as reader:
+        request_id = send_request("human-in-the-loop", {"content": "A borderline meme; might be satire."})
+        reader.collect(lambda seen: any(r["value"]["request_id"] == request_id for r in seen))
+        approval_id = next(r["value"]["approval_id"] for r in reader.seen if r["value"]["request_id"] == request_id)
+    for node in ("restate-1", "restate-3"):  # one at a time: the others keep a quorum
+        old_pid = kill_component(node)
+        wait_component_back(node, old_pid)
+    with TopicReader.open([result_topic("human-in-the-loop")], from_beginning=True) as results:
+        signature = approval_signature(get_settings().approval_secret, approval_id, "approved")
+        produce(
+            approvals_topic(),
+            {"approval_id": approval_id, "decision": "approved", "reviewer": "after-failover", "signature": signature},
+            key=approval_id,
+        )
+        results.collect(lambda seen: any(r["value"]["request_id"] == request_id for r in seen), timeout=120)
+    value = next(r["value"] for r in results.seen if r["value"]["request_id"] == request_id)
+    assert value["status"] == "ok" and value["output"] == "approved by after-failover"
+
+
+def test_a_chat_session_keeps_topic_order_across_a_node_loss(stack, slow_model):
+    session = new_id("cluster-chat")
+    turns = 12
+    with result_reader("chat") as reader:
+        ids = []
+        for turn in range(1, turns + 1):
+            ids.append(send_request("chat", {"message": f"message {turn}"}, key=session))
+            if turn == 4:
+                old_pid = kill_component("restate-2")
+        reader.collect(lambda seen: {r["value"].get("request_id") for r in seen} >= set(ids), timeout=240)
+    wait_component_back("restate-2", old_pid)
+    replies = {
+        r["value"]["request_id"]: r["value"]["output"] for r in reader.seen if r["value"].get("session_id") == session
+    }
+    # The offline model repeats the message and lists the earlier ones it was given (the history,
+    # bounded to the newest turns): each reply answers its own message, after the ones before it.
+    for n, request_id in enumerate(ids, start=1):
+        reply = replies[request_id]
+        assert f"You said: message {n} " in reply, reply
+        earlier = reply.split("Earlier you said: ", 1)[1].rstrip(".").split(" | ") if n > 1 else []
+        assert earlier == [f"message {k}" for k in range(n - len(earlier), n)], reply
