@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from producers.commands.base import Subcommands, add_command, add_timeout
+from producers.commands.cluster import cmd_cluster
 from producers.exit_codes import EXIT_OK
 from producers.invocations import RequestStatus, cancel_request, request_status
 from producers.render import json_line, out, styled, table, wants_json
@@ -33,6 +34,8 @@ def show_status(status: RequestStatus, as_json: bool) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    if args.request_id is None:  # no request named: the stack itself (nodes, brokers, partitions, consumers)
+        return cmd_cluster(argparse.Namespace(json=args.json, timeout=5.0))
     show_status(request_status(args.request_id), wants_json(args.json))
     return EXIT_OK
 
@@ -46,13 +49,18 @@ def register(sub: Subcommands) -> None:
     p = add_command(
         sub,
         "status",
-        "where a request is: queued, running, suspended, waiting for approval, done, cancelled",
-        ["agentpipe status req-3f2a9c1b7d0e", "agentpipe status demo-1a2b3c4d-human-in-the-loop --json"],
+        "where a request is (queued, running, suspended, waiting for approval, done, cancelled); without one, the stack",
+        [
+            "agentpipe status req-3f2a9c1b7d0e",
+            "agentpipe status demo-1a2b3c4d-human-in-the-loop --json",
+            "agentpipe status",
+        ],
         cmd_status,
         "Looks the request up in Restate's SQL introspection (sys_invocation, idempotency key = request id). "
-        "Exit code 5 when no invocation has that request id.",
+        "Exit code 5 when no invocation has that request id. Without a request id: the stack's health, "
+        "as `agentpipe cluster` shows it.",
     )
-    p.add_argument("request_id", metavar="REQUEST_ID")
+    p.add_argument("request_id", metavar="REQUEST_ID", nargs="?")
     p.add_argument("--json", action="store_true", help="one JSON object even on a terminal")
 
     p = add_command(
