@@ -38,6 +38,7 @@ def test_topics_have_three_replicas_and_two_must_be_in_sync(stack):
 
 
 def test_the_cluster_command_reports_it(stack):
+    assert agentpipe("status", "--json").returncode == 0  # `status` alone is the same view
     proc = agentpipe("cluster", "--json")
     assert proc.returncode == 0, proc.stderr
     [view] = json_lines(proc.stdout)
