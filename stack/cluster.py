@@ -26,6 +26,7 @@ from stack.components import (
     kafka_ready,
     port_open,
     python_module,
+    restate_listeners,
     shared_components,
 )
 from stack.errors import StackError
@@ -121,17 +122,7 @@ log-format = "json"
 [metadata-client]
 addresses = [{metadata}]
 
-[admin]
-bind-address = "{host}:{admin}"
-
-[ingress]
-bind-address = "{host}:{ingress}"
-request-size-limit = "{settings.restate_ingress_limit_bytes} B"
-
-[worker.invoker]
-inactivity-timeout = "{settings.restate_inactivity_timeout}"
-request-identity-private-key-pem-file = "{identity_key_file}"
-"""
+{restate_listeners(settings, admin, ingress, identity_key_file)}"""
 
 
 def _restate_node_command(settings: Settings, state_dir: Path, index: int) -> list[str]:

@@ -153,11 +153,18 @@ disable-telemetry = true
 default-num-partitions = 8
 log-format = "json"
 
+{restate_listeners(settings, settings.restate_admin_port, settings.restate_ingress_port, identity_key_file)}"""
+
+
+def restate_listeners(settings: Settings, admin: int, ingress: int, identity_key_file: Path | str) -> str:
+    """The admin and ingress listeners and the invoker's settings, the same on every node."""
+    host = settings.bind_host
+    return f"""\
 [admin]
-bind-address = "{host}:{settings.restate_admin_port}"
+bind-address = "{host}:{admin}"
 
 [ingress]
-bind-address = "{host}:{settings.restate_ingress_port}"
+bind-address = "{host}:{ingress}"
 request-size-limit = "{settings.restate_ingress_limit_bytes} B"
 
 [worker.invoker]

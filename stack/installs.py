@@ -76,64 +76,42 @@ def kafka_classpath(log_dir: Path) -> str:
     return cp_file.read_text().strip()
 
 
-def restate_binaries(log_dir: Path) -> tuple[Path, Path]:
-    """Paths of restate-server and the restate CLI, installed with npm if missing."""
+def _npm_binaries(name: str, packages: list[str], binaries: list[Path], log_dir: Path) -> None:
+    """Install ``packages`` (pinned) into the npm cache unless ``binaries`` are already there."""
     prefix = get_settings().cache_dir / "npm"
-    base = prefix / "node_modules" / "@restatedev"
-    server = base / "restate-server-linux-x64" / "bin" / "restate-server"
-    cli = base / "restate-linux-x64" / "bin" / "restate"
-    installed = prefix / f".installed-{RESTATE_VERSION}"
-    if server.exists() and cli.exists() and installed.exists():
-        return server, cli
-    npm = require_tool("restate", "npm", "install Node.js with npm to fetch restate-server from the npm registry")
+    installed = prefix / f".installed-{name}-{RESTATE_VERSION}"
+    if installed.exists() and all(b.exists() for b in binaries):
+        return
+    npm = require_tool("restate", "npm", f"install Node.js with npm to fetch {name} from the npm registry")
     prefix.mkdir(parents=True, exist_ok=True)
+    pinned = [f"@restatedev/{package}@{RESTATE_VERSION}" for package in packages]
     _run(
         "restate",
-        [
-            npm,
-            "install",
-            "--no-audit",
-            "--no-fund",
-            "--prefix",
-            str(prefix),
-            f"@restatedev/restate-server@{RESTATE_VERSION}",
-            f"@restatedev/restate@{RESTATE_VERSION}",
-        ],
-        log_dir / "install-restate.log",
+        [npm, "install", "--no-audit", "--no-fund", "--prefix", str(prefix), *pinned],
+        log_dir / f"install-{name}.log",
         timeout=600,
     )
-    if not server.exists():
-        raise StackError("restate", f"npm installed no restate-server binary at {server} (only linux-x64 is supported)")
+    missing = [b for b in binaries if not b.exists()]
+    if missing:
+        raise StackError("restate", f"npm installed no binary at {missing[0]} (only linux-x64 is supported)")
     installed.touch()
+
+
+def _npm_bin(package: str, binary: str) -> Path:
+    return get_settings().cache_dir / "npm" / "node_modules" / "@restatedev" / f"{package}-linux-x64" / "bin" / binary
+
+
+def restate_binaries(log_dir: Path) -> tuple[Path, Path]:
+    """Paths of restate-server and the restate CLI, installed with npm if missing."""
+    server, cli = _npm_bin("restate-server", "restate-server"), _npm_bin("restate", "restate")
+    _npm_binaries("restate", ["restate-server", "restate"], [server, cli], log_dir)
     return server, cli
 
 
 def restatectl_binary(log_dir: Path) -> Path:
     """restatectl, Restate's cluster tool (provisioning, node and partition status); npm, cached."""
-    prefix = get_settings().cache_dir / "npm"
-    binary = prefix / "node_modules" / "@restatedev" / "restatectl-linux-x64" / "bin" / "restatectl"
-    installed = prefix / f".installed-restatectl-{RESTATE_VERSION}"
-    if binary.exists() and installed.exists():
-        return binary
-    npm = require_tool("restate", "npm", "install Node.js with npm to fetch restatectl from the npm registry")
-    prefix.mkdir(parents=True, exist_ok=True)
-    _run(
-        "restate",
-        [
-            npm,
-            "install",
-            "--no-audit",
-            "--no-fund",
-            "--prefix",
-            str(prefix),
-            f"@restatedev/restatectl@{RESTATE_VERSION}",
-        ],
-        log_dir / "install-restatectl.log",
-        timeout=600,
-    )
-    if not binary.exists():
-        raise StackError("restate", f"npm installed no restatectl binary at {binary} (only linux-x64 is supported)")
-    installed.touch()
+    binary = _npm_bin("restatectl", "restatectl")
+    _npm_binaries("restatectl", ["restatectl"], [binary], log_dir)
     return binary
 
 

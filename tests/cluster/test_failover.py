@@ -16,19 +16,19 @@ from datetime import datetime
 
 import pytest
 
-from agentpipe.messages import approval_signature
-from agentpipe.settings import get_settings
-from agentpipe.topics import approval_requests_topic, approvals_topic, result_topic
 from offline_model.client import OfflineModelControl
-from tests.kafka_io import TopicReader, produce, send_request
+from tests.kafka_io import send_request
 from tests.reliability.faults import (
     FIGURES_FILE,
+    approve_and_wait,
     check_batch_after_fault,
     kill_component,
     new_id,
     result_reader,
     send_chaining_batch,
+    slowed_model,
     wait_component_back,
+    wait_for_approval_request,
 )
 
 pytestmark = pytest.mark.slow
@@ -38,10 +38,8 @@ BATCH = 300
 
 @pytest.fixture
 def slow_model():
-    control = OfflineModelControl(get_settings().offline_model_url)
-    control.set_latency(400)
-    yield control
-    control.set_latency(0)
+    with slowed_model(400) as control:
+        yield control
 
 
 def _epoch(rfc3339: str) -> float:
@@ -107,22 +105,11 @@ def test_one_node_lost_with_requests_in_flight(stack, slow_model, component):
 
 
 def test_waiting_approval_survives_the_loss_of_a_node(stack):
-    with TopicReader.open([approval_requests_topic()]) as reader:
-        request_id = send_request("human-in-the-loop", {"content": "A borderline meme; might be satire."})
-        reader.collect(lambda seen: any(r["value"]["request_id"] == request_id for r in seen))
-        approval_id = next(r["value"]["approval_id"] for r in reader.seen if r["value"]["request_id"] == request_id)
+    request_id, approval_id = wait_for_approval_request("A borderline meme; might be satire.")
     for node in ("restate-1", "restate-3"):  # one at a time: the others keep a quorum
         old_pid = kill_component(node)
         wait_component_back(node, old_pid)
-    with TopicReader.open([result_topic("human-in-the-loop")], from_beginning=True) as results:
-        signature = approval_signature(get_settings().approval_secret, approval_id, "approved")
-        produce(
-            approvals_topic(),
-            {"approval_id": approval_id, "decision": "approved", "reviewer": "after-failover", "signature": signature},
-            key=approval_id,
-        )
-        results.collect(lambda seen: any(r["value"]["request_id"] == request_id for r in seen), timeout=120)
-    value = next(r["value"] for r in results.seen if r["value"]["request_id"] == request_id)
+    value = approve_and_wait(request_id, approval_id, "after-failover")
     assert value["status"] == "ok" and value["output"] == "approved by after-failover"
 
 

@@ -12,16 +12,20 @@ import os
 import signal
 import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
 
 import psutil
 
+from agentpipe.messages import approval_signature
 from agentpipe.settings import get_settings
-from agentpipe.topics import request_topic, result_topic
+from agentpipe.topics import approval_requests_topic, approvals_topic, request_topic, result_topic
+from offline_model.client import OfflineModelControl
 from stack.topology import stack_components
-from tests.kafka_io import TopicReader, new_id, producer, result_reader, results_for
+from tests.kafka_io import TopicReader, new_id, produce, producer, result_reader, results_for, send_request
 
 FIGURES_FILE = Path(__file__).resolve().parents[2] / ".agentpipe" / "reliability-figures.jsonl"
 CHAINING_STEPS = ("Extract metrics", "Sort metrics", "Format as table")
@@ -65,6 +69,40 @@ class FaultFigures:
         FIGURES_FILE.parent.mkdir(parents=True, exist_ok=True)
         with FIGURES_FILE.open("a") as out:
             out.write(json.dumps({**asdict(self), "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}) + "\n")
+
+
+@contextmanager
+def slowed_model(latency_ms: float) -> Iterator[OfflineModelControl]:
+    """The offline model answering every call after ``latency_ms``, so faults land mid-call."""
+    control = OfflineModelControl(get_settings().offline_model_url)
+    control.set_latency(latency_ms)
+    try:
+        yield control
+    finally:
+        control.set_latency(0)
+
+
+def wait_for_approval_request(content: str) -> tuple[str, str]:
+    """Send a human-in-the-loop request that the model hands to a person; returns (request id, approval id)."""
+    with TopicReader.open([approval_requests_topic()]) as reader:
+        request_id = send_request("human-in-the-loop", {"content": content})
+        reader.collect(lambda seen: any(r["value"]["request_id"] == request_id for r in seen))
+        return request_id, next(
+            r["value"]["approval_id"] for r in reader.seen if r["value"]["request_id"] == request_id
+        )
+
+
+def approve_and_wait(request_id: str, approval_id: str, reviewer: str, timeout: float = 120) -> dict:
+    """Publish a signed approval and return the request's result value."""
+    with TopicReader.open([result_topic("human-in-the-loop")], from_beginning=True) as results:
+        signature = approval_signature(get_settings().approval_secret, approval_id, "approved")
+        produce(
+            approvals_topic(),
+            {"approval_id": approval_id, "decision": "approved", "reviewer": reviewer, "signature": signature},
+            key=approval_id,
+        )
+        results.collect(lambda seen: any(r["value"]["request_id"] == request_id for r in seen), timeout=timeout)
+    return next(r["value"] for r in results.seen if r["value"]["request_id"] == request_id)
 
 
 def send_chaining_batch(count: int, tag: str) -> list[str]:
@@ -139,11 +177,14 @@ def check_batch_after_fault(
 
 __all__ = [
     "FaultFigures",
+    "approve_and_wait",
     "check_batch_after_fault",
     "component_pid",
     "kill_component",
     "new_id",
     "result_reader",
     "send_chaining_batch",
+    "slowed_model",
     "wait_component_back",
+    "wait_for_approval_request",
 ]

@@ -8,14 +8,13 @@ import time
 
 import pytest
 
-from agentpipe.settings import get_settings
-from offline_model.client import OfflineModelControl
 from tests.reliability.faults import (
     check_batch_after_fault,
     kill_component,
     new_id,
     result_reader,
     send_chaining_batch,
+    slowed_model,
     wait_component_back,
 )
 
@@ -26,10 +25,8 @@ BATCH = 60
 
 @pytest.fixture
 def slow_model():
-    control = OfflineModelControl(get_settings().offline_model_url)
-    control.set_latency(300)
-    yield control
-    control.set_latency(0)
+    with slowed_model(300) as control:
+        yield control
 
 
 @pytest.mark.parametrize("component", ["agent-service", "restate", "kafka"])
