@@ -22,6 +22,9 @@ from pydantic import (
 )
 
 Status = Literal["ok", "error", "rejected", "timed_out"]
+# The contract's major version: every message carries it. Adding an optional field is a compatible
+# change and keeps the number; removing, renaming or retyping a field raises it (docs/contract.md).
+SCHEMA_VERSION = 1
 Decision = Literal["approved", "rejected"]
 
 
@@ -43,6 +46,9 @@ class AgentRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")
 
+    # Absent means 1; a request written for a later major version is refused, not guessed at.
+    schema_version: int = Field(default=SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION)
+
     request_id: str | None = Field(default=None, min_length=1, max_length=256)
     message: str = ""
     replay_of: str | None = None
@@ -50,10 +56,32 @@ class AgentRequest(BaseModel):
     source: Source | None = None
 
 
+class Usage(BaseModel):
+    """What a request cost: its LLM calls and their tokens, as the model reported them.
+
+    Summed over the request's journaled steps, so a step replayed from the journal after a
+    crash counts once, as it was executed; an attempt that failed and was retried does not count.
+    """
+
+    llm_calls: int = Field(default=0, ge=0)
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+    model: str = ""  # the model that answered (the last one, should a request use several)
+
+    def plus(self, other: Usage) -> Usage:
+        return Usage(
+            llm_calls=self.llm_calls + other.llm_calls,
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            model=other.model or self.model,
+        )
+
+
 class AgentResult(BaseModel):
     # A reader (the CLI, a consumer) keeps fields a newer producer added; they print with the rest.
     model_config = ConfigDict(extra="allow")
 
+    schema_version: int = SCHEMA_VERSION
     request_id: str = Field(min_length=1)
     pattern: str
     status: Status
@@ -63,6 +91,7 @@ class AgentResult(BaseModel):
     route: str | None = None
     source: Source | None = None
     replay_of: str | None = None
+    usage: Usage = Field(default_factory=Usage)
     completed_at: str = ""
 
     @model_serializer(mode="wrap")
@@ -83,6 +112,7 @@ class ChatTurn(BaseModel):
 
 
 class ApprovalRequest(BaseModel):
+    schema_version: int = SCHEMA_VERSION
     approval_id: str
     request_id: str
     content: str
@@ -91,6 +121,7 @@ class ApprovalRequest(BaseModel):
 
 
 class ApprovalEvent(BaseModel):
+    schema_version: int = Field(default=SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION)
     approval_id: str = Field(min_length=1, max_length=256)
     decision: Decision
     reviewer: str = ""
@@ -99,6 +130,7 @@ class ApprovalEvent(BaseModel):
 
 
 class DeadLetter(BaseModel):
+    schema_version: int = SCHEMA_VERSION
     source: Source | None
     error: str
     payload_base64: str

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 OFFLINE_MODEL_NAME = "agentpipe-offline-deterministic"
@@ -29,6 +29,11 @@ SECRET_KAFKA_OPTIONS = (
     "ssl.key.pem",
     "sasl.oauthbearer.client.secret",
 )
+
+
+class ModelPrice(BaseModel):
+    input: float = Field(ge=0)  # per 1M prompt tokens
+    output: float = Field(ge=0)  # per 1M completion tokens
 
 
 class Settings(BaseSettings):
@@ -81,6 +86,9 @@ class Settings(BaseSettings):
     )
     model: str | None = Field(default=None, validation_alias=AliasChoices("OPENAI_MODEL", "AGENTPIPE_MODEL"))
     llm_timeout_s: float = Field(default=20.0, gt=0)
+    # USD per 1M tokens, per model, for `agentpipe usage`'s estimate, as JSON:
+    # {"gpt-4o-mini": {"input": 0.15, "output": 0.60}}. Models not listed are shown without a cost.
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
     llm_max_attempts: int = Field(default=5, ge=1, le=100)
     llm_initial_backoff_ms: int = Field(default=200, ge=1)
     llm_max_backoff_ms: int = Field(default=5_000, ge=1)

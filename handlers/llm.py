@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from restate import RunOptions, TerminalError
 
 from agentpipe.logs import get_logger, scrub_secrets
+from agentpipe.messages import Usage
 from agentpipe.settings import get_settings
 
 if TYPE_CHECKING:
@@ -44,6 +45,15 @@ class LlmReply(BaseModel):
 
     content: str | None = None
     tool_calls: list[ToolCall] = []
+    # As the model reported them (journaled with the reply, so a replay counts what was executed).
+    model: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def usage(self) -> Usage:
+        return Usage(
+            llm_calls=1, prompt_tokens=self.prompt_tokens, completion_tokens=self.completion_tokens, model=self.model
+        )
 
     @property
     def text(self) -> str:
@@ -128,7 +138,11 @@ async def chat_completion(
     if not response.choices:
         raise RetryableLlmError("the model returned no choices")
     message = response.choices[0].message
+    tokens = response.usage
     return LlmReply(
+        model=response.model or "",
+        prompt_tokens=tokens.prompt_tokens if tokens else 0,
+        completion_tokens=tokens.completion_tokens if tokens else 0,
         content=message.content,
         tool_calls=[
             ToolCall(id=call.id, name=call.function.name, arguments=call.function.arguments)

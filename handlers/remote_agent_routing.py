@@ -7,10 +7,8 @@ The RPC goes through Restate, so it survives restarts of either deployment.
 
 from __future__ import annotations
 
-from pydantic import TypeAdapter
-
 from handlers.pattern import Pattern
-from handlers.routing import RoutingRequest, SpecialistQuestion, classify, specialist_service
+from handlers.routing import RoutingRequest, SpecialistAnswer, SpecialistQuestion, classify, specialist_service
 from handlers.runtime import Outcome, PatternRun
 
 
@@ -19,7 +17,9 @@ async def call_remote_specialist(run: PatternRun[RoutingRequest], request: Routi
     question = SpecialistQuestion(request_id=run.request_id, question=request.message)
     # Called by name: the specialists live in the other deployment, not in this process.
     answer = await run.ctx.generic_call(specialist_service(route), "run", question.model_dump_json().encode())
-    return Outcome(output=TypeAdapter(str).validate_json(answer), route=route)
+    reply = SpecialistAnswer.model_validate_json(answer)
+    run.usage = run.usage.plus(reply.usage)
+    return Outcome(output=reply.answer, route=route)
 
 
 PATTERN = Pattern(

@@ -6,7 +6,7 @@ from pydantic import BaseModel
 from restate import TerminalError
 
 from agentpipe import vocabulary
-from agentpipe.messages import AgentRequest
+from agentpipe.messages import AgentRequest, Usage
 from handlers import prompts
 from handlers.runtime import PatternRun
 from handlers.tools import ROUTE_TOOLS, BadToolCall, parse_arguments
@@ -21,6 +21,11 @@ class SpecialistQuestion(BaseModel):
 
     request_id: str
     question: str
+
+
+class SpecialistAnswer(BaseModel):
+    answer: str
+    usage: Usage  # the specialist's LLM calls, added to the request's
 
 
 def specialist_service(route: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Generic, TypeVar
 
@@ -22,7 +22,7 @@ from restate.server_context import DisconnectedException
 
 from agentpipe.kafka_publisher import PermanentPublishError, get_publisher
 from agentpipe.logs import bind_request, get_logger, scrub_secrets
-from agentpipe.messages import AgentRequest, AgentResult, DeadLetter, Source, Status, now_rfc3339
+from agentpipe.messages import AgentRequest, AgentResult, DeadLetter, Source, Status, Usage, now_rfc3339
 from agentpipe.settings import get_settings
 from agentpipe.topics import dead_letters_topic, result_topic
 from handlers.llm import LlmReply, Message, ToolSpec, chat_completion, llm_run_options
@@ -86,6 +86,7 @@ class PatternRun(Generic[Q]):
     pattern: str
     request_id: str
     request: Q
+    usage: Usage = field(default_factory=Usage)  # the LLM calls this run has taken from its journal
     _bounds: Bounds | None = None
 
     async def bounds(self) -> Bounds:
@@ -103,7 +104,9 @@ class PatternRun(Generic[Q]):
     ) -> LlmReply:
         """A journaled Chat Completions call."""
         log.info("llm step", step=step)
-        return await self.llm_future(step, messages, tools=tools, response_format=response_format)
+        reply = await self.llm_future(step, messages, tools=tools, response_format=response_format)
+        self.usage = self.usage.plus(reply.usage())
+        return reply
 
     def llm_future(
         self,
@@ -113,7 +116,8 @@ class PatternRun(Generic[Q]):
         tools: list[ToolSpec] | None = None,
         response_format: dict[str, Any] | None = None,
     ) -> restate.RestateDurableFuture[LlmReply]:
-        """Like ``llm`` but not awaited, so several calls can run concurrently (restate.gather)."""
+        """Like ``llm`` but not awaited, so several calls run concurrently; take them with ``gather``,
+        which counts their usage."""
         return self.ctx.run_typed(
             step,
             chat_completion,
@@ -129,7 +133,11 @@ class PatternRun(Generic[Q]):
     async def gather(self, *futures: restate.RestateDurableFuture[T]) -> list[T]:
         """Wait for concurrent steps together (one suspension, not one per step); their values in order."""
         await restate.gather(*futures)
-        return [await future for future in futures]
+        values = [await future for future in futures]
+        for value in values:
+            if isinstance(value, LlmReply):
+                self.usage = self.usage.plus(value.usage())
+        return values
 
     async def ask(self, step: str, system: str, user: str) -> str:
         """The common case: one system prompt, one user message, text back."""
@@ -205,6 +213,7 @@ async def run_pattern(ctx: restate.Context, pattern: str, request: R, work: Work
         error=scrub_secrets(outcome.error),
         session_id=outcome.session_id,
         route=outcome.route,
+        usage=run.usage,
         source=request.source,
         replay_of=request.replay_of,
     )

@@ -209,7 +209,12 @@ class OfflineModelApp:
             "usage": usage(body, message),
         }
         self.log.finish(
-            entry, 200, fault.kind if fault else None, rule=answer.rule, tool_calls=[c.name for c in answer.tool_calls]
+            entry,
+            200,
+            fault.kind if fault else None,
+            rule=answer.rule,
+            tool_calls=[c.name for c in answer.tool_calls],
+            usage=completion["usage"],
         )
         return Response(200, completion)
 

@@ -6,14 +6,25 @@ import argparse
 import os
 import sys
 
-from producers.commands import approvals, bench, cluster, demo, invocations, replay, requests, stack, subscriptions
+from producers.commands import (
+    approvals,
+    bench,
+    cluster,
+    demo,
+    invocations,
+    replay,
+    requests,
+    stack,
+    subscriptions,
+    usage,
+)
 from producers.commands.base import Parser
 from producers.errors import ClientError
 from producers.exit_codes import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_NOT_OK, exit_code_for
 from producers.state_location import RULE_HELP, use_located_state_dir
 from stack.errors import StackError
 
-COMMANDS = (stack, demo, requests, approvals, replay, invocations, subscriptions, cluster, bench)
+COMMANDS = (stack, demo, requests, approvals, replay, invocations, usage, subscriptions, cluster, bench)
 
 
 def build_parser() -> Parser:

@@ -90,9 +90,18 @@ def table(
 def results_table(results: Sequence[AgentResult], title: str | None = None) -> Table:
     return table(
         title,
-        ["completed", "request id", "pattern", "status", "route", "output"],
+        ["completed", "request id", "pattern", "status", "route", "calls", "tokens", "output"],
         (
-            [clock(r.completed_at), r.request_id, r.pattern, styled(r.status), r.route or "", summary_text(r)]
+            [
+                clock(r.completed_at),
+                r.request_id,
+                r.pattern,
+                styled(r.status),
+                r.route or "",
+                r.usage.llm_calls,
+                tokens_text(r),
+                summary_text(r),
+            ]
             for r in results
         ),
         cut=("output",),
@@ -102,6 +111,11 @@ def results_table(results: Sequence[AgentResult], title: str | None = None) -> T
 def clock(rfc3339: str | None) -> str:
     """HH:MM:SS of an RFC 3339 time (the date is rarely what a reader of recent results needs)."""
     return (rfc3339 or "")[11:19]
+
+
+def tokens_text(result: AgentResult) -> str:
+    """prompt + completion tokens, as the model reported them."""
+    return f"{result.usage.prompt_tokens}+{result.usage.completion_tokens}"
 
 
 def summary_text(result: AgentResult) -> str:
@@ -114,9 +128,10 @@ def result_header(result: AgentResult) -> str:
     route = f" via {escape(result.route)}" if result.route else ""
     replay = f" (replay of {escape(result.replay_of)})" if result.replay_of else ""
     error = f" [red]{escape(result.error)}[/]" if result.error else ""
+    usage = f" ({result.usage.llm_calls} LLM calls, {tokens_text(result)} tokens)" if result.usage.llm_calls else ""
     return (
         f"{escape(result.completed_at)} {escape(result.pattern)} "
-        f"{escape(result.request_id)} {status_markup(result.status)}{route}{replay}{error}"
+        f"{escape(result.request_id)} {status_markup(result.status)}{route}{replay}{usage}{error}"
     )
 
 

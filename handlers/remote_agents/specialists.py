@@ -12,7 +12,7 @@ from agentpipe.logs import bind_request
 from handlers import prompts
 from handlers.policies import invocation_retry_policy
 from handlers.remote_agent_routing import PATTERN as REMOTE_ROUTING
-from handlers.routing import SpecialistQuestion, specialist_service
+from handlers.routing import SpecialistAnswer, SpecialistQuestion, specialist_service
 from handlers.runtime import PatternRun
 
 
@@ -20,10 +20,11 @@ def _specialist(route: str) -> restate.Service:
     service = restate.Service(specialist_service(route), invocation_retry_policy=invocation_retry_policy())
 
     @service.handler()
-    async def run(ctx: restate.Context, question: SpecialistQuestion) -> str:
+    async def run(ctx: restate.Context, question: SpecialistQuestion) -> SpecialistAnswer:
         bind_request(ctx.request().id, question.request_id, REMOTE_ROUTING.name)
         agent = PatternRun(ctx, REMOTE_ROUTING.name, question.request_id, question)
-        return await agent.ask(f"{route.capitalize()} specialist", prompts.SPECIALISTS[route], question.question)
+        answer = await agent.ask(f"{route.capitalize()} specialist", prompts.SPECIALISTS[route], question.question)
+        return SpecialistAnswer(answer=answer, usage=agent.usage)
 
     return service
 

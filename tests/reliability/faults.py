@@ -172,6 +172,20 @@ def check_batch_after_fault(
         got[r]["value"] for r in ids if got[r]["value"]["status"] != "ok"
     ][:3]
     assert not completed_rerun, f"completed steps ran again: {completed_rerun[:10]}"
+    # Usage counts the journaled steps, once each, however many calls the crash made the model see:
+    # three calls, and the tokens of one answer per step (the model answers a prompt the same way).
+    wrong_usage = []
+    for request_id in ids:
+        answered = {c["step"]: c["usage"] for c in model.calls(request_id=request_id) if c["status"] == 200}
+        usage = got[request_id]["value"]["usage"]
+        journaled = (
+            len(CHAINING_STEPS),
+            sum(u["prompt_tokens"] for u in answered.values()),
+            sum(u["completion_tokens"] for u in answered.values()),
+        )
+        if (usage["llm_calls"], usage["prompt_tokens"], usage["completion_tokens"]) != journaled:
+            wrong_usage.append((request_id, usage, journaled))
+    assert not wrong_usage, wrong_usage[:3]
     return figures
 
 
