@@ -52,6 +52,11 @@ class AgentRequest(BaseModel):
     request_id: str | None = Field(default=None, min_length=1, max_length=256)
     message: str = ""
     replay_of: str | None = None
+    # The model and sampling temperature to run with (the settings' model when absent); the model must
+    # be the default or in AGENTPIPE_ALLOWED_MODELS. Part of the request, so a replay after a crash
+    # keeps the choice.
+    model: str | None = Field(default=None, min_length=1, max_length=200)
+    temperature: float | None = Field(default=None, ge=0, le=2)
     # Set by the intake for records that came from Kafka; absent over HTTP ingress.
     source: Source | None = None
 

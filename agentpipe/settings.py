@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     )
     model: str | None = Field(default=None, validation_alias=AliasChoices("OPENAI_MODEL", "AGENTPIPE_MODEL"))
     llm_timeout_s: float = Field(default=20.0, gt=0)
+    # Models a request (or `agentpipe replay --model`) may choose besides the default one, as JSON:
+    # ["gpt-4o", "gpt-4o-mini"]. A request naming another model is refused.
+    allowed_models: list[str] = Field(default_factory=list)
     # USD per 1M tokens, per model, for `agentpipe usage`'s estimate, as JSON:
     # {"gpt-4o-mini": {"input": 0.15, "output": 0.60}}. Models not listed are shown without a cost.
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
@@ -209,6 +212,9 @@ class Settings(BaseSettings):
         if self.model:
             return self.model
         return OFFLINE_MODEL_NAME if self.uses_offline_model else "gpt-4o-mini"
+
+    def model_allowed(self, model: str) -> bool:
+        return model == self.llm_model or model in self.allowed_models
 
     @property
     def approval_secret(self) -> bytes | None:

@@ -97,6 +97,10 @@ def _forwardable(
     if pattern.keyed:
         check_session_key(session_key)
     request = parse_request(raw, pattern.request, source, headers.get("request-id"))
+    settings = get_settings()
+    if request.model is not None and not settings.model_allowed(request.model):
+        allowed = ", ".join([settings.llm_model, *settings.allowed_models])
+        raise RejectedRecord(f"model {printable(request.model)!r} is not allowed (allowed: {allowed})")
     try:
         return request, request.model_dump_json(exclude_none=True).encode()
     except Exception as exc:  # noqa: BLE001 - whatever breaks re-encoding, a retry would break it again

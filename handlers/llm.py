@@ -103,8 +103,10 @@ async def chat_completion(
     pattern: str,
     tools: list[ToolSpec] | None = None,
     response_format: dict[str, Any] | None = None,
+    model: str | None = None,
+    temperature: float | None = None,
 ) -> LlmReply:
-    """One Chat Completions call."""
+    """One Chat Completions call, with the settings' model unless the request chose one."""
     import openai
 
     settings = get_settings()
@@ -113,9 +115,11 @@ async def chat_completion(
         kwargs["tools"] = tools
     if response_format:
         kwargs["response_format"] = response_format
+    if temperature is not None:
+        kwargs["temperature"] = temperature
     try:
         response = await llm_client().chat.completions.create(
-            model=settings.llm_model,
+            model=model or settings.llm_model,
             messages=cast("list[ChatCompletionMessageParam]", messages),  # our dicts follow that shape
             extra_headers={
                 "X-Agentpipe-Request-Id": request_id,

@@ -14,7 +14,9 @@ from handlers.runtime import Outcome, PatternRun
 
 async def call_remote_specialist(run: PatternRun[RoutingRequest], request: RoutingRequest) -> Outcome:
     route = await classify(run, request.message)
-    question = SpecialistQuestion(request_id=run.request_id, question=request.message)
+    question = SpecialistQuestion(
+        request_id=run.request_id, question=request.message, model=request.model, temperature=request.temperature
+    )
     # Called by name: the specialists live in the other deployment, not in this process.
     answer = await run.ctx.generic_call(specialist_service(route), "run", question.model_dump_json().encode())
     reply = SpecialistAnswer.model_validate_json(answer)

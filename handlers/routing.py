@@ -21,6 +21,8 @@ class SpecialistQuestion(BaseModel):
 
     request_id: str
     question: str
+    model: str | None = None  # the request's choice, so the specialist answers with the same model
+    temperature: float | None = None
 
 
 class SpecialistAnswer(BaseModel):

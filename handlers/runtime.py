@@ -65,10 +65,15 @@ class Bounds(BaseModel):
     chat_history_max: int
     chat_history_max_bytes: int
     review_timeout_s: float
+    llm_model: str  # the default model
+    allowed_models: list[str]
 
 
 def current_bounds() -> Bounds:
-    return Bounds.model_validate(get_settings().model_dump(include=set(Bounds.model_fields)))
+    settings = get_settings()
+    return Bounds.model_validate(
+        {**settings.model_dump(include=set(Bounds.model_fields)), "llm_model": settings.llm_model}
+    )
 
 
 R = TypeVar("R", bound=AgentRequest)  # a pattern's request model
@@ -86,6 +91,8 @@ class PatternRun(Generic[Q]):
     pattern: str
     request_id: str
     request: Q
+    model: str | None = None  # None: the settings' model, read inside each LLM step
+    temperature: float | None = None
     usage: Usage = field(default_factory=Usage)  # the LLM calls this run has taken from its journal
     _bounds: Bounds | None = None
 
@@ -128,6 +135,8 @@ class PatternRun(Generic[Q]):
             pattern=self.pattern,
             tools=tools,
             response_format=response_format,
+            model=self.model,
+            temperature=self.temperature,
         )
 
     async def gather(self, *futures: restate.RestateDurableFuture[T]) -> list[T]:
@@ -180,6 +189,14 @@ def oversized(request: AgentRequest) -> str | None:
     return f"request is {size} bytes, over the limit of {limit} bytes" if size > limit else None
 
 
+async def check_model(run: PatternRun[Any], model: str) -> None:
+    """A chosen model must be allowed; checked against the settings the invocation started with."""
+    bounds = await run.bounds()
+    if model != bounds.llm_model and model not in bounds.allowed_models:
+        allowed = ", ".join([bounds.llm_model, *bounds.allowed_models])
+        raise TerminalError(f"model {model!r} is not allowed (allowed: {allowed}; see AGENTPIPE_ALLOWED_MODELS)", 400)
+
+
 # A pattern's algorithm: what it does with one request.
 Work = Callable[[PatternRun[R], R], Awaitable[Outcome]]
 
@@ -187,12 +204,14 @@ Work = Callable[[PatternRun[R], R], Awaitable[Outcome]]
 async def run_pattern(ctx: restate.Context, pattern: str, request: R, work: Work[R]) -> AgentResult:
     request_id = request_id_for(ctx, request)
     bind_request(ctx.request().id, request_id, pattern)
-    run = PatternRun(ctx, pattern, request_id, request)
+    run = PatternRun(ctx, pattern, request_id, request, model=request.model, temperature=request.temperature)
     cancelled: TerminalError | None = None
     try:
         problem = oversized(request)
         if problem:
             raise TerminalError(problem, status_code=PAYLOAD_TOO_LARGE)
+        if request.model is not None:
+            await check_model(run, request.model)
         outcome = await work(run, request)
     except TerminalError as exc:
         log.warning("pattern failed", error=exc.message, status_code=exc.status_code)

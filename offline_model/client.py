@@ -33,6 +33,10 @@ class OfflineModelControl:
     def set_latency(self, ms: float) -> dict[str, Any]:
         return self._post("/control/latency", {"ms": ms})
 
+    def set_variant(self, variant: str) -> dict[str, Any]:
+        """Answer with rule set "a" (the default) or "b" (a second deterministic variant, for experiments)."""
+        return self._post("/control/variant", {"variant": variant})
+
     def fail_next(
         self, count: int, status: int = 500, match: str | None = None, step: str | None = None
     ) -> dict[str, Any]:

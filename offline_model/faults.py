@@ -36,9 +36,15 @@ class Fault:
         )
 
 
+# The rule sets the model answers with: "a" (the default) and "b", a second deterministic variant
+# for experiments (a replay compared with its originals sees exactly which answers changed).
+VARIANTS = ("a", "b")
+
+
 class Controls:
     def __init__(self) -> None:
         self.latency_ms = 0.0
+        self.variant = "a"
         self.faults: list[Fault] = []
 
     def add(self, fault: Fault) -> None:
@@ -57,10 +63,11 @@ class Controls:
 
     def reset(self) -> None:
         self.latency_ms = 0.0
+        self.variant = "a"
         self.faults.clear()
 
     def state(self) -> dict[str, Any]:
-        return {"latency_ms": self.latency_ms, "faults": [asdict(f) for f in self.faults]}
+        return {"latency_ms": self.latency_ms, "variant": self.variant, "faults": [asdict(f) for f in self.faults]}
 
 
 class CallLog:

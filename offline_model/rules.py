@@ -135,7 +135,21 @@ class Reply:
     rule: str = "echo"  # which rule answered; for the call log
 
 
-def reply(body: dict[str, Any]) -> Reply:
+# Variant "b" differs from "a" in two ways only, so an experiment can predict every change:
+# a chaining table about churn gets another header, and any request mentioning this is refused (400).
+VARIANT_B_REFUSES = "fail-me"
+VARIANT_B_HEADER = "| Metric | Value |"
+
+
+def reply(body: dict[str, Any], variant: str = "a") -> Reply:
+    answer = _reply(body)
+    if variant == "b" and answer.rule == "chaining.format" and "churn" in (answer.content or "").lower():
+        table_lines = (answer.content or "").splitlines()
+        return Reply("\n".join([VARIANT_B_HEADER, *table_lines[1:]]), rule="chaining.format.b")
+    return answer
+
+
+def _reply(body: dict[str, Any]) -> Reply:
     conv = conversation(body)
     schema = conv.response_format or {}
     if schema.get("type") == "json_schema":

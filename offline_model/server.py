@@ -23,7 +23,7 @@ from urllib.parse import parse_qs
 from agentpipe.settings import OFFLINE_MODEL_NAME
 from offline_model import rules
 from offline_model.conversation import text_of, tool_names
-from offline_model.faults import FAIL, HANG, MALFORMED_JSON, MALFORMED_TOOL_ARGS, CallLog, Controls, Fault
+from offline_model.faults import FAIL, HANG, MALFORMED_JSON, MALFORMED_TOOL_ARGS, VARIANTS, CallLog, Controls, Fault
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 ERROR_TYPES = {
@@ -71,6 +71,7 @@ class OfflineModelApp:
             ("POST", "/chat/completions"): self.chat_completions,  # base_url without /v1
             ("GET", "/control"): self.control_state,
             ("POST", "/control/latency"): self.set_latency,
+            ("POST", "/control/variant"): self.set_variant,
             ("POST", "/control/fail"): self.add_fault(FAIL),
             ("POST", "/control/hang"): self.add_fault(HANG),
             ("POST", "/control/malformed-tool-args"): self.add_fault(MALFORMED_TOOL_ARGS),
@@ -175,8 +176,11 @@ class OfflineModelApp:
             self.log.finish(entry, 400, fault.kind if fault else None)
             return error(400, "the offline model does not support stream=true")
 
+        if self.controls.variant == "b" and rules.VARIANT_B_REFUSES in json.dumps(body.get("messages")):
+            self.log.finish(entry, 400, "variant_b")
+            return error(400, f"variant b refuses requests that mention {rules.VARIANT_B_REFUSES!r}")
         try:
-            answer = rules.reply(body)
+            answer = rules.reply(body, self.controls.variant)
         except Exception as exc:  # noqa: BLE001 - a rule bug must not leave the caller or the log entry hanging
             self.log.finish(entry, 500, "rule_error")
             return error(500, f"offline model rule failed: {exc!r}")
@@ -246,6 +250,13 @@ class OfflineModelApp:
         if ms < 0:
             raise ValueError("ms must be >= 0")
         self.controls.latency_ms = ms
+        return Response(200, self.controls.state())
+
+    async def set_variant(self, request: Request) -> Response:
+        variant = request.json().get("variant")
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}")
+        self.controls.variant = variant
         return Response(200, self.controls.state())
 
     def add_fault(self, kind: str) -> Callable[[Request], Awaitable[Response]]:

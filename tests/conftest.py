@@ -16,6 +16,7 @@ in their modules, the tests that start Java or docker-compose themselves.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -28,6 +29,7 @@ TEST_API_KEY = "sk-agentpipe-test-" + "7f3c9a1e5b" * 3  # fake; must never show 
 TEST_STATE_DIR = Path(os.environ.get("AGENTPIPE_TEST_STATE_DIR", ROOT / ".agentpipe" / "test-stack"))
 CLUSTER_STATE_DIR = Path(os.environ.get("AGENTPIPE_TEST_CLUSTER_STATE_DIR", ROOT / ".agentpipe" / "test-cluster"))
 TESTS = Path(__file__).resolve().parent
+SECOND_MODEL = "agentpipe-offline-second"
 # Folders of tests/ whose every test runs against the stack.
 E2E_FOLDERS = ("patterns", "reliability", "bench", "cluster")
 
@@ -68,6 +70,8 @@ def pytest_configure(config):
         os.environ["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
         os.environ["OPENAI_API_KEY"] = TEST_API_KEY
         os.environ.setdefault("AGENTPIPE_REVIEW_TIMEOUT_S", "600")
+        # A second model name requests may choose (the offline model answers to any name).
+        os.environ.setdefault("AGENTPIPE_ALLOWED_MODELS", json.dumps([SECOND_MODEL]))
         # Short enough that hang faults are tested in seconds.
         os.environ.setdefault("AGENTPIPE_LLM_TIMEOUT_S", "4")
         if config.getoption("--always-replay"):

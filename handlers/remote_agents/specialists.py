@@ -22,7 +22,14 @@ def _specialist(route: str) -> restate.Service:
     @service.handler()
     async def run(ctx: restate.Context, question: SpecialistQuestion) -> SpecialistAnswer:
         bind_request(ctx.request().id, question.request_id, REMOTE_ROUTING.name)
-        agent = PatternRun(ctx, REMOTE_ROUTING.name, question.request_id, question)
+        agent = PatternRun(
+            ctx,
+            REMOTE_ROUTING.name,
+            question.request_id,
+            question,
+            model=question.model,
+            temperature=question.temperature,
+        )
         answer = await agent.ask(f"{route.capitalize()} specialist", prompts.SPECIALISTS[route], question.question)
         return SpecialistAnswer(answer=answer, usage=agent.usage)
 

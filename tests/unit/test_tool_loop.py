@@ -35,6 +35,8 @@ class FakeRun:
             chat_history_max=20,
             chat_history_max_bytes=64_000,
             review_timeout_s=60,
+            llm_model="offline",
+            allowed_models=[],
         )
 
     async def bounds(self) -> Bounds:
