@@ -44,7 +44,7 @@ def test_remote_routing_counts_the_specialists_call_too(stack):
 
 
 def test_usage_totals_per_pattern_and_day_with_a_price(stack):
-    request_and_wait("chaining", {"message": "Margin rose to 30%."})
+    value = request_and_wait("chaining", {"message": "Margin rose to 30%."})
     proc = agentpipe(
         "usage",
         "--pattern",
@@ -55,7 +55,11 @@ def test_usage_totals_per_pattern_and_day_with_a_price(stack):
         env={"AGENTPIPE_PRICES": '{"agentpipe-offline-deterministic": {"input": 1.0, "output": 2.0}}'},
     )
     assert proc.returncode == 0, proc.stderr
-    [row] = json_lines(proc.stdout)
-    assert row["pattern"] == "chaining" and row["requests"] >= 1 and row["llm_calls"] == 3 * row["requests"]
+    rows = {row["model"]: row for row in json_lines(proc.stdout)}
+    row = rows["agentpipe-offline-deterministic"]
+    assert row["pattern"] == "chaining" and row["day"] == value["completed_at"][:10] and row["requests"] >= 1
+    assert row["prompt_tokens"] >= value["usage"]["prompt_tokens"] and row["llm_calls"] >= 3
     expected = (row["prompt_tokens"] * 1.0 + row["completion_tokens"] * 2.0) / 1_000_000
     assert abs(row["cost_usd"] - expected) < 1e-12
+    # Other models of the window (a request may choose one) are listed without a price.
+    assert all(r["cost_usd"] is None for model, r in rows.items() if model != "agentpipe-offline-deterministic")
