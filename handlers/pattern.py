@@ -38,7 +38,7 @@ class Pattern(Generic[R]):
         """The Restate service (or object) that runs this pattern, with its typed handler."""
 
         async def handle(ctx: restate.Context, request: R) -> AgentResult:
-            return await run_pattern(ctx, self.name, request, self.work)
+            return await run_pattern(ctx, self.name, request, self.work, keyed=self.keyed)
 
         # The SDK reads the handler's signature for its input and output types.
         handle.__annotations__ = {

@@ -13,7 +13,7 @@ import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import restate
 from pydantic import BaseModel
@@ -201,7 +201,9 @@ async def check_model(run: PatternRun[Any], model: str) -> None:
 Work = Callable[[PatternRun[R], R], Awaitable[Outcome]]
 
 
-async def run_pattern(ctx: restate.Context, pattern: str, request: R, work: Work[R]) -> AgentResult:
+async def run_pattern(
+    ctx: restate.Context, pattern: str, request: R, work: Work[R], keyed: bool = False
+) -> AgentResult:
     request_id = request_id_for(ctx, request)
     bind_request(ctx.request().id, request_id, pattern)
     run = PatternRun(ctx, pattern, request_id, request, model=request.model, temperature=request.temperature)
@@ -230,7 +232,8 @@ async def run_pattern(ctx: restate.Context, pattern: str, request: R, work: Work
         status=outcome.status,
         output=outcome.output,
         error=scrub_secrets(outcome.error),
-        session_id=outcome.session_id,
+        # A keyed pattern's result stays with its session, failed or not (same key, same partition).
+        session_id=outcome.session_id or (cast(restate.ObjectContext, ctx).key() if keyed else None),
         route=outcome.route,
         usage=run.usage,
         source=request.source,

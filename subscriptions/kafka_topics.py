@@ -69,17 +69,22 @@ def create_topics(wanted: dict[str, int], bootstrap: str | None = None, timeout:
 
 
 def _wait_for_leaders(admin: AdminClient, topics: list[str], timeout: float) -> None:
-    """New partitions take a moment to elect a leader; clients fail with NOT_LEADER until then."""
+    """New partitions take a moment to elect a leader (clients fail with NOT_LEADER until then) and,
+    with replicas, for the followers to catch up: the stack is ready when every copy is in sync."""
     deadline = time.monotonic() + timeout
     while True:
         metadata = admin.list_topics(timeout=timeout).topics
-        leaderless = [
+        unready = [
             t
             for t in topics
-            if t not in metadata or metadata[t].error or any(p.leader < 0 for p in metadata[t].partitions.values())
+            if t not in metadata
+            or metadata[t].error
+            or any(p.leader < 0 or len(p.isrs) < len(p.replicas) for p in metadata[t].partitions.values())
         ]
-        if not leaderless:
+        if not unready:
             return
         if time.monotonic() > deadline:
-            raise TimeoutError(f"topics without a partition leader after {timeout:.0f}s: {', '.join(leaderless)}")
+            raise TimeoutError(
+                f"topics without a leader or in-sync replicas after {timeout:.0f}s: {', '.join(unready)}"
+            )
         time.sleep(0.2)

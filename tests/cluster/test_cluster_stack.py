@@ -4,15 +4,26 @@ runs through Kafka, and calls are spread over the agent-service processes."""
 from __future__ import annotations
 
 import re
+import time
 
 from agentpipe.settings import CLUSTER_SIZE, get_settings
 from handlers.catalog import PATTERNS
-from producers.cluster_view import cluster_view
+from producers.cluster_view import ClusterView, cluster_view
 from tests.cli.cli_run import agentpipe, json_lines
 
 
+def settled_view(timeout: float = 90.0) -> ClusterView:
+    """The cluster once it has settled: replicas in sync, consumer groups past their first rebalance."""
+    deadline = time.monotonic() + timeout
+    while True:
+        view = cluster_view()
+        if (view.healthy and all(g.state == "stable" for g in view.groups)) or time.monotonic() > deadline:
+            return view
+        time.sleep(1.0)
+
+
 def test_every_node_broker_and_partition_is_healthy(stack):
-    view = cluster_view()
+    view = settled_view()
     assert view.topology == "cluster"
     assert [n.name for n in view.nodes if n.healthy] == [f"node-{i + 1}" for i in range(CLUSTER_SIZE)]
     assert sorted(view.brokers) == [1, 2, 3]
@@ -38,6 +49,7 @@ def test_topics_have_three_replicas_and_two_must_be_in_sync(stack):
 
 
 def test_the_cluster_command_reports_it(stack):
+    settled_view()
     assert agentpipe("status", "--json").returncode == 0  # `status` alone is the same view
     proc = agentpipe("cluster", "--json")
     assert proc.returncode == 0, proc.stderr

@@ -695,7 +695,7 @@ def test_reset_clears_faults_but_keeps_the_log(client: openai.OpenAI, control: O
     control.set_latency(50)
     control.fail_next(3, 500)
     control.hang_next(1, 5)
-    assert control.reset() == {"latency_ms": 0, "faults": []}
+    assert control.reset() == {"latency_ms": 0, "variant": "a", "faults": []}
     assert len(control.calls(request_id="keep-me")) == 1
 
 
@@ -764,3 +764,20 @@ def test_many_concurrent_requests(base_url: str, control: OfflineModelControl) -
     answers = asyncio.run(run())
     assert answers == [f"offline model: hello {i}" for i in range(200)]
     assert time.monotonic() - start < 3.0  # concurrent: far less than 200 x 0.2 s
+
+
+def test_variant_b_changes_exactly_the_churn_tables_and_refuses_fail_me(
+    client: openai.OpenAI, control: OfflineModelControl
+) -> None:
+    churn, other = "customer churn: 5%\nrevenue growth: 12%", "revenue growth: 12%"
+    before = [text(chat(client, prompts.FORMAT_TABLE, t)) for t in (churn, other)]
+    control.set_variant("b")
+    try:
+        after = [text(chat(client, prompts.FORMAT_TABLE, t)) for t in (churn, other)]
+        with pytest.raises(openai.BadRequestError):
+            chat(client, prompts.FORMAT_TABLE, "fail-me: 1%")
+    finally:
+        control.set_variant("a")
+    assert after[0] != before[0] and after[0].startswith("| Metric | Value |")
+    assert after[1] == before[1]
+    assert text(chat(client, prompts.FORMAT_TABLE, churn)) == before[0]  # back to a
