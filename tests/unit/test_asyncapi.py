@@ -24,6 +24,7 @@ from agentpipe.topics import (
 )
 from handlers.catalog import PATTERNS
 from producers import asyncapi, yaml_text
+from producers.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
@@ -54,6 +55,16 @@ def test_a_changed_file_is_named(tmp_path: Path) -> None:
     ]
     assert asyncapi.write(tmp_path) == ["asyncapi.yaml", "schemas/gone.json", "schemas/result.json"]
     assert asyncapi.differences(tmp_path) == []
+
+
+def test_the_command_writes_and_checks(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema", "--docs", str(tmp_path)]) == 0
+    assert f"wrote {tmp_path / 'asyncapi.yaml'}" in capsys.readouterr().out
+    assert main(["schema", "--check", "--docs", str(tmp_path)]) == 0
+    (tmp_path / "schemas" / "dead-letter.json").write_text("{}\n")
+    assert main(["schema", "--check", "--docs", str(tmp_path)]) == 1
+    assert f"{tmp_path / 'schemas' / 'dead-letter.json'}: differs from the generated file" in capsys.readouterr().err
+    assert (tmp_path / "schemas" / "dead-letter.json").read_text() == "{}\n"  # --check writes nothing
 
 
 def test_the_environment_changes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
