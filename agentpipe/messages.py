@@ -33,12 +33,18 @@ def now_rfc3339() -> str:
 
 
 class Source(BaseModel):
-    topic: str
-    partition: int
-    offset: int
+    """Where a record was read: its Kafka coordinates."""
+
+    topic: str = Field(description="The record's topic.")
+    partition: int = Field(description="Its partition.")
+    offset: int = Field(description="Its offset in the partition.")
 
     def coordinates(self) -> str:
         return f"{self.topic}/{self.partition}/{self.offset}"
+
+
+# Every pattern declares ``message`` again with its own default (its example), so the words live here.
+MESSAGE_DESCRIPTION = "The input text; absent: the pattern's example."
 
 
 class AgentRequest(BaseModel):
@@ -47,18 +53,43 @@ class AgentRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     # Absent means 1; a request written for a later major version is refused, not guessed at.
-    schema_version: int = Field(default=SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION)
+    schema_version: int = Field(
+        default=SCHEMA_VERSION,
+        ge=1,
+        le=SCHEMA_VERSION,
+        description="The contract's major version the record was written for; absent means 1. "
+        "A record written for a later version is dead-lettered.",
+    )
 
-    request_id: str | None = Field(default=None, min_length=1, max_length=256)
-    message: str = ""
-    replay_of: str | None = None
+    request_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="Names the request: ties it to its result and de-duplicates it. Absent: the record's "
+        "coordinates <topic>/<partition>/<offset>.",
+    )
+    message: str = Field(default="", description=MESSAGE_DESCRIPTION)
+    replay_of: str | None = Field(
+        default=None,
+        description="Set by `agentpipe replay`: the id of the request this one repeats; copied to the result.",
+    )
     # The model and sampling temperature to run with (the settings' model when absent); the model must
     # be the default or in AGENTPIPE_ALLOWED_MODELS. Part of the request, so a replay after a crash
     # keeps the choice.
-    model: str | None = Field(default=None, min_length=1, max_length=200)
-    temperature: float | None = Field(default=None, ge=0, le=2)
+    model: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="The model to run with; absent: the configured one. Any other model must be listed in "
+        "AGENTPIPE_ALLOWED_MODELS, or the record is dead-lettered.",
+    )
+    temperature: float | None = Field(
+        default=None, ge=0, le=2, description="The sampling temperature; absent: the model's default."
+    )
     # Set by the intake for records that came from Kafka; absent over HTTP ingress.
-    source: Source | None = None
+    source: Source | None = Field(
+        default=None, description="Set by agentpipe to the record's coordinates; a value given here is replaced."
+    )
 
 
 class Usage(BaseModel):
@@ -68,10 +99,16 @@ class Usage(BaseModel):
     crash counts once, as it was executed; an attempt that failed and was retried does not count.
     """
 
-    llm_calls: int = Field(default=0, ge=0)
-    prompt_tokens: int = Field(default=0, ge=0)
-    completion_tokens: int = Field(default=0, ge=0)
-    model: str = ""  # the model that answered (the last one, should a request use several)
+    llm_calls: int = Field(default=0, ge=0, description="LLM calls, each journaled step counted once.")
+    prompt_tokens: int = Field(default=0, ge=0, description="Prompt tokens of those calls, as the model reported them.")
+    completion_tokens: int = Field(
+        default=0, ge=0, description="Completion tokens of those calls, as the model reported them."
+    )
+    model: str = Field(
+        default="",
+        description="The model that answered (the last one, should a request use several); empty when no LLM "
+        "call was made.",
+    )
 
     def plus(self, other: Usage) -> Usage:
         return Usage(
@@ -83,21 +120,27 @@ class Usage(BaseModel):
 
 
 class AgentResult(BaseModel):
+    """The one result of a request."""
+
     # A reader (the CLI, a consumer) keeps fields a newer producer added; they print with the rest.
     model_config = ConfigDict(extra="allow")
 
-    schema_version: int = SCHEMA_VERSION
-    request_id: str = Field(min_length=1)
-    pattern: str
-    status: Status
-    output: str | list[str]
-    error: str | None = None
-    session_id: str | None = None
-    route: str | None = None
-    source: Source | None = None
-    replay_of: str | None = None
-    usage: Usage = Field(default_factory=Usage)
-    completed_at: str = ""
+    schema_version: int = Field(default=SCHEMA_VERSION, description="The contract's major version.")
+    request_id: str = Field(min_length=1, description="The request's id.")
+    pattern: str = Field(description="The pattern that ran, e.g. chaining.")
+    status: Status = Field(
+        description="ok, or error (see error); rejected and timed_out come from human-in-the-loop only."
+    )
+    output: str | list[str] = Field(
+        description="The answer: a list of strings for parallel-agents and orchestrator; empty when status is error."
+    )
+    error: str | None = Field(default=None, description="Why, when status is error.")
+    session_id: str | None = Field(default=None, description="Chat only: the session id.")
+    route: str | None = Field(default=None, description="Routing patterns only: billing, account or product.")
+    source: Source | None = Field(default=None, description="The request record's coordinates; null over HTTP ingress.")
+    replay_of: str | None = Field(default=None, description="Copied from the request.")
+    usage: Usage = Field(default_factory=Usage, description="What the request cost: its LLM calls and tokens.")
+    completed_at: str = Field(default="", description="When the result was published: RFC 3339, UTC, milliseconds.")
 
     @model_serializer(mode="wrap")
     def _only_own_fields(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
@@ -117,32 +160,50 @@ class ChatTurn(BaseModel):
 
 
 class ApprovalRequest(BaseModel):
-    schema_version: int = SCHEMA_VERSION
-    approval_id: str
-    request_id: str
-    content: str
-    reason: str
-    requested_at: str
+    """A decision the human-in-the-loop handler asks a person for."""
+
+    schema_version: int = Field(default=SCHEMA_VERSION, description="The contract's major version.")
+    approval_id: str = Field(description="Names the approval; a decision quotes it.")
+    request_id: str = Field(description="The moderation request that waits for the decision.")
+    content: str = Field(description="The text to judge.")
+    reason: str = Field(description="Why the handler could not decide alone.")
+    requested_at: str = Field(description="When it was published: RFC 3339, UTC, milliseconds.")
 
 
 class ApprovalEvent(BaseModel):
-    schema_version: int = Field(default=SCHEMA_VERSION, ge=1, le=SCHEMA_VERSION)
-    approval_id: str = Field(min_length=1, max_length=256)
-    decision: Decision
-    reviewer: str = ""
-    comment: str = ""
-    signature: str | None = None
+    """A person's decision on an approval request."""
+
+    schema_version: int = Field(
+        default=SCHEMA_VERSION,
+        ge=1,
+        le=SCHEMA_VERSION,
+        description="The contract's major version the event was written for; absent means 1. An event written "
+        "for a later version is dead-lettered.",
+    )
+    approval_id: str = Field(min_length=1, max_length=256, description="From the approval request.")
+    decision: Decision = Field(description="The decision.")
+    reviewer: str = Field(default="", description="Who decided; shown in the result.")
+    comment: str = Field(default="", description="Shown in the result.")
+    signature: str | None = Field(
+        default=None,
+        description='Lowercase hex HMAC-SHA256, keyed with the approval key, of the UTF-8 bytes of approval_id + "\\n" '
+        "+ decision. An event without a valid signature changes nothing and is dead-lettered.",
+    )
 
 
 class DeadLetter(BaseModel):
-    schema_version: int = SCHEMA_VERSION
-    source: Source | None
-    error: str
-    payload_base64: str
-    failed_at: str
+    """A record that could not be processed, with the reason and its bytes."""
+
+    schema_version: int = Field(default=SCHEMA_VERSION, description="The contract's major version.")
+    source: Source | None = Field(description="The failed record's coordinates.")
+    error: str = Field(description="Why, in words a person can act on.")
+    payload_base64: str = Field(
+        description="The record's value, byte for byte, base64 (its start only when payload_truncated)."
+    )
+    failed_at: str = Field(description="When the record was dead-lettered: RFC 3339, UTC, milliseconds.")
     # The original payload's size; when it was too large to carry whole, payload_base64 holds its start.
-    payload_bytes: int = 0
-    payload_truncated: bool = False
+    payload_bytes: int = Field(default=0, description="The size of the record's value.")
+    payload_truncated: bool = Field(default=False, description="True when the value was too large to carry whole.")
 
     @classmethod
     def for_payload(

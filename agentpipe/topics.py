@@ -1,6 +1,7 @@
 """Topic names: one request and one result topic per pattern, plus the shared topics.
 
-Pure naming from the ``topic_prefix`` setting. Which patterns exist is declared
+Pure naming from the ``topic_prefix`` setting (or the ``prefix`` given, as the published
+contract does with the default one). Which patterns exist is declared
 by the pattern modules (handlers/catalog.py); which topic feeds which handler is
 subscriptions/desired.py.
 """
@@ -10,25 +11,25 @@ from __future__ import annotations
 from agentpipe.settings import get_settings
 
 
-def _prefix() -> str:
-    return get_settings().topic_prefix
+def _prefix(prefix: str | None) -> str:
+    return get_settings().topic_prefix if prefix is None else prefix
 
 
-def request_topic(pattern: str) -> str:
-    return f"{_prefix()}requests.{pattern}"
+def request_topic(pattern: str, prefix: str | None = None) -> str:
+    return f"{_prefix(prefix)}requests.{pattern}"
 
 
-def result_topic(pattern: str) -> str:
-    return f"{_prefix()}results.{pattern}"
+def result_topic(pattern: str, prefix: str | None = None) -> str:
+    return f"{_prefix(prefix)}results.{pattern}"
 
 
-def approval_requests_topic() -> str:
-    return f"{_prefix()}approval-requests"
+def approval_requests_topic(prefix: str | None = None) -> str:
+    return f"{_prefix(prefix)}approval-requests"
 
 
-def approvals_topic() -> str:
-    return f"{_prefix()}approvals"
+def approvals_topic(prefix: str | None = None) -> str:
+    return f"{_prefix(prefix)}approvals"
 
 
-def dead_letters_topic() -> str:
-    return f"{_prefix()}dead-letters"
+def dead_letters_topic(prefix: str | None = None) -> str:
+    return f"{_prefix(prefix)}dead-letters"

@@ -5,14 +5,18 @@ Input → Extract metrics → Sort metrics → Format as table → Result
 
 from __future__ import annotations
 
-from agentpipe.messages import AgentRequest
+from pydantic import Field
+
+from agentpipe.messages import MESSAGE_DESCRIPTION, AgentRequest
 from handlers import prompts
 from handlers.pattern import Pattern
 from handlers.runtime import Outcome, PatternRun
 
 
 class ChainingRequest(AgentRequest):
-    message: str = prompts.EXAMPLE_REPORT
+    """A chaining request: a text whose metrics become a table."""
+
+    message: str = Field(default=prompts.EXAMPLE_REPORT, description=MESSAGE_DESCRIPTION)
 
 
 async def chain(run: PatternRun[ChainingRequest], request: ChainingRequest) -> Outcome:

@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import cast
 
 import restate
-from pydantic import RootModel
+from pydantic import Field, RootModel
 
-from agentpipe.messages import AgentRequest, ChatTurn
+from agentpipe.messages import MESSAGE_DESCRIPTION, AgentRequest, ChatTurn
 from handlers import prompts
 from handlers.pattern import Pattern
 from handlers.runtime import Outcome, PatternRun
@@ -26,8 +26,10 @@ HISTORY = "history"
 
 
 class ChatRequest(AgentRequest):
-    message: str = prompts.EXAMPLE_CHAT_MESSAGE
-    reset: bool = False  # true: clear the session's history instead of replying
+    """A chat request: one user message in the session the record key names."""
+
+    message: str = Field(default=prompts.EXAMPLE_CHAT_MESSAGE, description=MESSAGE_DESCRIPTION)
+    reset: bool = Field(default=False, description="True: clear the session's history instead of replying.")
 
 
 class History(RootModel[list[ChatTurn]]):

@@ -8,14 +8,18 @@ round 3 resumes there instead of redoing rounds 1 and 2.
 
 from __future__ import annotations
 
-from agentpipe.messages import AgentRequest
+from pydantic import Field
+
+from agentpipe.messages import MESSAGE_DESCRIPTION, AgentRequest
 from handlers import prompts
 from handlers.pattern import Pattern
 from handlers.runtime import Outcome, PatternRun
 
 
 class EvaluatorRequest(AgentRequest):
-    message: str = prompts.EXAMPLE_CODING_TASK
+    """An evaluator-optimizer request: a coding task, improved until the evaluator accepts it."""
+
+    message: str = Field(default=prompts.EXAMPLE_CODING_TASK, description=MESSAGE_DESCRIPTION)
 
 
 async def improve(run: PatternRun[EvaluatorRequest], request: EvaluatorRequest) -> Outcome:

@@ -21,10 +21,17 @@ from handlers.tools import GET_HUMAN_REVIEW, BadToolCall, parse_arguments
 
 
 class ModerationRequest(AgentRequest):
-    message: str = ""
-    content: str | None = None
+    """A human-in-the-loop request: content to moderate; a person decides the unclear cases."""
+
+    message: str = Field(default="", description="The text to moderate when content is absent.")
+    content: str | None = Field(default=None, description="The text to moderate; absent: message, then the example.")
     # A shorter review deadline for this request; the review_timeout_s setting is the upper bound.
-    review_timeout_s: float | None = Field(default=None, gt=0)
+    review_timeout_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="A shorter review deadline, in seconds; AGENTPIPE_REVIEW_TIMEOUT_S (24 h by default) is the "
+        "upper bound.",
+    )
 
     @property
     def text(self) -> str:

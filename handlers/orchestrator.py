@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from restate import TerminalError
 
 from agentpipe import vocabulary
-from agentpipe.messages import AgentRequest
+from agentpipe.messages import MESSAGE_DESCRIPTION, AgentRequest
 from handlers import prompts
 from handlers.pattern import Pattern
 from handlers.runtime import Outcome, PatternRun
@@ -21,7 +21,9 @@ PLAN_ATTEMPTS = 3  # invalid plans are asked for again, then the request fails
 
 
 class OrchestratorRequest(AgentRequest):
-    message: str = prompts.EXAMPLE_PRODUCT_TEXT
+    """An orchestrator request: a writing task, split into subtasks."""
+
+    message: str = Field(default=prompts.EXAMPLE_PRODUCT_TEXT, description=MESSAGE_DESCRIPTION)
 
 
 class Task(BaseModel):

@@ -5,14 +5,18 @@ Text → Sentiment ‖ Key points ‖ Summary → [three answers]
 
 from __future__ import annotations
 
-from agentpipe.messages import AgentRequest
+from pydantic import Field
+
+from agentpipe.messages import MESSAGE_DESCRIPTION, AgentRequest
 from handlers import prompts
 from handlers.pattern import Pattern
 from handlers.runtime import Outcome, PatternRun
 
 
 class ParallelAgentsRequest(AgentRequest):
-    message: str = prompts.EXAMPLE_REVIEW
+    """A parallel-agents request: a text to analyze three ways at once."""
+
+    message: str = Field(default=prompts.EXAMPLE_REVIEW, description=MESSAGE_DESCRIPTION)
 
 
 STEP_NAMES = {"sentiment": "Analyze sentiment", "key_points": "Extract key points", "summary": "Summarize"}

@@ -5,7 +5,9 @@ Question → LLM → get_weather(A) ‖ get_weather(B) ‖ get_weather(C) → LL
 
 from __future__ import annotations
 
-from agentpipe.messages import AgentRequest
+from pydantic import Field
+
+from agentpipe.messages import MESSAGE_DESCRIPTION, AgentRequest
 from handlers import prompts
 from handlers.agent_loop import tool_loop
 from handlers.pattern import Pattern
@@ -14,7 +16,9 @@ from handlers.tools import GET_WEATHER
 
 
 class ParallelToolsRequest(AgentRequest):
-    message: str = prompts.EXAMPLE_WEATHER_QUESTION
+    """A parallel-tools request: a question about the weather in one or more places."""
+
+    message: str = Field(default=prompts.EXAMPLE_WEATHER_QUESTION, description=MESSAGE_DESCRIPTION)
 
 
 async def weather_agent(run: PatternRun[ParallelToolsRequest], request: ParallelToolsRequest) -> Outcome:

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from restate import TerminalError
 
 from agentpipe import vocabulary
-from agentpipe.messages import AgentRequest, Usage
+from agentpipe.messages import MESSAGE_DESCRIPTION, AgentRequest, Usage
 from handlers import prompts
 from handlers.runtime import PatternRun
 from handlers.tools import ROUTE_TOOLS, BadToolCall, parse_arguments
 
 
 class RoutingRequest(AgentRequest):
-    message: str = prompts.EXAMPLE_ROUTING_QUESTION
+    """An agent-routing or remote-agent-routing request: a customer question for a specialist."""
+
+    message: str = Field(default=prompts.EXAMPLE_ROUTING_QUESTION, description=MESSAGE_DESCRIPTION)
 
 
 class SpecialistQuestion(BaseModel):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from agentpipe.messages import AgentRequest
+from agentpipe.messages import MESSAGE_DESCRIPTION, AgentRequest
 from handlers import prompts
 from handlers.agent_loop import tool_loop
 from handlers.pattern import Pattern
@@ -16,8 +16,15 @@ from handlers.tools import SUPPORT_TOOLS
 
 
 class ToolRoutingRequest(AgentRequest):
-    message: str = prompts.EXAMPLE_SUPPORT_QUESTION
-    user_id: str = Field(default="user-42", min_length=1, max_length=128)
+    """A tool-routing request: a user's support question."""
+
+    message: str = Field(default=prompts.EXAMPLE_SUPPORT_QUESTION, description=MESSAGE_DESCRIPTION)
+    user_id: str = Field(
+        default="user-42",
+        min_length=1,
+        max_length=128,
+        description="The user the support agent helps and opens a ticket for.",
+    )
 
 
 async def support_agent(run: PatternRun[ToolRoutingRequest], request: ToolRoutingRequest) -> Outcome:

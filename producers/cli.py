@@ -14,6 +14,7 @@ from producers.commands import (
     invocations,
     replay,
     requests,
+    schema,
     stack,
     subscriptions,
     usage,
@@ -24,7 +25,7 @@ from producers.exit_codes import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_NOT_OK,
 from producers.state_location import RULE_HELP, use_located_state_dir
 from stack.errors import StackError
 
-COMMANDS = (stack, demo, requests, approvals, replay, invocations, usage, subscriptions, cluster, bench)
+COMMANDS = (stack, demo, requests, approvals, replay, invocations, usage, subscriptions, cluster, bench, schema)
 
 
 def build_parser() -> Parser:

@@ -2,6 +2,8 @@
 
 - Kafka: ``mvn dependency:build-classpath`` on stack/pom.xml, local repository in <cache>/m2.
 - Restate: ``npm install`` of restate-server and the CLI (pinned) into <cache>/npm.
+- The AsyncAPI parser: ``npm install`` of stack/asyncapi/package.json into <cache>/npm-asyncapi
+  (for checking docs/asyncapi.yaml; the stack does not need it).
 """
 
 from __future__ import annotations
@@ -113,6 +115,38 @@ def restatectl_binary(log_dir: Path) -> Path:
     binary = _npm_bin("restatectl", "restatectl")
     _npm_binaries("restatectl", ["restatectl"], [binary], log_dir)
     return binary
+
+
+ASYNCAPI_TOOLS = STACK_DIR / "asyncapi"
+
+
+def asyncapi_validator(log_dir: Path | None = None) -> Path:
+    """stack/asyncapi/validate.cjs beside the official AsyncAPI parser, installed with npm once per
+    package.json; run it with ``node``. The npm log goes to ``log_dir`` (default: the install folder)."""
+    prefix = get_settings().cache_dir / "npm-asyncapi"
+    package = (ASYNCAPI_TOOLS / "package.json").read_bytes()
+    installed = prefix / f".installed-{hashlib.sha256(package).hexdigest()[:12]}"  # new package.json → reinstall
+    if not installed.exists() or not (prefix / "node_modules" / "@asyncapi" / "parser").is_dir():
+        npm = require_tool(
+            "asyncapi", "npm", "install Node.js with npm to fetch @asyncapi/parser from the npm registry"
+        )
+        prefix.mkdir(parents=True, exist_ok=True)
+        for stale in prefix.glob(".installed-*"):
+            stale.unlink()
+        (prefix / "package.json").write_bytes(package)
+        # --ignore-scripts: a validator needs no install scripts (one dependency's would report telemetry).
+        _run(
+            "asyncapi",
+            [npm, "install", "--no-audit", "--no-fund", "--ignore-scripts", "--prefix", str(prefix)],
+            (log_dir or prefix) / "install-asyncapi.log",
+            timeout=600,
+        )
+        installed.touch()
+    script = prefix / "validate.cjs"  # beside node_modules, so that its require()s find the parser
+    source = (ASYNCAPI_TOOLS / "validate.cjs").read_bytes()
+    if not script.exists() or script.read_bytes() != source:
+        script.write_bytes(source)
+    return script
 
 
 def nginx_binary() -> Path:

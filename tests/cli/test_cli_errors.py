@@ -21,6 +21,7 @@ COMMANDS = [
     "subscriptions",
     "subscriptions list",
     "subscriptions sync",
+    "schema",
 ]
 
 
