@@ -70,10 +70,10 @@ def exit_code(summary: ReplaySummary) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     as_json = wants_json(args.json)
+    planner = ReplayPlanner(args.pattern, model=args.model, temperature=args.temperature)
     replay_slice = plan_slice(
         args.source_topic, args.partition, args.from_offset, args.to_offset, args.since, args.until
     )
-    planner = ReplayPlanner(args.pattern)
     records = read_slice(replay_slice)
     if args.dry_run:
         show_plan(planner, planner.items(records), replay_slice, as_json)
@@ -108,13 +108,15 @@ def register(sub: Subcommands) -> None:
             "agentpipe replay agent.requests.chaining --pattern chaining --from-offset 0 --to-offset 49 --wait",
             "agentpipe replay agent.requests.orchestrator --pattern orchestrator --since 2h --until 1h --dry-run",
             "agentpipe replay agent.requests.chat --pattern chat --since 2026-01-31T09:00:00Z --wait",
+            "agentpipe replay agent.requests.chaining --pattern chaining --since 1h --model gpt-4o --temperature 0 --wait",
         ],
         cmd_replay,
         "Each record becomes a request with a new id (one batch per run, so replaying the same slice twice "
         "gives two batches) and replay_of = the original request id (body request_id, else "
         "<topic>/<partition>/<offset>). Offsets apply to every partition (or --partition); --to-offset is "
         "inclusive, --until exclusive; times are RFC 3339 or a span ago (90s, 15m, 2h, 1d). Without a range: "
-        "the whole topic, streamed in chunks (memory does not grow with the slice). With --wait: exit 0 when every result is ok, 1 when some are not, 4 when some are missing.",
+        "the whole topic, streamed in chunks (memory does not grow with the slice). --model and --temperature replace "
+        "the original's choice in every replayed body. With --wait: exit 0 when every result is ok, 1 when some are not, 4 when some are missing.",
     )
     p.add_argument("source_topic", metavar="SOURCE_TOPIC")
     p.add_argument("--pattern", type=pattern_arg, required=True, metavar="P", help="the pattern to send them to")
@@ -123,6 +125,13 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--to-offset", type=int, metavar="M", help="last offset (inclusive)")
     p.add_argument("--since", metavar="T", help="records at or after time T")
     p.add_argument("--until", metavar="T", help="records before time T")
+    p.add_argument(
+        "--model",
+        metavar="M",
+        help="run every replayed request on model M (the default or one in AGENTPIPE_ALLOWED_MODELS; "
+        "the service dead-letters another)",
+    )
+    p.add_argument("--temperature", type=float, metavar="T", help="sampling temperature (0 to 2) of every request")
     p.add_argument("--dry-run", action="store_true", help="show what would be published, publish nothing")
     p.add_argument("--wait", action="store_true", help="wait for every result and summarize ok / error / missing")
     p.add_argument("--json", action="store_true", help="summary as JSON even on a terminal")
