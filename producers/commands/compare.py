@@ -11,7 +11,16 @@ from rich.text import Text
 
 from agentpipe.messages import now_rfc3339
 from producers.commands.base import Subcommands, add_command, pattern_arg
-from producers.compare import COUNT_COLUMNS, CompareReport, Example, PatternReport, compare_batch, counts_row, markdown
+from producers.compare import (
+    COUNT_COLUMNS,
+    CompareReport,
+    Example,
+    PatternReport,
+    compare_batch,
+    counts_row,
+    markdown,
+    models_text,
+)
 from producers.errors import InvalidInput
 from producers.exit_codes import EXIT_NOT_OK, EXIT_OK
 from producers.render import err, json_line, out, progress, table, wants_json
@@ -103,8 +112,7 @@ def example_title(example: Example) -> str:
 
 
 def show_pattern(pattern: PatternReport) -> None:
-    models = ", ".join(f"{m} ({n})" for m, n in pattern.original_models.items()) or "none"
-    replays = ", ".join(f"{m} ({n})" for m, n in pattern.replay_models.items()) or "none"
+    models, replays = models_text(pattern.original_models), models_text(pattern.replay_models)
     out.print(f"\n[bold]{escape(pattern.pattern)}[/]: models originals {escape(models)}; replays {escape(replays)}")
     for example in pattern.examples.get("changed", []):
         out.print(f"\nchanged: {example_title(example)}")
