@@ -10,6 +10,7 @@ from producers.commands import (
     approvals,
     bench,
     cluster,
+    compare,
     demo,
     invocations,
     replay,
@@ -25,14 +26,27 @@ from producers.exit_codes import EXIT_CODES_HELP, EXIT_INTERRUPTED, EXIT_NOT_OK,
 from producers.state_location import RULE_HELP, use_located_state_dir
 from stack.errors import StackError
 
-COMMANDS = (stack, demo, requests, approvals, replay, invocations, usage, subscriptions, cluster, bench, schema)
+COMMANDS = (
+    stack,
+    demo,
+    requests,
+    approvals,
+    replay,
+    compare,
+    invocations,
+    usage,
+    subscriptions,
+    cluster,
+    bench,
+    schema,
+)
 
 
 def build_parser() -> Parser:
     parser = Parser(
         prog="agentpipe",
         description="Durable LLM agents fed by Kafka topics: run the local stack, send requests, read results, "
-        "decide approvals, replay topics, inspect and cancel requests.",
+        "decide approvals, replay topics and compare what changed, inspect and cancel requests.",
         epilog=f"examples:\n  agentpipe demo\n  agentpipe send chaining --wait\n\n{RULE_HELP}\n\n{EXIT_CODES_HELP}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -5,6 +5,8 @@ per run, so replaying the same slice twice gives two distinct batches) and
 ``replay_of`` set to the original request id: the body's ``request_id``, else
 its ``request-id`` header, else the record's ``<topic>/<partition>/<offset>``,
 the id the intake would have given it. The record key is kept (chat sessions).
+A replay may choose another ``model`` (and ``temperature``) for every request it
+publishes, so one slice can run again on another model.
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ RELATIVE = re.compile(r"^(\d+(?:\.\d+)?)([smhd])$")
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 # Fields the intake sets itself; a replayed body must not carry the original's.
 DERIVED_FIELDS = ("request_id", "source", "replay_of")
+# What the request contract accepts (agentpipe/messages.py AgentRequest); whether the service allows
+# the model (AGENTPIPE_ALLOWED_MODELS) is its own decision: a request it refuses is dead-lettered.
+MAX_MODEL_CHARS = 200
+MAX_TEMPERATURE = 2.0
 
 
 def parse_time(text: str) -> int:
@@ -128,9 +134,21 @@ class ReplayPlanner:
 
     KEPT_REASONS = 20  # the first reasons for skipping are kept to show; the rest are only counted
 
-    def __init__(self, pattern: str, batch: str | None = None):
+    def __init__(
+        self, pattern: str, batch: str | None = None, model: str | None = None, temperature: float | None = None
+    ):
         self.pattern = require_pattern(pattern)
         self.batch = batch or new_batch_id()
+        # Set in every replayed body, replacing the original's choice; None keeps what the record said.
+        self.overrides: dict[str, str | float] = {}
+        if model is not None:
+            if not 0 < len(model) <= MAX_MODEL_CHARS:
+                raise InvalidInput(f"a model name has 1 to {MAX_MODEL_CHARS} characters, not {len(model)}")
+            self.overrides["model"] = model
+        if temperature is not None:
+            if not 0 <= temperature <= MAX_TEMPERATURE:
+                raise InvalidInput(f"temperature must be between 0 and {MAX_TEMPERATURE:g}, not {temperature:g}")
+            self.overrides["temperature"] = temperature
         self.planned = 0
         self.skipped = 0
         self.skip_reasons: list[str] = []  # "<coordinates>: why"
@@ -145,7 +163,8 @@ class ReplayPlanner:
             return None
         body = {k: v for k, v in value.items() if k not in DERIVED_FIELDS}
         replay_of = original_request_id(record, value)
-        item = ReplayItem(self.request_id(self.planned), replay_of, record.key_text, {**body, "replay_of": replay_of})
+        body = {**body, **self.overrides, "replay_of": replay_of}
+        item = ReplayItem(self.request_id(self.planned), replay_of, record.key_text, body)
         self.planned += 1
         return item
 

@@ -16,6 +16,7 @@ COMMANDS = [
     "approve",
     "reject",
     "replay",
+    "compare",
     "status",
     "cancel",
     "subscriptions",
@@ -55,7 +56,14 @@ def test_chat_without_a_key_is_a_usage_error():
     assert "needs a key" in one_line_error(proc)
 
 
-@pytest.mark.parametrize("args", [["send", "chaining", "--wait"], ["replay", "any-topic", "--pattern", "chaining"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["send", "chaining", "--wait"],
+        ["replay", "any-topic", "--pattern", "chaining"],
+        ["compare", "replay-00000000", "--report", "/nonexistent/never-written.md"],
+    ],
+)
 def test_unreachable_broker_is_one_line_and_exit_3(args):
     proc = agentpipe(
         *args,
