@@ -213,9 +213,6 @@ class Settings(BaseSettings):
             return self.model
         return OFFLINE_MODEL_NAME if self.uses_offline_model else "gpt-4o-mini"
 
-    def model_allowed(self, model: str) -> bool:
-        return model == self.llm_model or model in self.allowed_models
-
     @property
     def approval_secret(self) -> bytes | None:
         return self.approval_key.get_secret_value().encode() if self.approval_key else None

@@ -30,7 +30,7 @@ from handlers.pattern import Pattern
 from handlers.policies import invocation_retry_policy
 from handlers.records import RejectedRecord, decode_json_object, printable
 from handlers.request_ids import Claim, claim, fingerprint
-from handlers.runtime import R, publish_dead_letter
+from handlers.runtime import R, model_refusal, publish_dead_letter
 from subscriptions.desired import CHAT_INTAKE, REQUEST_INTAKE
 
 log = get_logger(__name__)
@@ -98,9 +98,9 @@ def _forwardable(
         check_session_key(session_key)
     request = parse_request(raw, pattern.request, source, headers.get("request-id"))
     settings = get_settings()
-    if request.model is not None and not settings.model_allowed(request.model):
-        allowed = ", ".join([settings.llm_model, *settings.allowed_models])
-        raise RejectedRecord(f"model {printable(request.model)!r} is not allowed (allowed: {allowed})")
+    problem = request.model and model_refusal(request.model, settings.llm_model, settings.allowed_models)
+    if problem:
+        raise RejectedRecord(problem)
     try:
         return request, request.model_dump_json(exclude_none=True).encode()
     except Exception as exc:  # noqa: BLE001 - whatever breaks re-encoding, a retry would break it again

@@ -189,12 +189,22 @@ def oversized(request: AgentRequest) -> str | None:
     return f"request is {size} bytes, over the limit of {limit} bytes" if size > limit else None
 
 
+def model_refusal(model: str, default: str, allowed: list[str]) -> str | None:
+    """Why a request may not choose ``model`` (the default or one of ``allowed``); None when it may."""
+    if model == default or model in allowed:
+        return None
+    return (
+        f"model {printable(model)!r} is not allowed (allowed: {', '.join([default, *allowed])}; "
+        "see AGENTPIPE_ALLOWED_MODELS)"
+    )
+
+
 async def check_model(run: PatternRun[Any], model: str) -> None:
     """A chosen model must be allowed; checked against the settings the invocation started with."""
     bounds = await run.bounds()
-    if model != bounds.llm_model and model not in bounds.allowed_models:
-        allowed = ", ".join([bounds.llm_model, *bounds.allowed_models])
-        raise TerminalError(f"model {model!r} is not allowed (allowed: {allowed}; see AGENTPIPE_ALLOWED_MODELS)", 400)
+    problem = model_refusal(model, bounds.llm_model, bounds.allowed_models)
+    if problem:
+        raise TerminalError(problem, 400)
 
 
 # A pattern's algorithm: what it does with one request.

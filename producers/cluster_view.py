@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-import httpx
 from confluent_kafka import ConsumerGroupState, KafkaException
 from confluent_kafka.admin import AdminClient
 
 from agentpipe.settings import CLUSTER_SIZE, get_settings
 from producers.broker import kafka_config
+from stack.components import http_ok
 from subscriptions.desired import desired_subscriptions
 
 
@@ -70,13 +70,6 @@ class ClusterView:
         )
 
 
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 def restate_nodes() -> list[RestateNode]:
     settings = get_settings()
     if settings.topology != "cluster":
@@ -85,8 +78,8 @@ def restate_nodes() -> list[RestateNode]:
                 "restate",
                 settings.restate_admin_url,
                 settings.restate_ingress_url,
-                _answers(f"{settings.restate_admin_url}/health"),
-                _answers(f"{settings.restate_ingress_url}/restate/health"),
+                http_ok(f"{settings.restate_admin_url}/health", timeout=2.0),
+                http_ok(f"{settings.restate_ingress_url}/restate/health", timeout=2.0),
             )
         ]
     nodes = []
@@ -98,8 +91,8 @@ def restate_nodes() -> list[RestateNode]:
                 f"node-{i + 1}",
                 admin_url,
                 ingress_url,
-                _answers(f"{admin_url}/health"),
-                _answers(f"{ingress_url}/restate/health"),
+                http_ok(f"{admin_url}/health", timeout=2.0),
+                http_ok(f"{ingress_url}/restate/health", timeout=2.0),
             )
         )
     return nodes

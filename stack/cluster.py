@@ -14,22 +14,22 @@ stack/init.py provisions the Restate cluster once all three nodes run.
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from pathlib import Path
 
 from agentpipe.settings import CLUSTER_SIZE, Settings
 from stack.components import (
     Component,
+    format_kraft_storage,
     http_ok,
     java_command,
+    kafka_properties,
     kafka_ready,
     port_open,
     python_module,
     restate_listeners,
     shared_components,
 )
-from stack.errors import StackError
 from stack.installs import nginx_binary, restate_binaries
 from stack.secrets import ensure_identity_keys
 
@@ -57,26 +57,17 @@ def kafka_cluster_id(state_dir: Path) -> str:
 
 
 def broker_properties(settings: Settings, index: int, data_dir: Path) -> str:
-    port, controller = settings.broker_port(index), settings.broker_controller_port(index)
     voters = ",".join(f"{i + 1}@127.0.0.1:{settings.broker_controller_port(i)}" for i in range(CLUSTER_SIZE))
-    host = settings.bind_host
-    lines = [
-        "process.roles=broker,controller",
-        f"node.id={index + 1}",
+    return kafka_properties(
+        index + 1,
+        settings.bind_host,
+        settings.broker_port(index),
+        settings.broker_controller_port(index),
         f"controller.quorum.voters={voters}",
-        f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}",
-        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
-        "controller.listener.names=CONTROLLER",
-        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-        "inter.broker.listener.name=PLAINTEXT",
-        f"log.dirs={data_dir}",
-        "num.partitions=1",
-        *CLUSTER_BROKER,
-        f"message.max.bytes={settings.kafka_max_message_bytes}",
-        f"replica.fetch.max.bytes={settings.kafka_max_message_bytes}",
-        "",
-    ]
-    return "\n".join(lines)
+        data_dir,
+        settings,
+        [*CLUSTER_BROKER, f"replica.fetch.max.bytes={settings.kafka_max_message_bytes}"],
+    )
 
 
 def _broker_command(settings: Settings, state_dir: Path, index: int) -> list[str]:
@@ -86,17 +77,8 @@ def _broker_command(settings: Settings, state_dir: Path, index: int) -> list[str
     props.parent.mkdir(parents=True, exist_ok=True)
     props.write_text(broker_properties(settings, index, data_dir))
     java = java_command(state_dir / "logs", KAFKA_HEAP)
-    if not (data_dir / "meta.properties").exists():
-        log = state_dir / "logs" / f"{name}-format.log"
-        with log.open("ab") as out:
-            done = subprocess.run(
-                [*java, "kafka.tools.StorageTool", "format", "-t", kafka_cluster_id(state_dir), "-c", str(props)],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                timeout=120,
-            )
-        if done.returncode != 0:
-            raise StackError(name, "formatting KRaft storage failed", log)
+    log = state_dir / "logs" / f"{name}-format.log"
+    format_kraft_storage(name, java, props, data_dir, kafka_cluster_id(state_dir), log, standalone=False)
     return [*java, "kafka.Kafka", str(props)]
 
 

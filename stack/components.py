@@ -42,9 +42,9 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def http_ok(url: str) -> bool:
+def http_ok(url: str, timeout: float = 1.0) -> bool:
     try:
-        return httpx.get(url, timeout=1.0).status_code == 200
+        return httpx.get(url, timeout=timeout).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -84,43 +84,83 @@ def java_command(log_dir: Path, heap: list[str]) -> list[str]:
     ]
 
 
+def kafka_properties(
+    node_id: int,
+    host: str,
+    port: int,
+    controller: int,
+    quorum: str,
+    data_dir: Path,
+    settings: Settings,
+    extra: list[str],
+) -> str:
+    """A combined broker and controller; ``quorum`` names the controllers, ``extra`` is what its role needs."""
+    lines = [
+        "process.roles=broker,controller",
+        f"node.id={node_id}",
+        quorum,
+        f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller}",
+        f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+        "controller.listener.names=CONTROLLER",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "inter.broker.listener.name=PLAINTEXT",
+        f"log.dirs={data_dir}",
+        "num.partitions=1",
+        *extra,
+        f"message.max.bytes={settings.kafka_max_message_bytes}",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def format_kraft_storage(
+    component: str, java: list[str], props: Path, data_dir: Path, cluster_id: str, log: Path, standalone: bool
+) -> None:
+    """Format KRaft storage once; a later `up` keeps the data."""
+    if (data_dir / "meta.properties").exists():
+        return
+    with log.open("ab") as out:
+        done = subprocess.run(
+            [
+                *java,
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(props),
+                *(["--standalone"] if standalone else []),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=120,
+        )
+    if done.returncode != 0:
+        raise StackError(component, "formatting KRaft storage failed", log)
+
+
 def _kafka_command(settings: Settings, state_dir: Path) -> list[str]:
     log_dir = state_dir / "logs"
     data_dir = state_dir / "kafka-data"
     props = state_dir / "kafka" / "server.properties"
     props.parent.mkdir(parents=True, exist_ok=True)
+    quorum = f"controller.quorum.bootstrap.servers=127.0.0.1:{settings.kafka_controller_port}"
     props.write_text(
-        "\n".join(
-            [
-                "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.bootstrap.servers=127.0.0.1:{settings.kafka_controller_port}",
-                f"listeners=PLAINTEXT://127.0.0.1:{settings.kafka_port},CONTROLLER://127.0.0.1:{settings.kafka_controller_port}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{settings.kafka_port}",
-                "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-                "inter.broker.listener.name=PLAINTEXT",
-                f"log.dirs={data_dir}",
-                "num.partitions=1",
-                *SINGLE_NODE_BROKER,
-                f"message.max.bytes={settings.kafka_max_message_bytes}",
-                "",
-            ]
+        kafka_properties(
+            1,
+            "127.0.0.1",
+            settings.kafka_port,
+            settings.kafka_controller_port,
+            quorum,
+            data_dir,
+            settings,
+            SINGLE_NODE_BROKER,
         )
     )
     java = java_command(log_dir, ["-Xms256m", "-Xmx768m"])
-    if not (data_dir / "meta.properties").exists():
-        # Format KRaft storage once; a later `up` keeps the data.
-        cluster_id = uuid.uuid4().hex[:22]
-        with (log_dir / "kafka-format.log").open("ab") as log:
-            done = subprocess.run(
-                [*java, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props), "--standalone"],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                timeout=120,
-            )
-        if done.returncode != 0:
-            raise StackError("kafka", "formatting KRaft storage failed", log_dir / "kafka-format.log")
+    format_kraft_storage(
+        "kafka", java, props, data_dir, uuid.uuid4().hex[:22], log_dir / "kafka-format.log", standalone=True
+    )
     return [*java, "kafka.Kafka", str(props)]
 
 

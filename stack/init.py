@@ -84,10 +84,11 @@ def _kafka_answers(bootstrap: str, seconds_left: float) -> None:
     )
 
 
-def _restate_answers(admin_url: str, seconds_left: float) -> None:
-    response = httpx.get(f"{admin_url}/health", timeout=min(seconds_left, 5.0))
+def _healthy(url: str, seconds_left: float) -> None:
+    """A health endpoint of Restate (admin ``/health``, ingress ``/restate/health``) answers 200."""
+    response = httpx.get(url, timeout=min(seconds_left, 5.0))
     if response.status_code != 200:
-        raise AdminApiError(f"GET {admin_url}/health: HTTP {response.status_code}")
+        raise AdminApiError(f"GET {url}: HTTP {response.status_code}")
 
 
 def _provision(settings: Settings, seconds_left: float) -> str:
@@ -108,27 +109,18 @@ def _provision(settings: Settings, seconds_left: float) -> str:
     raise AdminApiError(f"restatectl provision: {answer[-300:]}")
 
 
-def _ingress_answers(ingress_url: str, seconds_left: float) -> None:
-    response = httpx.get(f"{ingress_url}/restate/health", timeout=min(seconds_left, 5.0))
-    if response.status_code != 200:
-        raise AdminApiError(f"GET {ingress_url}/restate/health: HTTP {response.status_code}")
-
-
 def _cluster_answers(settings: Settings, deadline: float, say: Callable[[str], None]) -> None:
     """Provision, then wait until every node's admin API and ingress answer."""
     outcome = _retry("restate", "provisioning the cluster", lambda left: _provision(settings, left), deadline, say)
     say(f"restate: cluster {outcome}")
     for i in range(CLUSTER_SIZE):
         ingress, admin, _node = settings.restate_ports(i)
-        for url, check in (
-            (f"http://127.0.0.1:{admin}", _restate_answers),
-            (f"http://127.0.0.1:{ingress}", _ingress_answers),
-        ):
-            _retry("restate", f"node {i + 1} answering at {url}", _answering(check, url), deadline, say)
+        for url in (f"http://127.0.0.1:{admin}/health", f"http://127.0.0.1:{ingress}/restate/health"):
+            _retry("restate", f"node {i + 1} answering at {url}", _answering(url), deadline, say)
 
 
-def _answering(check: Callable[[str, float], None], url: str) -> Callable[[float], None]:
-    return lambda left: check(url, left)
+def _answering(url: str) -> Callable[[float], None]:
+    return lambda left: _healthy(url, left)
 
 
 def _registering(uri: str) -> Callable[[float], list[str]]:
@@ -155,7 +147,7 @@ def initialize(timeout: float = 120.0, say: Callable[[str], None] = lambda _msg:
     _retry(
         "restate",
         f"connecting to {settings.restate_admin_url}",
-        lambda left: _restate_answers(settings.restate_admin_url, left),
+        lambda left: _healthy(f"{settings.restate_admin_url}/health", left),
         deadline,
         say,
     )
