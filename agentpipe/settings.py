@@ -117,6 +117,10 @@ class Settings(BaseSettings):
     review_timeout_s: float = Field(default=24 * 3600.0, gt=0)
     # How long a finished review (its decision and state) is kept before Restate deletes it.
     approval_retention_s: float = Field(default=7 * 24 * 3600.0, gt=0)
+    # The review inbox (`agentpipe inbox`): its port, and the file of reviewer accounts
+    # (default <state_dir>/inbox-reviewers.json, argon2id hashes, mode 0600).
+    inbox_port: Port = 8090
+    inbox_reviewers_file: Path | None = None
 
     # Local stack
     # "single": one broker, one restate-server, one agent-service process. "cluster": three brokers,
@@ -161,6 +165,10 @@ class Settings(BaseSettings):
             public = _read_text(self.state_dir / "request-identity.pub")
             self.request_identity_keys = [public] if public else []
         return self
+
+    @property
+    def reviewers_file(self) -> Path:
+        return self.inbox_reviewers_file or self.state_dir / "inbox-reviewers.json"
 
     # Ports of the cluster topology: node i of each kind is the single-node port plus an offset.
     def broker_port(self, index: int) -> int:

@@ -31,7 +31,7 @@ CLUSTER_STATE_DIR = Path(os.environ.get("AGENTPIPE_TEST_CLUSTER_STATE_DIR", ROOT
 TESTS = Path(__file__).resolve().parent
 SECOND_MODEL = "agentpipe-offline-second"
 # Folders of tests/ whose every test runs against the stack.
-E2E_FOLDERS = ("patterns", "reliability", "bench", "cluster")
+E2E_FOLDERS = ("patterns", "reliability", "bench", "cluster", "inbox")
 
 
 def state_dir_for(config: pytest.Config) -> Path:

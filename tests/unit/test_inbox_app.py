@@ -1,0 +1,146 @@
+"""The inbox's web layer without Kafka: sign-in, sessions, CSRF, escaping, headers, throttling.
+
+The decision path (Restate and Kafka) is covered end to end in tests/inbox/.
+"""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+
+import pytest
+from starlette.testclient import TestClient
+
+from producers.inbox.app import Inbox, build_app
+from producers.inbox.feed import ApprovalFeed
+from producers.inbox.login_limit import LoginLimit
+from producers.inbox.reviewers import ReviewerFile
+from producers.inbox.sessions import COOKIE, Sessions
+
+PASSWORD = "correct horse battery staple"
+XSS = "<script>alert(1)</script><img src=x onerror=alert(2)>"
+
+
+@pytest.fixture
+def inbox(tmp_path) -> Inbox:
+    reviewers = ReviewerFile(tmp_path / "reviewers.json")
+    reviewers.set_password("ada", PASSWORD)
+    feed = ApprovalFeed(secret=b"k", pattern="human-in-the-loop")
+    feed.on_approval_request(
+        {
+            "approval_id": "approval-1",
+            "request_id": f"req-{XSS}",
+            "content": f"borderline {XSS}",
+            "reason": f"because {XSS}",
+            "requested_at": "2026-11-28T10:00:00.000Z",
+        },
+        now=0,
+    )
+    follower = SimpleNamespace(connected=True)
+    return Inbox(feed, follower, reviewers, Sessions(), LoginLimit())  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def client(inbox) -> TestClient:
+    return TestClient(build_app(inbox), follow_redirects=False)  # type: ignore[arg-type]
+
+
+def csrf_of(html: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert match, html
+    return match.group(1)
+
+
+def sign_in(client: TestClient, name: str = "ada", password: str = PASSWORD) -> str:
+    token = csrf_of(client.get("/login").text)
+    response = client.post("/login", data={"name": name, "password": password, "csrf": token})
+    assert response.status_code == 303, response.text
+    return csrf_of(client.get("/").text)
+
+
+@pytest.mark.parametrize("path", ["/", "/history", "/events", "/static/inbox.js", "/?page=2", "/nowhere"])
+def test_every_path_but_sign_in_needs_a_session(client, path):
+    assert client.get(path).status_code == 401
+    page = client.get(path, headers={"accept": "text/html"})
+    assert page.status_code == 303 and page.headers["location"] == "/login"
+
+
+@pytest.mark.parametrize("path", ["/decide", "/logout", "/nowhere"])
+def test_posts_need_a_session(client, path):
+    assert client.post(path, data={"approval_id": "approval-1", "decision": "approved"}).status_code == 401
+
+
+def test_sign_in_sets_a_new_http_only_same_site_cookie(client):
+    client.get("/login")
+    anonymous = client.cookies[COOKIE]
+    token = csrf_of(client.get("/login").text)
+    response = client.post("/login", data={"name": "ada", "password": PASSWORD, "csrf": token})
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+    assert client.cookies[COOKIE] != anonymous  # a token planted before sign-in is worth nothing
+    assert "signed in as" in client.get("/").text
+
+
+def test_sign_in_without_the_forms_token_is_refused(client):
+    client.get("/login")
+    response = client.post("/login", data={"name": "ada", "password": PASSWORD})
+    assert response.status_code == 403
+    assert client.get("/", headers={"accept": "text/html"}).status_code == 303
+
+
+def test_wrong_passwords_are_throttled_even_before_the_right_one(client):
+    token = csrf_of(client.get("/login").text)
+    for _ in range(5):
+        wrong = client.post("/login", data={"name": "ada", "password": "wrong password!", "csrf": token})
+        assert wrong.status_code == 401 and "Wrong name or password" in wrong.text
+    refused = client.post("/login", data={"name": "ada", "password": PASSWORD, "csrf": token})
+    assert refused.status_code == 429 and int(refused.headers["retry-after"]) > 0
+    assert "Too many failed sign-ins" in refused.text
+
+
+def test_record_text_is_escaped_in_pages(client):
+    sign_in(client)
+    html = client.get("/").text
+    assert XSS not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;" in html
+    assert "<img" not in html and html.count("<script") == 1  # the page's own script file only
+
+
+def test_every_response_carries_the_security_headers(client):
+    for response in (client.get("/login"), client.get("/"), client.post("/decide")):
+        headers = response.headers
+        assert "script-src 'self'" in headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in headers["content-security-policy"]
+        assert headers["x-content-type-options"] == "nosniff" and headers["x-frame-options"] == "DENY"
+        assert headers["cache-control"] == "no-store"
+
+
+def test_decide_and_logout_need_the_sessions_csrf_token(client):
+    csrf = sign_in(client)
+    decision = {"approval_id": "approval-1", "decision": "approved"}
+    assert client.post("/decide", data=decision).status_code == 403
+    assert client.post("/decide", data={**decision, "csrf": "wrong"}).status_code == 403
+    assert client.post("/logout", data={}).status_code == 403
+    cross = client.post("/decide", data={**decision, "csrf": csrf}, headers={"origin": "https://evil.example"})
+    assert cross.status_code == 403
+    assert client.post("/decide", data={**decision, "csrf": csrf}, headers={"origin": "null"}).status_code == 403
+    incomplete = client.post("/decide", data={"approval_id": "approval-1", "decision": "maybe", "csrf": csrf})
+    assert incomplete.status_code == 303
+    assert "nothing was decided" in client.get("/").text
+    too_big = client.post(
+        "/decide", content=b"a=" + b"x" * 20_000, headers={"content-type": "application/x-www-form-urlencoded"}
+    )
+    assert too_big.status_code == 403  # no form read, so no token
+
+
+def test_logout_ends_the_session(client):
+    csrf = sign_in(client)
+    assert client.post("/logout", data={"csrf": csrf}).status_code == 303
+    assert client.get("/").status_code == 401
+
+
+def test_a_removed_reviewer_is_signed_out_at_the_next_request(client, inbox):
+    sign_in(client)
+    assert client.get("/").status_code == 200
+    inbox.reviewers.remove("ada")
+    assert client.get("/").status_code == 401
