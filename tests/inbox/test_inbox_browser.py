@@ -77,6 +77,8 @@ def test_approve_with_a_comment_reaches_the_result_topic(inbox):
         request_ids = [moderation(text) for text in contents]
         approvals = [approval_id_of(driver, request_id) for request_id in request_ids]
         assert same_document(driver), "the approvals appeared only after a reload"
+        shown = [w.get_attribute("data-requested-at") for w in driver.find_elements(By.CSS_SELECTOR, "li .waited")]
+        assert shown == sorted(shown), "not oldest first"
         driver.save_screenshot(str(SCREENSHOT_DIR / "inbox.png"))
 
         target = row(driver, approvals[0])[0]
