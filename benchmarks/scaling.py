@@ -544,7 +544,8 @@ def extrapolate(data: dict) -> dict | None:
     durable = sum(ms[k] for k in DURABLE_PATH)
     rates = []
     for rate in EXTRAPOLATION_RATES:
-        cores = {kind: rate * ms[kind] / 1000 / UTILIZATION for kind in ms}
+        # Rounded before ceil: 24.0000001 cores are 24 processes, not 25.
+        cores = {kind: round(rate * ms[kind] / 1000 / UTILIZATION, 6) for kind in ms}
         rates.append(
             {
                 "rate": rate,
