@@ -7,4 +7,7 @@
 Modules: ``config`` (what a run does, its command line options), ``cli`` (the command),
 ``runner`` (one run against the stack), ``load``, ``baselines``, ``overhead``, ``monitor``,
 ``profile`` (the measurements) and ``report`` (table, plot, JSON).
+
+``python -m benchmarks.scaling`` (module ``scaling``) starts the stacks itself: the same load
+against the cluster with 1, 2, 3 agent-service processes, the single node and baseline (b).
 """
