@@ -39,7 +39,7 @@ from agentpipe.topics import approvals_topic
 from producers.approval_state import ApprovalState
 from producers.approvals import check_decidable, signed_event
 from producers.broker import Publisher
-from producers.errors import ClientError, NotFound, NotOk
+from producers.errors import ClientError, InvalidInput, NotFound, NotOk
 from producers.inbox.feed import PAGE_SIZE, ApprovalFeed, Change, HistoryEntry
 from producers.inbox.follower import FeedFollower
 from producers.inbox.login_limit import LoginLimit
@@ -53,6 +53,7 @@ OPEN_PATHS = {"/login"}
 MAX_FORM_BYTES = 16 * 1024
 MAX_COMMENT_CHARS = 2000
 MAX_STREAMS = 500
+MAX_VERIFYING = 4  # concurrent password checks; more sign-ins at once are asked to retry
 KEEPALIVE_S = 15.0
 DECISION_WAIT_S = 10.0
 ASGIApp = Callable[
@@ -85,6 +86,7 @@ class Inbox:
     login_limit: LoginLimit
     cookie_secure: bool = False
     streams: int = 0
+    verifying: int = 0  # sign-ins being checked now: each argon2 check holds 64 MiB for a moment
 
 
 templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
@@ -167,7 +169,16 @@ async def login(request: Request) -> Response:
         response = page(inbox, "login.html", session, 429, name=name, error=error)
         response.headers["retry-after"] = str(int(wait) + 1)
         return response
-    if not await run_in_threadpool(inbox.reviewers.verify, name, form.get("password", "")):
+    if inbox.verifying >= MAX_VERIFYING:
+        response = page(inbox, "login.html", session, 429, name=name, error="Busy: please try again in a moment.")
+        response.headers["retry-after"] = "2"
+        return response
+    inbox.verifying += 1
+    try:
+        verified = await run_in_threadpool(inbox.reviewers.verify, name, form.get("password", ""))
+    finally:
+        inbox.verifying -= 1
+    if not verified:
         inbox.login_limit.failed(address, name)
         log.warning("inbox sign-in failed", reviewer=name, address=address)
         return page(inbox, "login.html", session, 401, name=name, error="Wrong name or password.")
@@ -266,7 +277,9 @@ async def decide(request: Request) -> Response:
     try:
         position = await run_in_threadpool(publish_signed, approval_id, decision, reviewer, comment)
     except ClientError as exc:
-        session.flash.append(("error", f"The decision could not be published ({exc}); nothing was decided."))
+        session.flash.append(
+            ("error", f"The decision was not confirmed by Kafka ({exc}); look at the list before deciding again.")
+        )
         return back
     log.info("inbox decision published", approval_id=approval_id, decision=decision, reviewer=reviewer)
     session.flash.append(await outcome_message(inbox.feed, approval_id, position, decision))
@@ -384,11 +397,13 @@ class Guard:
 
         request = Request(scope)
         session = self.inbox.sessions.get(request.cookies.get(COOKIE))
-        if (
-            session is not None
-            and session.reviewer is not None
-            and session.reviewer not in self.inbox.reviewers.names()
-        ):
+        try:
+            reviewers = self.inbox.reviewers.names()
+        except InvalidInput as exc:  # someone broke the file: nobody is let in until it is fixed
+            log.error("inbox reviewer file unreadable", error=str(exc))
+            await PlainTextResponse("the reviewer file cannot be read", 503)(scope, receive, send_with_headers)
+            return
+        if session is not None and session.reviewer is not None and session.reviewer not in reviewers:
             self.inbox.sessions.end(session.token)  # the account was removed: its sessions end now
             session = None
         scope.setdefault("state", {})["session"] = session

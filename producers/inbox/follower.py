@@ -48,6 +48,7 @@ class FeedFollower:
         self.connected = False
         self.seen = BoundedSet(500_000)
         self._window_read = False
+        self._ever_read = False
         self.failure: BaseException | None = None
 
     # --- records into the feed (on the event loop) -----------------------------------------
@@ -78,7 +79,7 @@ class FeedFollower:
             # Records that arrive while the window is read come with it; an approval requested in
             # that moment is in Restate's pending list (asked next) or in the next reconcile.
             window = list(reader.read_available())
-            self._window_read = True
+            self._window_read = self._ever_read = True
             pending = pending_items(self.feed.pattern)
             self._hand(partial(self._start, window, pending))
             while not self._stop.is_set():
@@ -99,6 +100,10 @@ class FeedFollower:
                 self._follow_once()
                 return
             except (ClientError, KafkaException, OSError) as exc:
+                if not self._ever_read:  # never got going: the server should not start at all
+                    self.failure = exc
+                    self._hand(self.ready.set)
+                    return
                 failures = 1 if self._window_read else failures + 1  # counts failures in a row
                 self._window_read = False
                 self._hand(partial(setattr, self, "connected", False))

@@ -115,28 +115,47 @@ def test_approve_with_a_comment_reaches_the_result_topic(inbox):
         assert same_document(driver)
 
 
+def submit_decision(driver, csrf: str, approval_id: str, decision: str, comment: str) -> None:
+    """Sends the decide form the way the page does, for an approval the live list already dropped."""
+    driver.execute_script(
+        """const f = document.createElement('form'); f.method = 'post'; f.action = '/decide';
+           for (const [k, v] of Object.entries(arguments[0])) {
+             const i = document.createElement('input'); i.type = 'hidden'; i.name = k; i.value = v; f.appendChild(i);
+           }
+           document.body.appendChild(f); f.submit();""",
+        {"csrf": csrf, "approval_id": approval_id, "decision": decision, "comment": comment},
+    )
+
+
+def lost_message(driver) -> str:
+    wait_until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".flash.lost"), 30, "the lost race was not shown")
+    message = driver.find_element(By.CSS_SELECTOR, ".flash.lost").text
+    assert driver.find_elements(By.ID, "pending")  # the page, not an error
+    return message
+
+
 def test_a_decision_that_lost_the_race_is_shown_as_such(inbox):
     with chromium() as driver:
         sign_in(driver, inbox.url, "bob")
-        request_id = moderation("A borderline slogan that might offend.")
-        approval_id = approval_id_of(driver, request_id)
-        # Someone else decides first; this reviewer still submits the form for it (as if the page had
-        # not heard yet: the live stream removes the row, so the form is sent the way the page would).
         csrf = driver.find_element(By.ID, "pending").get_attribute("data-csrf")
+
+        # Someone else decides first; this reviewer's form still goes out.
+        approval_id = approval_id_of(driver, moderation("A borderline slogan that might offend."))
         proc = agentpipe("approve", approval_id, "--reviewer", "carol", "--wait")
         assert proc.returncode == 0, proc.stderr
-        driver.execute_script(
-            """const f = document.createElement('form'); f.method = 'post'; f.action = '/decide';
-               for (const [k, v] of Object.entries(arguments[0])) {
-                 const i = document.createElement('input'); i.type = 'hidden'; i.name = k; i.value = v; f.appendChild(i);
-               }
-               document.body.appendChild(f); f.submit();""",
-            {"csrf": csrf, "approval_id": approval_id, "decision": "rejected", "comment": "too late"},
-        )
-        wait_until(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".flash.lost"), 30, "the lost race was not shown")
-        message = driver.find_element(By.CSS_SELECTOR, ".flash.lost").text
+        submit_decision(driver, csrf, approval_id, "rejected", "too late")
+        message = lost_message(driver)
         assert "Not applied" in message and "approved by carol" in message
-        assert driver.find_elements(By.ID, "pending")  # the page, not an error
+
+        # The request is cancelled while the reviewer reads it.
+        request_id = moderation("Borderline wording that might be fine.")
+        approval_id = approval_id_of(driver, request_id)
+        proc = agentpipe("cancel", request_id)
+        assert proc.returncode == 0, proc.stderr
+        submit_decision(driver, csrf, approval_id, "approved", "")
+        message = lost_message(driver)
+        assert "Not applied" in message and "cancelled" in message, message
+        wait_until(driver, lambda d: not row(d, approval_id), 30, "the cancelled review stayed in the list")
 
 
 def test_content_with_markup_renders_as_text(inbox):

@@ -144,3 +144,10 @@ def test_a_removed_reviewer_is_signed_out_at_the_next_request(client, inbox):
     assert client.get("/").status_code == 200
     inbox.reviewers.remove("ada")
     assert client.get("/").status_code == 401
+
+
+def test_a_broken_reviewer_file_lets_nobody_in(client, inbox):
+    sign_in(client)
+    inbox.reviewers.path.write_text("{broken")
+    assert client.get("/").status_code == 503
+    assert client.get("/login").status_code == 503
