@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     # records it in the state folder, so later commands find the cluster without this variable).
     topology: Literal["single", "cluster"] | None = None
     cluster_agent_services: int = Field(default=2, ge=1, le=16)
+    # Who provisions a Restate cluster: "restatectl" (the local stack's init runs `restatectl provision`
+    # once all three nodes listen) or "auto" (one node has auto-provision on, as in compose's cluster
+    # profile or a Kubernetes operator; init only waits for the admin API).
+    cluster_provisioning: Literal["restatectl", "auto"] = "restatectl"
     state_dir: Path = Path(".agentpipe")
     cache_dir: Path = Path.home() / ".cache" / "agentpipe"
     log_level: str = Field(default="info", pattern=r"(?i)^(debug|info|warning|error|critical)$")

@@ -142,7 +142,7 @@ def initialize(timeout: float = 120.0, say: Callable[[str], None] = lambda _msg:
     )
     created = _retry("kafka", "creating topics", lambda left: ensure_topics(timeout=min(left, 30.0)), deadline, say)
     say(f"kafka: {len(created)} topic(s) created")
-    if settings.topology == "cluster":
+    if settings.topology == "cluster" and settings.cluster_provisioning == "restatectl":
         _cluster_answers(settings, deadline, say)
     _retry(
         "restate",

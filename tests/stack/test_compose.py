@@ -25,6 +25,7 @@ import pytest
 
 from agentpipe.settings import Settings
 from handlers.catalog import PATTERNS
+from stack.cluster import restate_node_config
 from stack.components import restate_config
 from stack.installs import RESTATE_VERSION
 
@@ -101,10 +102,10 @@ def _compose(compose_bin: str, *args: str, approval_key: str | None = USER_APPRO
     )
 
 
-@pytest.fixture(scope="module")
-def config(compose_bin) -> dict:
-    """compose.yaml as docker-compose resolves it, as a dict."""
-    done = _compose(compose_bin, "config")
+def _resolved(compose_bin: str, *options: str) -> dict:
+    """compose.yaml as docker-compose resolves it (with ``options``, e.g. an env file), as a dict;
+    ``services`` holds only the services the active profiles start, as `up` would."""
+    done = _compose(compose_bin, *options, "config")
     assert done.returncode == 0, f"docker-compose config failed:\n{done.stderr}"
     shebang = Path(compose_bin).read_text(errors="replace").splitlines()[0]
     assert shebang.startswith("#!"), f"{compose_bin} is not docker-compose v1 (a Python script): {shebang!r}"
@@ -117,7 +118,29 @@ def config(compose_bin) -> dict:
         timeout=60,
     )
     assert to_json.returncode == 0, f"could not read docker-compose's YAML with {interpreter}: {to_json.stderr}"
-    return json.loads(to_json.stdout)
+    resolved = json.loads(to_json.stdout)
+    active = set(_env_file_values(options).get("COMPOSE_PROFILES", "").split(",")) - {""}
+    resolved["all_services"] = resolved["services"]
+    resolved["services"] = {
+        name: service
+        for name, service in resolved["services"].items()
+        if not service.get("profiles") or active & set(service["profiles"])
+    }
+    return resolved
+
+
+def _env_file_values(options: tuple[str, ...]) -> dict[str, str]:
+    if "--env-file" not in options:
+        return {}
+    path = ROOT / options[options.index("--env-file") + 1]
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+@pytest.fixture(scope="module")
+def config(compose_bin) -> dict:
+    """The default topology: `docker compose up` with no profile."""
+    return _resolved(compose_bin)
 
 
 @pytest.fixture(scope="module")
@@ -427,3 +450,122 @@ def test_init_entry_point_gives_up_with_a_one_line_cause():
     errors = done.stderr.strip().splitlines()
     assert len(errors) == 1 and errors[0].startswith("init: error: kafka:"), done.stderr
     assert f"127.0.0.1:{closed_port}" in errors[0]
+
+
+# -- the cluster profile ----------------------------------------------------------
+
+CLUSTER_ENV_FILE = "deploy/cluster.env"
+CLUSTER_ONLY = {"kafka-2", "kafka-3", "restate-2", "restate-3", "agent-service-2", "balancer"}
+BROKERS = ("kafka", "kafka-2", "kafka-3")
+RESTATE_NODES = ("restate", "restate-2", "restate-3")
+AGENT_SERVICES = ("agent-service", "agent-service-2")
+
+
+@pytest.fixture(scope="module")
+def cluster(compose_bin) -> dict:
+    """`docker compose --env-file deploy/cluster.env up`: the cluster profile with node 1 joined."""
+    return _resolved(compose_bin, "--env-file", CLUSTER_ENV_FILE)
+
+
+def test_cluster_profile_is_valid_and_only_adds_nodes(compose_bin, config, cluster):
+    done = _compose(compose_bin, "--env-file", CLUSTER_ENV_FILE, "config", "-q")
+    assert done.returncode == 0 and done.stderr.strip() == "", done.stderr
+    assert set(cluster["services"]) == SERVICES | CLUSTER_ONLY
+    assert set(config["all_services"]) - set(config["services"]) == CLUSTER_ONLY, "alone, none of them start"
+    for name in CLUSTER_ONLY:
+        assert config["all_services"][name]["profiles"] == ["cluster"]
+
+
+def test_cluster_brokers_form_one_kraft_quorum_with_replication_three(cluster, defaults):
+    services = cluster["services"]
+    envs = {name: {k: str(v) for k, v in _env(services[name]).items()} for name in BROKERS}
+    voters = {env["KAFKA_CONTROLLER_QUORUM_VOTERS"] for env in envs.values()}
+    assert voters == {"1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093"}
+    assert {env["CLUSTER_ID"] for env in envs.values()} == {_env(services["kafka"])["CLUSTER_ID"]}
+    assert sorted(int(env["KAFKA_NODE_ID"]) for env in envs.values()) == [1, 2, 3]
+    for name, env in envs.items():
+        node = int(env["KAFKA_NODE_ID"])
+        assert f"{node}@{name}:9093" in env["KAFKA_CONTROLLER_QUORUM_VOTERS"], f"{name} is voter {node}"
+        assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "3" and env["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
+        for internal in ("OFFSETS_TOPIC", "TRANSACTION_STATE_LOG", "SHARE_COORDINATOR_STATE_TOPIC"):
+            assert env[f"KAFKA_{internal}_REPLICATION_FACTOR"] == "3", f"{name}: {internal}"
+        for internal in ("TRANSACTION_STATE_LOG", "SHARE_COORDINATOR_STATE_TOPIC"):
+            assert env[f"KAFKA_{internal}_MIN_ISR"] == "2", f"{name}: {internal}"
+        # The host reaches broker i on the port the local cluster uses, advertised as such.
+        ((published, target),) = _published(services[name]).items()
+        assert published == defaults.broker_port(node - 1) and target == 19092
+        assert f"HOST://localhost:{published}" in env["KAFKA_ADVERTISED_LISTENERS"]
+        assert f"INTERNAL://{name}:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+    assert len({_mounts(services[name])["/var/lib/kafka/data"] for name in BROKERS}) == 3, "a volume per broker"
+
+
+def test_cluster_restate_nodes_form_one_cluster_provisioned_by_one_node(cluster, defaults):
+    services = cluster["services"]
+    configs, names, provisioning = [], set(), []
+    for index, name in enumerate(RESTATE_NODES):
+        service = services[name]
+        source = _mounts(service)["/etc/restate/restate.toml"]
+        configs.append(tomllib.loads(Path(source if Path(source).is_absolute() else ROOT / source).read_text()))
+        env = _env(service)
+        names.add(env["RESTATE_NODE_NAME"])
+        assert env["RESTATE_ADVERTISED_ADDRESS"] == f"http://{name}:5122/"
+        provisioning.append(str(env.get("RESTATE_AUTO_PROVISION", "false")).lower() == "true")
+        ingress, admin, _node = defaults.restate_ports(index)
+        assert set(_published(service)) == {ingress, admin}, f"{name}: the local cluster's ports"
+        assert all(str(p).startswith("127.0.0.1:") for p in service.get("ports", [])), "loopback only"
+    assert names == {"node-1", "node-2", "node-3"}
+    assert provisioning == [True, False, False], "exactly one node provisions the cluster"
+    assert all(c == configs[0] for c in configs), "one config file for every node"
+    mounted = configs[0]
+    assert mounted["cluster-name"] == "agentpipe" and mounted["auto-provision"] is False
+    assert mounted["metadata-client"]["addresses"] == [f"http://{name}:5122/" for name in RESTATE_NODES]
+
+    # The cluster keys are the local cluster's; everything else is deploy/restate.toml's.
+    local = tomllib.loads(restate_node_config(defaults, 0, "/restate-data", "/agentpipe-state/request-identity.pem"))
+    for key in ("cluster-name", "default-replication", "auto-provision", "rocksdb-total-memory-size"):
+        assert mounted[key] == local[key], key
+    single = tomllib.loads((ROOT / "deploy" / "restate.toml").read_text())
+    cluster_keys = {"node-name", "advertised-address", "cluster-name", "auto-provision", "default-replication"}
+    cluster_keys |= {"rocksdb-total-memory-size", "metadata-client"}
+    assert {k: v for k, v in mounted.items() if k not in cluster_keys} == {
+        k: v for k, v in single.items() if k not in cluster_keys
+    }
+    assert len({_mounts(services[name])["/restate-data"] for name in RESTATE_NODES}) == 3, "a volume per node"
+
+
+def test_cluster_deployments_are_called_through_nginx(cluster):
+    services = cluster["services"]
+    conf = (ROOT / "deploy" / "nginx-cluster.conf").read_text()
+    assert _mounts(services["balancer"])["/etc/nginx/nginx.conf"].endswith("deploy/nginx-cluster.conf")
+    upstreams = dict(re.findall(r"upstream (\w+) \{(.*?)\}", conf, re.S))
+    assert re.findall(r"server ([\w-]+):(\d+)", upstreams["agent_service"]) == [(s, "9080") for s in AGENT_SERVICES]
+    assert re.findall(r"server ([\w-]+):(\d+)", upstreams["remote_agents"]) == [("remote-agents", "9081")]
+    assert "listen 9080 http2" in conf and "listen 9081 http2" in conf and "grpc_pass grpc://agent_service" in conf
+    for name in (*AGENT_SERVICES, "remote-agents"):
+        assert services["balancer"]["depends_on"][name]["condition"] == "service_healthy"
+    assert services["agent-service-2"]["command"] == services["agent-service"]["command"]
+    assert services["agent-service-2"]["image"] == services["agent-service"]["image"]
+
+
+def test_cluster_services_share_one_environment_naming_every_broker(cluster):
+    services = cluster["services"]
+    envs = [_env(services[name]) for name in (*PYTHON_SERVICES, "agent-service-2")]
+    assert all(env == envs[0] for env in envs), "every agentpipe container sees the same settings"
+    env = envs[0]
+    assert env["AGENTPIPE_KAFKA_BOOTSTRAP"] == ",".join(f"{b}:9092" for b in BROKERS)
+    assert env["AGENTPIPE_TOPOLOGY"] == "cluster" and env["AGENTPIPE_CLUSTER_PROVISIONING"] == "auto"
+    assert env["AGENTPIPE_AGENT_SERVICE_URL"] == "http://balancer:9080"
+    assert env["AGENTPIPE_REMOTE_AGENTS_URL"] == "http://balancer:9081"
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            if name.startswith(("AGENTPIPE_", "OPENAI_")):
+                mp.delenv(name)
+        for key, value in env.items():
+            if value is not None:
+                mp.setenv(key, str(value))
+        seen = Settings()
+    assert seen.kafka_replication == 3, "init creates the topics with three replicas"
+    published = [p for s in cluster["services"].values() for p in _published(s)]
+    assert len(published) == len(set(published)), "no host port twice"
+    for service in cluster["services"].values():
+        assert all(str(p).startswith("127.0.0.1:") for p in service.get("ports", [])), "loopback only"
