@@ -13,7 +13,7 @@ from pathlib import Path
 
 # Relative: reports go under the working directory, not into the installed package.
 RESULTS_DIR = Path("benchmark-results")
-VARIANTS = ("restate-kafka", "restate-ingress", "baseline-sequential", "baseline-concurrent")
+VARIANTS = ("restate-kafka", "restate-ingress", "restate-floor", "baseline-sequential", "baseline-concurrent")
 LOAD_MODES = ("closed", "open")  # how the load is offered (see benchmarks.load)
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from agentpipe.settings import get_settings
 from agentpipe.topics import request_topic, result_topic
-from benchmarks import baselines, load, monitor, overhead, profile, report
+from benchmarks import baselines, floor, load, monitor, overhead, profile, report
 from benchmarks.config import BenchConfig
 from handlers import prompts
 from handlers.catalog import PATTERNS
@@ -69,7 +69,13 @@ class Bench:
         # Generous for a healthy pipeline, bounded for one that cannot keep up (the sequential baseline).
         return max(15.0, 10 * 3 * latency_ms / 1000)
 
-    async def open_target(self, variant: str) -> tuple[load.Target, baselines.BaselineProcess | None]:
+    async def open_target(
+        self, variant: str
+    ) -> tuple[load.Target, baselines.BaselineProcess | floor.FloorProcess | None]:
+        if variant == "restate-floor":
+            deployment = floor.FloorProcess()
+            self.sampler.watch("consumer", await deployment.start())
+            return load.KafkaTarget(variant, floor.REQUESTS, floor.RESULTS), deployment
         if variant == "restate-kafka":
             return load.KafkaTarget(variant, request_topic(self.pattern.name), result_topic(self.pattern.name)), None
         if variant == "restate-ingress":
@@ -119,9 +125,10 @@ class Bench:
                 self.sampler.unwatch("consumer")
         summary = load.summarize(driven)
         resources = self.sampler.summary(*driven.window)
-        worker = "consumer" if process is not None else "agent-service"
+        worker = "consumer" if process is not None else "agent-service"  # the floor's process counts as one
+        durable = variant.startswith("restate")
         cpu_ms = {name: cpu_ms_per_request(resources, name, summary) for name in (worker, "restate")}
-        if variant.startswith("restate") and summary["ok"] < summary["sent"]:
+        if variant in ("restate-kafka", "restate-ingress") and summary["ok"] < summary["sent"]:
             # Requests we stopped waiting for still run inside Restate; they must not load the next run.
             await wait_idle(self.pattern.service)
         say(
@@ -136,7 +143,7 @@ class Bench:
             "rate": self.config.rate if mode == "open" else None,
             "summary": summary,
             "resources": resources,
-            "cpu_ms_per_request": {"worker": cpu_ms[worker], "restate": cpu_ms["restate"] if process is None else None},
+            "cpu_ms_per_request": {"worker": cpu_ms[worker], "restate": cpu_ms["restate"] if durable else None},
             "llm_calls_per_request": self.llm_calls_per_request(driven),
         }
 
@@ -331,19 +338,20 @@ async def run_benchmark(config: BenchConfig, command: str) -> tuple[dict, dict[s
         raise BenchError(f"the offline model does not answer at {settings.offline_model_url}")
     if config.pattern != "chaining":
         # The plain-consumer baselines and the overhead probe implement the chaining pattern only.
-        config.variants = [v for v in config.variants if v.startswith("restate")]
+        config.variants = [v for v in config.variants if v in ("restate-kafka", "restate-ingress")]
         config.overhead_requests = 0
 
     seconds = 1.0 if config.quick else 5.0
     say(f"measuring background load ({seconds:g} s)")
     background = monitor.background_load(seconds, exclude=set(pids.values()))
     baselines.ensure_bench_topics()
+    floor.ensure_floor_topics()
     previous_latency = model.state().get("latency_ms", 0.0)
     watched: dict[str, int] = {
         name: pids[name] for name in ("agent-service", "restate", "offline-model", "kafka") if name in pids
     }
     sampler = monitor.ProcessSampler({**watched, "driver": os.getpid()}).start()
-    bench_results = [baselines.bench_topics(kind)[1] for kind in baselines.KINDS]
+    bench_results = [baselines.bench_topics(kind)[1] for kind in baselines.KINDS] + [floor.RESULTS]
     watcher = load.ResultWatcher([result_topic(config.pattern), *bench_results], asyncio.get_running_loop())
     bench = Bench(config, model, sampler, watcher, load.new_run_id())
     runs: list[dict] = []

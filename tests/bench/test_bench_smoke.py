@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from subscriptions.restate_admin import admin_client
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -22,13 +24,13 @@ def test_quick_benchmark_writes_table_plot_and_numbers(stack, tmp_path):
         env=os.environ.copy(),
         capture_output=True,
         text=True,
-        timeout=150,
+        timeout=240,
     )
     assert done.returncode == 0, f"stdout:\n{done.stdout[-3000:]}\nstderr:\n{done.stderr[-3000:]}"
 
     table = (tmp_path / "quick.md").read_text()
     assert table.strip() in done.stdout  # printed, too
-    for label in ("Restate via Kafka", "(c) Restate via HTTP ingress", "(a) plain consumer", "(b) plain consumer"):
+    for label in ("Restate via Kafka", "(c) Restate via HTTP ingress", "(f) Restate floor", "(a) plain consumer"):
         assert label in table
     assert "Overhead per journaled step" in table and "invocations in flight" in table
 
@@ -38,7 +40,7 @@ def test_quick_benchmark_writes_table_plot_and_numbers(stack, tmp_path):
     data = json.loads((tmp_path / "quick.json").read_text())
     assert {(r["variant"], r["mode"]) for r in data["runs"]} == {
         (v, m)
-        for v in ("restate-kafka", "restate-ingress", "baseline-sequential", "baseline-concurrent")
+        for v in ("restate-kafka", "restate-ingress", "restate-floor", "baseline-sequential", "baseline-concurrent")
         for m in ("closed", "open")
     }
     for run in data["runs"]:
@@ -46,3 +48,11 @@ def test_quick_benchmark_writes_table_plot_and_numbers(stack, tmp_path):
         assert run["resources"]["agent-service"]["rss_max_mb"] > 0
     assert data["machine"]["cpus"] >= 1 and data["overhead"]["per_step"]["method_a_ms"] is not None
     assert data["in_flight"]["ok"] == data["in_flight"]["requests"]
+    floor = next(r for r in data["runs"] if r["variant"] == "restate-floor")
+    assert floor["cpu_ms_per_request"]["restate"] is not None and floor["resources"]["consumer"]["rss_max_mb"] > 0
+
+    # The floor's deployment and subscription were for the run only.
+    with admin_client() as client:
+        sinks = [s["sink"] for s in client.get("/subscriptions").json()["subscriptions"]]
+        services = [s["name"] for d in client.get("/deployments").json()["deployments"] for s in d["services"]]
+    assert not any("BenchFloor" in sink for sink in sinks) and "BenchFloor" not in services
