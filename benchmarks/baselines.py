@@ -228,14 +228,19 @@ class BaselineProcess:
         return self.process.pid
 
     async def stop(self) -> None:
-        if self.process is None or self.process.returncode is not None:
-            return
-        self.process.terminate()
-        try:
-            await asyncio.wait_for(self.process.wait(), 10)
-        except TimeoutError:
-            self.process.kill()
-            await self.process.wait()
+        await stop_process(self.process)
+
+
+async def stop_process(process: asyncio.subprocess.Process | None, grace_s: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if the process has not ended within ``grace_s``."""
+    if process is None or process.returncode is not None:
+        return
+    process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), grace_s)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
 
 
 if __name__ == "__main__":

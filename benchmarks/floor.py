@@ -26,6 +26,7 @@ from restate.serde import BytesSerde
 
 from agentpipe.kafka_publisher import get_publisher
 from agentpipe.settings import get_settings
+from benchmarks.baselines import stop_process
 from subscriptions.kafka_topics import create_topics
 from subscriptions.restate_admin import _check, admin_client, create_subscription
 
@@ -122,13 +123,7 @@ class FloorProcess:
         try:
             await asyncio.to_thread(self._unregister)
         finally:
-            if self.process is not None and self.process.returncode is None:
-                self.process.terminate()
-                try:
-                    await asyncio.wait_for(self.process.wait(), 10)
-                except TimeoutError:
-                    self.process.kill()
-                    await self.process.wait()
+            await stop_process(self.process)
 
 
 def main() -> None:

@@ -136,6 +136,10 @@ async def read_form(request: Request) -> dict[str, str]:
     return {name: values[0] for name, values in fields.items()}
 
 
+def csrf_refused() -> Response:
+    return PlainTextResponse("missing or wrong CSRF token", status_code=403)
+
+
 def session_of(request: Request) -> Session:
     session: Session = request.state.session
     return session
@@ -194,7 +198,7 @@ async def logout(request: Request) -> Response:
     session = session_of(request)
     form = await read_form(request)
     if not session.csrf_ok(form.get("csrf")):
-        return PlainTextResponse("missing or wrong CSRF token", status_code=403)
+        return csrf_refused()
     inbox.sessions.end(session.token)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")
@@ -253,7 +257,7 @@ async def decide(request: Request) -> Response:
     session = session_of(request)
     form = await read_form(request)
     if not session.csrf_ok(form.get("csrf")):
-        return PlainTextResponse("missing or wrong CSRF token", status_code=403)
+        return csrf_refused()
     back = RedirectResponse(f"/?page={page_number(form.get('page'))}", status_code=303)
     approval_id, decision, comment = form.get("approval_id", ""), form.get("decision", ""), form.get("comment", "")
     reviewer = session.reviewer or ""
