@@ -455,7 +455,15 @@ def test_init_entry_point_gives_up_with_a_one_line_cause():
 # -- the cluster profile ----------------------------------------------------------
 
 CLUSTER_ENV_FILE = "deploy/cluster.env"
-CLUSTER_ONLY = {"kafka-2", "kafka-3", "restate-2", "restate-3", "agent-service-2", "balancer"}
+CLUSTER_ONLY = {
+    "kafka-2",
+    "kafka-3",
+    "restate-2",
+    "restate-3",
+    "restate-provision",
+    "agent-service-2",
+    "balancer",
+}
 BROKERS = ("kafka", "kafka-2", "kafka-3")
 RESTATE_NODES = ("restate", "restate-2", "restate-3")
 AGENT_SERVICES = ("agent-service", "agent-service-2")
@@ -465,6 +473,15 @@ AGENT_SERVICES = ("agent-service", "agent-service-2")
 def cluster(compose_bin) -> dict:
     """`docker compose --env-file deploy/cluster.env up`: the cluster profile with node 1 joined."""
     return _resolved(compose_bin, "--env-file", CLUSTER_ENV_FILE)
+
+
+def _mounted(service: dict, path: str) -> Path:
+    source = _mounts(service)[path]
+    return Path(source) if Path(source).is_absolute() else ROOT / source
+
+
+def _waits_for(services: dict, name: str) -> dict[str, str]:
+    return {dep: cond["condition"] for dep, cond in services[name].get("depends_on", {}).items()}
 
 
 def test_cluster_profile_is_valid_and_only_adds_nodes(compose_bin, config, cluster):
@@ -486,6 +503,7 @@ def test_cluster_brokers_form_one_kraft_quorum_with_replication_three(cluster, d
     for name, env in envs.items():
         node = int(env["KAFKA_NODE_ID"])
         assert f"{node}@{name}:9093" in env["KAFKA_CONTROLLER_QUORUM_VOTERS"], f"{name} is voter {node}"
+        assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
         assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "3" and env["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
         for internal in ("OFFSETS_TOPIC", "TRANSACTION_STATE_LOG", "SHARE_COORDINATOR_STATE_TOPIC"):
             assert env[f"KAFKA_{internal}_REPLICATION_FACTOR"] == "3", f"{name}: {internal}"
@@ -499,26 +517,32 @@ def test_cluster_brokers_form_one_kraft_quorum_with_replication_three(cluster, d
     assert len({_mounts(services[name])["/var/lib/kafka/data"] for name in BROKERS}) == 3, "a volume per broker"
 
 
-def test_cluster_restate_nodes_form_one_cluster_provisioned_by_one_node(cluster, defaults):
+def test_cluster_restate_nodes_form_one_cluster_that_waits_to_be_provisioned(cluster, config, defaults):
     services = cluster["services"]
-    configs, names, provisioning = [], set(), []
+    configs, names, advertised = [], set(), []
     for index, name in enumerate(RESTATE_NODES):
         service = services[name]
-        source = _mounts(service)["/etc/restate/restate.toml"]
-        configs.append(tomllib.loads(Path(source if Path(source).is_absolute() else ROOT / source).read_text()))
+        configs.append(tomllib.loads(_mounted(service, "/etc/restate/restate.toml").read_text()))
         env = _env(service)
         names.add(env["RESTATE_NODE_NAME"])
+        advertised.append(env["RESTATE_ADVERTISED_ADDRESS"])
         assert env["RESTATE_ADVERTISED_ADDRESS"] == f"http://{name}:5122/"
-        provisioning.append(str(env.get("RESTATE_AUTO_PROVISION", "false")).lower() == "true")
+        # Nobody provisions itself: neither the file nor the environment turns it on.
+        assert "RESTATE_AUTO_PROVISION" not in env, f"{name}: restate-provision is the one provisioner"
         ingress, admin, _node = defaults.restate_ports(index)
         assert set(_published(service)) == {ingress, admin}, f"{name}: the local cluster's ports"
         assert all(str(p).startswith("127.0.0.1:") for p in service.get("ports", [])), "loopback only"
+        assert service["image"] == f"docker.io/restatedev/restate:{RESTATE_VERSION}"
+        # The same request-identity key on every node: the one `keys` made.
+        identity_key = configs[-1]["worker"]["invoker"]["request-identity-private-key-pem-file"]
+        assert identity_key.startswith("/agentpipe-state/")
+        assert _mounts(service)["/agentpipe-state"] == _mounts(services["keys"])["/agentpipe-state"]
     assert names == {"node-1", "node-2", "node-3"}
-    assert provisioning == [True, False, False], "exactly one node provisions the cluster"
     assert all(c == configs[0] for c in configs), "one config file for every node"
     mounted = configs[0]
     assert mounted["cluster-name"] == "agentpipe" and mounted["auto-provision"] is False
-    assert mounted["metadata-client"]["addresses"] == [f"http://{name}:5122/" for name in RESTATE_NODES]
+    assert mounted["default-replication"] == 2
+    assert mounted["metadata-client"]["addresses"] == advertised
 
     # The cluster keys are the local cluster's; everything else is deploy/restate.toml's.
     local = tomllib.loads(restate_node_config(defaults, 0, "/restate-data", "/agentpipe-state/request-identity.pem"))
@@ -532,30 +556,141 @@ def test_cluster_restate_nodes_form_one_cluster_provisioned_by_one_node(cluster,
     }
     assert len({_mounts(services[name])["/restate-data"] for name in RESTATE_NODES}) == 3, "a volume per node"
 
+    # Alone, restate-server provisions itself (its default): nothing turns that off.
+    assert "auto-provision" not in single and "RESTATE_AUTO_PROVISION" not in _env(config["services"]["restate"])
+
+
+def test_cluster_is_provisioned_once_by_the_restate_provision_one_shot(cluster):
+    services = cluster["services"]
+    provision = services["restate-provision"]
+    assert provision["image"] == services["restate"]["image"], "restatectl of the same Restate release"
+    assert str(provision.get("restart")) == "no", "a one-shot"
+    assert provision["entrypoint"] == ["sh", "/restate-provision.sh"]
+    assert _mounted(provision, "/restate-provision.sh") == ROOT / "deploy" / "restate-provision.sh"
+    nodes = [_env(services[name])["RESTATE_ADVERTISED_ADDRESS"] for name in RESTATE_NODES]
+    assert _env(provision)["RESTATECTL_ADDRESS"] == ",".join(nodes)
+    assert _waits_for(services, "restate-provision") == {name: "service_started" for name in RESTATE_NODES}, (
+        "the nodes answer only once provisioned, so it cannot wait for them to be healthy"
+    )
+    # init waits for node 1 to be healthy, which it is only once provisioned; it does not provision.
+    assert _waits_for(services, "init")["restate"] == "service_healthy"
+    assert _env(services["init"])["AGENTPIPE_CLUSTER_PROVISIONING"] == "external"
+
+
+PROVISION_SCRIPT = ROOT / "deploy" / "restate-provision.sh"
+FAKE_RESTATECTL = """#!/bin/sh
+echo "$*" >> "$CALLS"
+n=$(wc -l < "$CALLS")
+case "$MODE" in
+  ok-third) [ "$n" -ge 3 ] && { echo "Cluster provisioned"; exit 0; }; echo "error: connection refused" >&2; exit 1 ;;
+  already) echo "Error: the cluster is Already Provisioned" >&2; exit 1 ;;
+  never) echo "error: node unreachable" >&2; exit 1 ;;
+esac
+"""
+
+
+@pytest.mark.parametrize(
+    ("mode", "code", "calls", "says"),
+    [
+        ("ok-third", 0, 3, "cluster provisioned (attempt 3)"),
+        ("already", 0, 1, "already provisioned"),
+        ("never", 1, 4, "gave up after 4 attempts: error: node unreachable"),
+    ],
+)
+def test_provision_script_retries_until_provisioned(tmp_path, mode, code, calls, says):
+    """deploy/restate-provision.sh with stand-ins for restatectl and sleep, in the image's shell (dash)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in (("restatectl", FAKE_RESTATECTL), ("sleep", "#!/bin/sh\nexit 0\n")):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    addresses = "http://restate:5122/,http://restate-2:5122/,http://restate-3:5122/"
+    done = subprocess.run(
+        ["sh", str(PROVISION_SCRIPT)],
+        env={
+            "PATH": f"{bin_dir}:{os.environ['PATH']}",
+            "RESTATECTL_ADDRESS": addresses,
+            "PROVISION_ATTEMPTS": "4",
+            "CALLS": str(tmp_path / "calls"),
+            "MODE": mode,
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == code, done
+    assert says in done.stdout + done.stderr, done
+    made = (tmp_path / "calls").read_text().splitlines()
+    assert made == [f"provision --address {addresses} --yes"] * calls
+
+
+def test_init_leaves_provisioning_to_the_one_shot(cluster, monkeypatch):
+    """With compose's cluster environment `python -m stack.init` never runs restatectl (not in its image)."""
+    import stack.init as init
+
+    provisioned: list[bool] = []
+    for name, value in (
+        ("_kafka_answers", lambda *_a: None),
+        ("ensure_topics", lambda **_k: []),
+        ("_healthy", lambda *_a: None),
+        ("register_deployment", lambda _uri: ["Service"]),
+        ("ensure_kafka_cluster", lambda: "local"),
+        ("sync_subscriptions", lambda: init.SyncReport([], [], [])),
+        ("_cluster_answers", lambda *_a: provisioned.append(True)),
+    ):
+        monkeypatch.setattr(init, name, value)
+    for name in list(os.environ):
+        if name.startswith(("AGENTPIPE_", "OPENAI_")):
+            monkeypatch.delenv(name)
+    for key, value in _env(cluster["services"]["init"]).items():
+        if value is not None:
+            monkeypatch.setenv(key, str(value))
+    init.get_settings.cache_clear()
+    try:
+        assert init.get_settings().topology == "cluster" and init.get_settings().kafka_replication == 3
+        init.initialize(timeout=5)
+        assert provisioned == [], "init ran restatectl in compose"
+        monkeypatch.setenv("AGENTPIPE_CLUSTER_PROVISIONING", "restatectl")  # what `agentpipe up --cluster` uses
+        init.get_settings.cache_clear()
+        init.initialize(timeout=5)
+        assert provisioned == [True]
+    finally:
+        init.get_settings.cache_clear()
+
 
 def test_cluster_deployments_are_called_through_nginx(cluster):
     services = cluster["services"]
     conf = (ROOT / "deploy" / "nginx-cluster.conf").read_text()
-    assert _mounts(services["balancer"])["/etc/nginx/nginx.conf"].endswith("deploy/nginx-cluster.conf")
+    assert _mounted(services["balancer"], "/etc/nginx/nginx.conf") == ROOT / "deploy" / "nginx-cluster.conf"
     upstreams = dict(re.findall(r"upstream (\w+) \{(.*?)\}", conf, re.S))
     assert re.findall(r"server ([\w-]+):(\d+)", upstreams["agent_service"]) == [(s, "9080") for s in AGENT_SERVICES]
     assert re.findall(r"server ([\w-]+):(\d+)", upstreams["remote_agents"]) == [("remote-agents", "9081")]
-    assert "listen 9080 http2" in conf and "listen 9081 http2" in conf and "grpc_pass grpc://agent_service" in conf
+    assert "listen 9080 http2" in conf and "listen 9081 http2" in conf
+    assert "grpc_pass grpc://agent_service" in conf and "grpc_pass grpc://remote_agents" in conf
     for name in (*AGENT_SERVICES, "remote-agents"):
-        assert services["balancer"]["depends_on"][name]["condition"] == "service_healthy"
+        assert _waits_for(services, "balancer")[name] == "service_healthy"
+    # Every agent-service container nginx names exists and runs the same process from the same image.
+    agent_containers = {name for name in services if name == "agent-service" or name.startswith("agent-service-")}
+    assert agent_containers == set(AGENT_SERVICES)
     assert services["agent-service-2"]["command"] == services["agent-service"]["command"]
     assert services["agent-service-2"]["image"] == services["agent-service"]["image"]
+    # restate-server reaches both deployments through nginx only.
+    env = _env(services["init"])
+    assert env["AGENTPIPE_AGENT_SERVICE_URL"] == "http://balancer:9080"
+    assert env["AGENTPIPE_REMOTE_AGENTS_URL"] == "http://balancer:9081"
 
 
 def test_cluster_services_share_one_environment_naming_every_broker(cluster):
     services = cluster["services"]
-    envs = [_env(services[name]) for name in (*PYTHON_SERVICES, "agent-service-2")]
+    names = [*PYTHON_SERVICES, "agent-service-2"]
+    envs = [_env(services[name]) for name in names]
     assert all(env == envs[0] for env in envs), "every agentpipe container sees the same settings"
     env = envs[0]
     assert env["AGENTPIPE_KAFKA_BOOTSTRAP"] == ",".join(f"{b}:9092" for b in BROKERS)
-    assert env["AGENTPIPE_TOPOLOGY"] == "cluster" and env["AGENTPIPE_CLUSTER_PROVISIONING"] == "auto"
+    assert env["AGENTPIPE_TOPOLOGY"] == "cluster" and env["AGENTPIPE_CLUSTER_PROVISIONING"] == "external"
     assert env["AGENTPIPE_AGENT_SERVICE_URL"] == "http://balancer:9080"
     assert env["AGENTPIPE_REMOTE_AGENTS_URL"] == "http://balancer:9081"
+    assert env["AGENTPIPE_APPROVAL_KEY"] == USER_APPROVAL_KEY
     with pytest.MonkeyPatch.context() as mp:
         for name in list(os.environ):
             if name.startswith(("AGENTPIPE_", "OPENAI_")):
@@ -565,6 +700,7 @@ def test_cluster_services_share_one_environment_naming_every_broker(cluster):
                 mp.setenv(key, str(value))
         seen = Settings()
     assert seen.kafka_replication == 3, "init creates the topics with three replicas"
+    assert seen.cluster_provisioning == "external"
     published = [p for s in cluster["services"].values() for p in _published(s)]
     assert len(published) == len(set(published)), "no host port twice"
     for service in cluster["services"].values():
