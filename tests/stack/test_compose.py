@@ -4,6 +4,8 @@ No Docker engine is needed: Debian's ``docker-compose`` (v1) validates the file 
 prints it normalized (anchors merged, variables resolved with their defaults). v1 has
 no JSON output, so the YAML is read with the interpreter docker-compose itself runs
 on (v1 is a Python program built on PyYAML); agentpipe does not depend on PyYAML.
+Which services `up` would start (profiles, their dependencies) is asked of docker-compose's
+own project code in that interpreter, with a stand-in for the Docker client.
 
 These tests do not use the session ``stack`` fixture.
 """
@@ -90,26 +92,72 @@ def compose_bin() -> str:
     return path
 
 
-def _compose(compose_bin: str, *args: str, approval_key: str | None = USER_APPROVAL_KEY) -> subprocess.CompletedProcess:
-    env = _clean_env() | ({"AGENTPIPE_APPROVAL_KEY": approval_key} if approval_key is not None else {})
+def _compose_env(approval_key: str | None = USER_APPROVAL_KEY, **extra: str) -> dict[str, str]:
+    return _clean_env() | ({"AGENTPIPE_APPROVAL_KEY": approval_key} if approval_key is not None else {}) | extra
+
+
+def _compose(
+    compose_bin: str, *args: str, approval_key: str | None = USER_APPROVAL_KEY, **extra_env: str
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [compose_bin, "-f", str(COMPOSE_FILE), *args],
         cwd=ROOT,
-        env=env,
+        env=_compose_env(approval_key, **extra_env),
         capture_output=True,
         text=True,
         timeout=60,
     )
 
 
-def _resolved(compose_bin: str, *options: str) -> dict:
-    """compose.yaml as docker-compose resolves it (with ``options``, e.g. an env file), as a dict;
-    ``services`` holds only the services the active profiles start, as `up` would."""
-    done = _compose(compose_bin, *options, "config")
-    assert done.returncode == 0, f"docker-compose config failed:\n{done.stderr}"
+def _compose_python(compose_bin: str) -> list[str]:
+    """The interpreter docker-compose v1 runs on (it has PyYAML and docker-compose's own modules)."""
     shebang = Path(compose_bin).read_text(errors="replace").splitlines()[0]
     assert shebang.startswith("#!"), f"{compose_bin} is not docker-compose v1 (a Python script): {shebang!r}"
-    interpreter = shebang[2:].strip().split()
+    return shebang[2:].strip().split()
+
+
+# What `docker-compose [--env-file F] [--profile P] up` would start: docker-compose's own profile and
+# dependency resolution (Project.get_services, as `up` calls it), with a stand-in Docker client.
+UP_SERVICES = """
+import json, sys
+from unittest import mock
+from compose.cli import command
+options = json.loads(sys.argv[1])
+with mock.patch.object(command, "get_client", return_value=mock.MagicMock(name="docker client")):
+    project = command.project_from_options(".", options)
+print(json.dumps([service.name for service in project.get_services(include_deps=True)]))
+"""
+
+
+def _up_services(compose_bin: str, *options: str, **extra_env: str) -> set[str]:
+    parsed: dict[str, object] = {"--file": [str(COMPOSE_FILE)], "--profile": []}
+    args = list(options)
+    while args:
+        option, value = args.pop(0), args.pop(0)
+        if option == "--profile":
+            parsed["--profile"].append(value)  # type: ignore[union-attr]
+        else:
+            parsed[option] = value
+    done = subprocess.run(
+        [*_compose_python(compose_bin), "-c", UP_SERVICES, json.dumps(parsed)],
+        cwd=ROOT,
+        env=_compose_env(**extra_env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, (
+        f"docker-compose could not resolve the services of `up {' '.join(options)}`:\n{done.stderr}"
+    )
+    return set(json.loads(done.stdout))
+
+
+def _resolved(compose_bin: str, *options: str, **extra_env: str) -> dict:
+    """compose.yaml as docker-compose resolves it (with ``options``, e.g. an env file), as a dict;
+    ``services`` holds only the services `up` would start, ``all_services`` every one."""
+    done = _compose(compose_bin, *options, "config", **extra_env)
+    assert done.returncode == 0, f"docker-compose config failed:\n{done.stderr}"
+    interpreter = _compose_python(compose_bin)
     to_json = subprocess.run(
         [*interpreter, "-c", "import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)"],
         input=done.stdout,
@@ -119,22 +167,10 @@ def _resolved(compose_bin: str, *options: str) -> dict:
     )
     assert to_json.returncode == 0, f"could not read docker-compose's YAML with {interpreter}: {to_json.stderr}"
     resolved = json.loads(to_json.stdout)
-    active = set(_env_file_values(options).get("COMPOSE_PROFILES", "").split(",")) - {""}
+    started = _up_services(compose_bin, *options, **extra_env)
     resolved["all_services"] = resolved["services"]
-    resolved["services"] = {
-        name: service
-        for name, service in resolved["services"].items()
-        if not service.get("profiles") or active & set(service["profiles"])
-    }
+    resolved["services"] = {name: service for name, service in resolved["services"].items() if name in started}
     return resolved
-
-
-def _env_file_values(options: tuple[str, ...]) -> dict[str, str]:
-    if "--env-file" not in options:
-        return {}
-    path = ROOT / options[options.index("--env-file") + 1]
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
-    return {key.strip(): value.strip() for key, value in pairs}
 
 
 @pytest.fixture(scope="module")
@@ -456,6 +492,7 @@ def test_init_entry_point_gives_up_with_a_one_line_cause():
 
 CLUSTER_ENV_FILE = "deploy/cluster.env"
 CLUSTER_ONLY = {
+    "cluster-check",
     "kafka-2",
     "kafka-3",
     "restate-2",
@@ -475,6 +512,12 @@ def cluster(compose_bin) -> dict:
     return _resolved(compose_bin, "--env-file", CLUSTER_ENV_FILE)
 
 
+@pytest.fixture(scope="module")
+def profile_alone(compose_bin) -> dict:
+    """`docker compose --profile cluster up` without deploy/cluster.env: the mistake to refuse."""
+    return _resolved(compose_bin, "--profile", "cluster")
+
+
 def _mounted(service: dict, path: str) -> Path:
     source = _mounts(service)[path]
     return Path(source) if Path(source).is_absolute() else ROOT / source
@@ -484,13 +527,67 @@ def _waits_for(services: dict, name: str) -> dict[str, str]:
     return {dep: cond["condition"] for dep, cond in services[name].get("depends_on", {}).items()}
 
 
-def test_cluster_profile_is_valid_and_only_adds_nodes(compose_bin, config, cluster):
-    done = _compose(compose_bin, "--env-file", CLUSTER_ENV_FILE, "config", "-q")
-    assert done.returncode == 0 and done.stderr.strip() == "", done.stderr
+def _run_command(service: dict, **extra_env: str) -> subprocess.CompletedProcess:
+    """Run a one-shot's `sh -c` command here, with the environment compose gives it (and only that)."""
+    command = service["command"]
+    assert command[:2] == ["sh", "-c"], command
+    # `config` prints `$` as `$$` (compose's escape); the container's shell sees one.
+    script = command[2].replace("$$", "$")
+    env = {k: str(v) for k, v in _env(service).items() if v is not None}
+    return subprocess.run(
+        ["sh", "-c", script],
+        env={"PATH": os.environ["PATH"], **env, **extra_env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_profiles_start_the_intended_services(compose_bin, config, cluster):
+    """Every way to ask for the cluster validates without warnings and starts the same services;
+    no profile starts today's single-node stack and nothing of the cluster."""
+    for options, extra in (
+        (("--env-file", CLUSTER_ENV_FILE), {}),
+        (("--profile", "cluster"), {}),
+        ((), {"COMPOSE_PROFILES": "cluster"}),
+    ):
+        done = _compose(compose_bin, *options, "config", "-q", **extra)
+        assert done.returncode == 0 and done.stderr.strip() == "", (options, extra, done.stderr)
+        assert _up_services(compose_bin, *options, **extra) == SERVICES | CLUSTER_ONLY, (options, extra)
+    assert set(config["services"]) == SERVICES
     assert set(cluster["services"]) == SERVICES | CLUSTER_ONLY
     assert set(config["all_services"]) - set(config["services"]) == CLUSTER_ONLY, "alone, none of them start"
     for name in CLUSTER_ONLY:
         assert config["all_services"][name]["profiles"] == ["cluster"]
+    # The env file is what turns the profile on, so `--env-file` alone is the whole switch.
+    env_file = (ROOT / CLUSTER_ENV_FILE).read_text()
+    assert re.search(r"^COMPOSE_PROFILES=cluster$", env_file, re.M)
+
+
+def test_the_profile_without_its_env_file_is_refused_before_a_node_starts(cluster, profile_alone):
+    """`--profile cluster` alone would add brokers 2-3 and Restate nodes 2-3 beside a single-node
+    `kafka` and `restate` that are not their peers. Every node of the profile waits for
+    `cluster-check`, which fails then, naming deploy/cluster.env; with the file it passes."""
+    services = cluster["services"]
+    for name in CLUSTER_ONLY - {"cluster-check"}:
+        seen, todo = set(), [name]
+        while todo:
+            current = todo.pop()
+            for dep, condition in _waits_for(services, current).items():
+                if dep == "cluster-check":
+                    assert condition == "service_completed_successfully", (current, condition)
+                if dep not in seen:
+                    seen.add(dep)
+                    todo.append(dep)
+        assert "cluster-check" in seen, f"{name} can start without cluster-check"
+    for name in ("kafka-2", "kafka-3", "restate-2", "restate-3", "agent-service-2"):
+        assert "cluster-check" in _waits_for(services, name), f"{name} must wait for cluster-check itself"
+    assert str(services["cluster-check"].get("restart")) == "no", "a one-shot"
+
+    refused = _run_command(profile_alone["services"]["cluster-check"])
+    assert refused.returncode != 0 and "--env-file deploy/cluster.env" in refused.stderr, refused
+    passed = _run_command(services["cluster-check"])
+    assert passed.returncode == 0 and passed.stderr == "", passed
 
 
 def test_cluster_brokers_form_one_kraft_quorum_with_replication_three(cluster, defaults):
@@ -682,7 +779,7 @@ def test_cluster_deployments_are_called_through_nginx(cluster):
 
 def test_cluster_services_share_one_environment_naming_every_broker(cluster):
     services = cluster["services"]
-    names = [*PYTHON_SERVICES, "agent-service-2"]
+    names = [*PYTHON_SERVICES, "agent-service-2", "cluster-check"]
     envs = [_env(services[name]) for name in names]
     assert all(env == envs[0] for env in envs), "every agentpipe container sees the same settings"
     env = envs[0]
