@@ -27,7 +27,7 @@ import pytest
 
 from agentpipe.settings import Settings
 from handlers.catalog import PATTERNS
-from stack.cluster import restate_node_config
+from stack.cluster import KAFKA_HEAP, restate_node_config
 from stack.components import restate_config
 from stack.installs import RESTATE_VERSION
 
@@ -590,7 +590,7 @@ def test_the_profile_without_its_env_file_is_refused_before_a_node_starts(cluste
     assert passed.returncode == 0 and passed.stderr == "", passed
 
 
-def test_cluster_brokers_form_one_kraft_quorum_with_replication_three(cluster, defaults):
+def test_cluster_brokers_form_one_kraft_quorum_with_replication_three(cluster, config, defaults):
     services = cluster["services"]
     envs = {name: {k: str(v) for k, v in _env(services[name]).items()} for name in BROKERS}
     voters = {env["KAFKA_CONTROLLER_QUORUM_VOTERS"] for env in envs.values()}
@@ -606,12 +606,16 @@ def test_cluster_brokers_form_one_kraft_quorum_with_replication_three(cluster, d
             assert env[f"KAFKA_{internal}_REPLICATION_FACTOR"] == "3", f"{name}: {internal}"
         for internal in ("TRANSACTION_STATE_LOG", "SHARE_COORDINATOR_STATE_TOPIC"):
             assert env[f"KAFKA_{internal}_MIN_ISR"] == "2", f"{name}: {internal}"
+        # Three JVMs on one machine: the local cluster's heap.
+        assert env["KAFKA_HEAP_OPTS"] == " ".join(KAFKA_HEAP), f"{name}: {env['KAFKA_HEAP_OPTS']}"
         # The host reaches broker i on the port the local cluster uses, advertised as such.
         ((published, target),) = _published(services[name]).items()
         assert published == defaults.broker_port(node - 1) and target == 19092
         assert f"HOST://localhost:{published}" in env["KAFKA_ADVERTISED_LISTENERS"]
         assert f"INTERNAL://{name}:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
     assert len({_mounts(services[name])["/var/lib/kafka/data"] for name in BROKERS}) == 3, "a volume per broker"
+    # Alone, the broker keeps Kafka's own default heap (an empty KAFKA_HEAP_OPTS is unset to its start script).
+    assert _env(config["services"]["kafka"])["KAFKA_HEAP_OPTS"] in ("", None)
 
 
 def test_cluster_restate_nodes_form_one_cluster_that_waits_to_be_provisioned(cluster, config, defaults):
@@ -777,6 +781,32 @@ def test_cluster_deployments_are_called_through_nginx(cluster):
     assert env["AGENTPIPE_REMOTE_AGENTS_URL"] == "http://balancer:9081"
 
 
+def test_nginx_config_is_accepted_by_nginx(tmp_path):
+    """`nginx -t` on deploy/nginx-cluster.conf (Debian's nginx; the container runs nginx:1.27), with the
+    container names pointed at 127.0.0.1 and nginx's own files in a temporary folder."""
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if nginx is None:
+        pytest.fail("nginx is not installed: install Debian's nginx-light (`./dev test` does it)", pytrace=False)
+    conf = (ROOT / "deploy" / "nginx-cluster.conf").read_text()
+    for name in ("agent-service-2", "agent-service", "remote-agents"):
+        conf = re.sub(rf"server {name}:", "server 127.0.0.1:", conf)
+    run = tmp_path / "run"
+    run.mkdir()
+    temp_paths = "".join(
+        f"  {kind}_temp_path {run / kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    conf = conf.replace("http {\n", "http {\n" + temp_paths, 1)
+    conf = f"error_log {tmp_path / 'error.log'};\npid {run / 'nginx.pid'};\n" + conf
+    (tmp_path / "nginx.conf").write_text(conf)
+    done = subprocess.run(
+        [nginx, "-t", "-q", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def test_cluster_services_share_one_environment_naming_every_broker(cluster):
     services = cluster["services"]
     names = [*PYTHON_SERVICES, "agent-service-2", "cluster-check"]
@@ -802,3 +832,21 @@ def test_cluster_services_share_one_environment_naming_every_broker(cluster):
     assert len(published) == len(set(published)), "no host port twice"
     for service in cluster["services"].values():
         assert all(str(p).startswith("127.0.0.1:") for p in service.get("ports", [])), "loopback only"
+
+
+def test_host_commands_find_the_compose_cluster_with_the_topology_alone(cluster):
+    """On the host, AGENTPIPE_TOPOLOGY=cluster makes the defaults name what compose publishes:
+    the three brokers (`agentpipe demo`) and each Restate node (`agentpipe cluster`)."""
+    services = cluster["services"]
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            if name.startswith(("AGENTPIPE_", "OPENAI_")):
+                mp.delenv(name)
+        mp.setenv("AGENTPIPE_STATE_DIR", "/nonexistent-agentpipe-state")
+        mp.setenv("AGENTPIPE_TOPOLOGY", "cluster")
+        host = Settings()
+    brokers = [int(address.rsplit(":", 1)[1]) for address in host.kafka_bootstrap.split(",")]
+    assert brokers == [next(iter(_published(services[name]))) for name in BROKERS]
+    for index, name in enumerate(RESTATE_NODES):
+        ingress, admin, _node = host.restate_ports(index)
+        assert _published(services[name]) == {ingress: 8080, admin: 9070}, name
