@@ -129,9 +129,9 @@ class Settings(BaseSettings):
     topology: Literal["single", "cluster"] | None = None
     cluster_agent_services: int = Field(default=2, ge=1, le=16)
     # Who provisions a Restate cluster: "restatectl" (the local stack's init runs `restatectl provision`
-    # once all three nodes listen) or "auto" (one node has auto-provision on, as in compose's cluster
-    # profile or a Kubernetes operator; init only waits for the admin API).
-    cluster_provisioning: Literal["restatectl", "auto"] = "restatectl"
+    # once all three nodes listen) or "external" (someone else does, once: compose's `restate-provision`
+    # one-shot, a Kubernetes operator, or an operator running restatectl; init only waits for the admin API).
+    cluster_provisioning: Literal["restatectl", "external"] = "restatectl"
     state_dir: Path = Path(".agentpipe")
     cache_dir: Path = Path.home() / ".cache" / "agentpipe"
     log_level: str = Field(default="info", pattern=r"(?i)^(debug|info|warning|error|critical)$")

@@ -4,6 +4,8 @@ No Docker engine is needed: Debian's ``docker-compose`` (v1) validates the file 
 prints it normalized (anchors merged, variables resolved with their defaults). v1 has
 no JSON output, so the YAML is read with the interpreter docker-compose itself runs
 on (v1 is a Python program built on PyYAML); agentpipe does not depend on PyYAML.
+Which services `up` would start (profiles, their dependencies) is asked of docker-compose's
+own project code in that interpreter, with a stand-in for the Docker client.
 
 These tests do not use the session ``stack`` fixture.
 """
@@ -25,7 +27,7 @@ import pytest
 
 from agentpipe.settings import Settings
 from handlers.catalog import PATTERNS
-from stack.cluster import restate_node_config
+from stack.cluster import KAFKA_HEAP, restate_node_config
 from stack.components import restate_config
 from stack.installs import RESTATE_VERSION
 
@@ -90,26 +92,72 @@ def compose_bin() -> str:
     return path
 
 
-def _compose(compose_bin: str, *args: str, approval_key: str | None = USER_APPROVAL_KEY) -> subprocess.CompletedProcess:
-    env = _clean_env() | ({"AGENTPIPE_APPROVAL_KEY": approval_key} if approval_key is not None else {})
+def _compose_env(approval_key: str | None = USER_APPROVAL_KEY, **extra: str) -> dict[str, str]:
+    return _clean_env() | ({"AGENTPIPE_APPROVAL_KEY": approval_key} if approval_key is not None else {}) | extra
+
+
+def _compose(
+    compose_bin: str, *args: str, approval_key: str | None = USER_APPROVAL_KEY, **extra_env: str
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [compose_bin, "-f", str(COMPOSE_FILE), *args],
         cwd=ROOT,
-        env=env,
+        env=_compose_env(approval_key, **extra_env),
         capture_output=True,
         text=True,
         timeout=60,
     )
 
 
-def _resolved(compose_bin: str, *options: str) -> dict:
-    """compose.yaml as docker-compose resolves it (with ``options``, e.g. an env file), as a dict;
-    ``services`` holds only the services the active profiles start, as `up` would."""
-    done = _compose(compose_bin, *options, "config")
-    assert done.returncode == 0, f"docker-compose config failed:\n{done.stderr}"
+def _compose_python(compose_bin: str) -> list[str]:
+    """The interpreter docker-compose v1 runs on (it has PyYAML and docker-compose's own modules)."""
     shebang = Path(compose_bin).read_text(errors="replace").splitlines()[0]
     assert shebang.startswith("#!"), f"{compose_bin} is not docker-compose v1 (a Python script): {shebang!r}"
-    interpreter = shebang[2:].strip().split()
+    return shebang[2:].strip().split()
+
+
+# What `docker-compose [--env-file F] [--profile P] up` would start: docker-compose's own profile and
+# dependency resolution (Project.get_services, as `up` calls it), with a stand-in Docker client.
+UP_SERVICES = """
+import json, sys
+from unittest import mock
+from compose.cli import command
+options = json.loads(sys.argv[1])
+with mock.patch.object(command, "get_client", return_value=mock.MagicMock(name="docker client")):
+    project = command.project_from_options(".", options)
+print(json.dumps([service.name for service in project.get_services(include_deps=True)]))
+"""
+
+
+def _up_services(compose_bin: str, *options: str, **extra_env: str) -> set[str]:
+    parsed: dict[str, object] = {"--file": [str(COMPOSE_FILE)], "--profile": []}
+    args = list(options)
+    while args:
+        option, value = args.pop(0), args.pop(0)
+        if option == "--profile":
+            parsed["--profile"].append(value)  # type: ignore[union-attr]
+        else:
+            parsed[option] = value
+    done = subprocess.run(
+        [*_compose_python(compose_bin), "-c", UP_SERVICES, json.dumps(parsed)],
+        cwd=ROOT,
+        env=_compose_env(**extra_env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, (
+        f"docker-compose could not resolve the services of `up {' '.join(options)}`:\n{done.stderr}"
+    )
+    return set(json.loads(done.stdout))
+
+
+def _resolved(compose_bin: str, *options: str, **extra_env: str) -> dict:
+    """compose.yaml as docker-compose resolves it (with ``options``, e.g. an env file), as a dict;
+    ``services`` holds only the services `up` would start, ``all_services`` every one."""
+    done = _compose(compose_bin, *options, "config", **extra_env)
+    assert done.returncode == 0, f"docker-compose config failed:\n{done.stderr}"
+    interpreter = _compose_python(compose_bin)
     to_json = subprocess.run(
         [*interpreter, "-c", "import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)"],
         input=done.stdout,
@@ -119,22 +167,10 @@ def _resolved(compose_bin: str, *options: str) -> dict:
     )
     assert to_json.returncode == 0, f"could not read docker-compose's YAML with {interpreter}: {to_json.stderr}"
     resolved = json.loads(to_json.stdout)
-    active = set(_env_file_values(options).get("COMPOSE_PROFILES", "").split(",")) - {""}
+    started = _up_services(compose_bin, *options, **extra_env)
     resolved["all_services"] = resolved["services"]
-    resolved["services"] = {
-        name: service
-        for name, service in resolved["services"].items()
-        if not service.get("profiles") or active & set(service["profiles"])
-    }
+    resolved["services"] = {name: service for name, service in resolved["services"].items() if name in started}
     return resolved
-
-
-def _env_file_values(options: tuple[str, ...]) -> dict[str, str]:
-    if "--env-file" not in options:
-        return {}
-    path = ROOT / options[options.index("--env-file") + 1]
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
-    return {key.strip(): value.strip() for key, value in pairs}
 
 
 @pytest.fixture(scope="module")
@@ -455,7 +491,16 @@ def test_init_entry_point_gives_up_with_a_one_line_cause():
 # -- the cluster profile ----------------------------------------------------------
 
 CLUSTER_ENV_FILE = "deploy/cluster.env"
-CLUSTER_ONLY = {"kafka-2", "kafka-3", "restate-2", "restate-3", "agent-service-2", "balancer"}
+CLUSTER_ONLY = {
+    "cluster-check",
+    "kafka-2",
+    "kafka-3",
+    "restate-2",
+    "restate-3",
+    "restate-provision",
+    "agent-service-2",
+    "balancer",
+}
 BROKERS = ("kafka", "kafka-2", "kafka-3")
 RESTATE_NODES = ("restate", "restate-2", "restate-3")
 AGENT_SERVICES = ("agent-service", "agent-service-2")
@@ -467,16 +512,85 @@ def cluster(compose_bin) -> dict:
     return _resolved(compose_bin, "--env-file", CLUSTER_ENV_FILE)
 
 
-def test_cluster_profile_is_valid_and_only_adds_nodes(compose_bin, config, cluster):
-    done = _compose(compose_bin, "--env-file", CLUSTER_ENV_FILE, "config", "-q")
-    assert done.returncode == 0 and done.stderr.strip() == "", done.stderr
+@pytest.fixture(scope="module")
+def profile_alone(compose_bin) -> dict:
+    """`docker compose --profile cluster up` without deploy/cluster.env: the mistake to refuse."""
+    return _resolved(compose_bin, "--profile", "cluster")
+
+
+def _mounted(service: dict, path: str) -> Path:
+    source = _mounts(service)[path]
+    return Path(source) if Path(source).is_absolute() else ROOT / source
+
+
+def _waits_for(services: dict, name: str) -> dict[str, str]:
+    return {dep: cond["condition"] for dep, cond in services[name].get("depends_on", {}).items()}
+
+
+def _run_command(service: dict, **extra_env: str) -> subprocess.CompletedProcess:
+    """Run a one-shot's `sh -c` command here, with the environment compose gives it (and only that)."""
+    command = service["command"]
+    assert command[:2] == ["sh", "-c"], command
+    # `config` prints `$` as `$$` (compose's escape); the container's shell sees one.
+    script = command[2].replace("$$", "$")
+    env = {k: str(v) for k, v in _env(service).items() if v is not None}
+    return subprocess.run(
+        ["sh", "-c", script],
+        env={"PATH": os.environ["PATH"], **env, **extra_env},
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_profiles_start_the_intended_services(compose_bin, config, cluster):
+    """Every way to ask for the cluster validates without warnings and starts the same services;
+    no profile starts today's single-node stack and nothing of the cluster."""
+    for options, extra in (
+        (("--env-file", CLUSTER_ENV_FILE), {}),
+        (("--profile", "cluster"), {}),
+        ((), {"COMPOSE_PROFILES": "cluster"}),
+    ):
+        done = _compose(compose_bin, *options, "config", "-q", **extra)
+        assert done.returncode == 0 and done.stderr.strip() == "", (options, extra, done.stderr)
+        assert _up_services(compose_bin, *options, **extra) == SERVICES | CLUSTER_ONLY, (options, extra)
+    assert set(config["services"]) == SERVICES
     assert set(cluster["services"]) == SERVICES | CLUSTER_ONLY
     assert set(config["all_services"]) - set(config["services"]) == CLUSTER_ONLY, "alone, none of them start"
     for name in CLUSTER_ONLY:
         assert config["all_services"][name]["profiles"] == ["cluster"]
+    # The env file is what turns the profile on, so `--env-file` alone is the whole switch.
+    env_file = (ROOT / CLUSTER_ENV_FILE).read_text()
+    assert re.search(r"^COMPOSE_PROFILES=cluster$", env_file, re.M)
 
 
-def test_cluster_brokers_form_one_kraft_quorum_with_replication_three(cluster, defaults):
+def test_the_profile_without_its_env_file_is_refused_before_a_node_starts(cluster, profile_alone):
+    """`--profile cluster` alone would add brokers 2-3 and Restate nodes 2-3 beside a single-node
+    `kafka` and `restate` that are not their peers. Every node of the profile waits for
+    `cluster-check`, which fails then, naming deploy/cluster.env; with the file it passes."""
+    services = cluster["services"]
+    for name in CLUSTER_ONLY - {"cluster-check"}:
+        seen, todo = set(), [name]
+        while todo:
+            current = todo.pop()
+            for dep, condition in _waits_for(services, current).items():
+                if dep == "cluster-check":
+                    assert condition == "service_completed_successfully", (current, condition)
+                if dep not in seen:
+                    seen.add(dep)
+                    todo.append(dep)
+        assert "cluster-check" in seen, f"{name} can start without cluster-check"
+    for name in ("kafka-2", "kafka-3", "restate-2", "restate-3", "agent-service-2"):
+        assert "cluster-check" in _waits_for(services, name), f"{name} must wait for cluster-check itself"
+    assert str(services["cluster-check"].get("restart")) == "no", "a one-shot"
+
+    refused = _run_command(profile_alone["services"]["cluster-check"])
+    assert refused.returncode != 0 and "--env-file deploy/cluster.env" in refused.stderr, refused
+    passed = _run_command(services["cluster-check"])
+    assert passed.returncode == 0 and passed.stderr == "", passed
+
+
+def test_cluster_brokers_form_one_kraft_quorum_with_replication_three(cluster, config, defaults):
     services = cluster["services"]
     envs = {name: {k: str(v) for k, v in _env(services[name]).items()} for name in BROKERS}
     voters = {env["KAFKA_CONTROLLER_QUORUM_VOTERS"] for env in envs.values()}
@@ -486,39 +600,50 @@ def test_cluster_brokers_form_one_kraft_quorum_with_replication_three(cluster, d
     for name, env in envs.items():
         node = int(env["KAFKA_NODE_ID"])
         assert f"{node}@{name}:9093" in env["KAFKA_CONTROLLER_QUORUM_VOTERS"], f"{name} is voter {node}"
+        assert env["KAFKA_PROCESS_ROLES"] == "broker,controller"
         assert env["KAFKA_DEFAULT_REPLICATION_FACTOR"] == "3" and env["KAFKA_MIN_INSYNC_REPLICAS"] == "2"
         for internal in ("OFFSETS_TOPIC", "TRANSACTION_STATE_LOG", "SHARE_COORDINATOR_STATE_TOPIC"):
             assert env[f"KAFKA_{internal}_REPLICATION_FACTOR"] == "3", f"{name}: {internal}"
         for internal in ("TRANSACTION_STATE_LOG", "SHARE_COORDINATOR_STATE_TOPIC"):
             assert env[f"KAFKA_{internal}_MIN_ISR"] == "2", f"{name}: {internal}"
+        # Three JVMs on one machine: the local cluster's heap.
+        assert env["KAFKA_HEAP_OPTS"] == " ".join(KAFKA_HEAP), f"{name}: {env['KAFKA_HEAP_OPTS']}"
         # The host reaches broker i on the port the local cluster uses, advertised as such.
         ((published, target),) = _published(services[name]).items()
         assert published == defaults.broker_port(node - 1) and target == 19092
         assert f"HOST://localhost:{published}" in env["KAFKA_ADVERTISED_LISTENERS"]
         assert f"INTERNAL://{name}:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
     assert len({_mounts(services[name])["/var/lib/kafka/data"] for name in BROKERS}) == 3, "a volume per broker"
+    # Alone, the broker keeps Kafka's own default heap (an empty KAFKA_HEAP_OPTS is unset to its start script).
+    assert _env(config["services"]["kafka"])["KAFKA_HEAP_OPTS"] in ("", None)
 
 
-def test_cluster_restate_nodes_form_one_cluster_provisioned_by_one_node(cluster, defaults):
+def test_cluster_restate_nodes_form_one_cluster_that_waits_to_be_provisioned(cluster, config, defaults):
     services = cluster["services"]
-    configs, names, provisioning = [], set(), []
+    configs, names, advertised = [], set(), []
     for index, name in enumerate(RESTATE_NODES):
         service = services[name]
-        source = _mounts(service)["/etc/restate/restate.toml"]
-        configs.append(tomllib.loads(Path(source if Path(source).is_absolute() else ROOT / source).read_text()))
+        configs.append(tomllib.loads(_mounted(service, "/etc/restate/restate.toml").read_text()))
         env = _env(service)
         names.add(env["RESTATE_NODE_NAME"])
+        advertised.append(env["RESTATE_ADVERTISED_ADDRESS"])
         assert env["RESTATE_ADVERTISED_ADDRESS"] == f"http://{name}:5122/"
-        provisioning.append(str(env.get("RESTATE_AUTO_PROVISION", "false")).lower() == "true")
+        # Nobody provisions itself: neither the file nor the environment turns it on.
+        assert "RESTATE_AUTO_PROVISION" not in env, f"{name}: restate-provision is the one provisioner"
         ingress, admin, _node = defaults.restate_ports(index)
         assert set(_published(service)) == {ingress, admin}, f"{name}: the local cluster's ports"
         assert all(str(p).startswith("127.0.0.1:") for p in service.get("ports", [])), "loopback only"
+        assert service["image"] == f"docker.io/restatedev/restate:{RESTATE_VERSION}"
+        # The same request-identity key on every node: the one `keys` made.
+        identity_key = configs[-1]["worker"]["invoker"]["request-identity-private-key-pem-file"]
+        assert identity_key.startswith("/agentpipe-state/")
+        assert _mounts(service)["/agentpipe-state"] == _mounts(services["keys"])["/agentpipe-state"]
     assert names == {"node-1", "node-2", "node-3"}
-    assert provisioning == [True, False, False], "exactly one node provisions the cluster"
     assert all(c == configs[0] for c in configs), "one config file for every node"
     mounted = configs[0]
     assert mounted["cluster-name"] == "agentpipe" and mounted["auto-provision"] is False
-    assert mounted["metadata-client"]["addresses"] == [f"http://{name}:5122/" for name in RESTATE_NODES]
+    assert mounted["default-replication"] == 2
+    assert mounted["metadata-client"]["addresses"] == advertised
 
     # The cluster keys are the local cluster's; everything else is deploy/restate.toml's.
     local = tomllib.loads(restate_node_config(defaults, 0, "/restate-data", "/agentpipe-state/request-identity.pem"))
@@ -532,30 +657,167 @@ def test_cluster_restate_nodes_form_one_cluster_provisioned_by_one_node(cluster,
     }
     assert len({_mounts(services[name])["/restate-data"] for name in RESTATE_NODES}) == 3, "a volume per node"
 
+    # Alone, restate-server provisions itself (its default): nothing turns that off.
+    assert "auto-provision" not in single and "RESTATE_AUTO_PROVISION" not in _env(config["services"]["restate"])
+
+
+def test_cluster_is_provisioned_once_by_the_restate_provision_one_shot(cluster):
+    services = cluster["services"]
+    provision = services["restate-provision"]
+    assert provision["image"] == services["restate"]["image"], "restatectl of the same Restate release"
+    assert str(provision.get("restart")) == "no", "a one-shot"
+    assert provision["entrypoint"] == ["sh", "/restate-provision.sh"]
+    assert _mounted(provision, "/restate-provision.sh") == ROOT / "deploy" / "restate-provision.sh"
+    nodes = [_env(services[name])["RESTATE_ADVERTISED_ADDRESS"] for name in RESTATE_NODES]
+    assert _env(provision)["RESTATECTL_ADDRESS"] == ",".join(nodes)
+    assert _waits_for(services, "restate-provision") == {name: "service_started" for name in RESTATE_NODES}, (
+        "the nodes answer only once provisioned, so it cannot wait for them to be healthy"
+    )
+    # init waits for node 1 to be healthy, which it is only once provisioned; it does not provision.
+    assert _waits_for(services, "init")["restate"] == "service_healthy"
+    assert _env(services["init"])["AGENTPIPE_CLUSTER_PROVISIONING"] == "external"
+
+
+PROVISION_SCRIPT = ROOT / "deploy" / "restate-provision.sh"
+FAKE_RESTATECTL = """#!/bin/sh
+echo "$*" >> "$CALLS"
+n=$(wc -l < "$CALLS")
+case "$MODE" in
+  ok-third) [ "$n" -ge 3 ] && { echo "Cluster provisioned"; exit 0; }; echo "error: connection refused" >&2; exit 1 ;;
+  already) echo "Error: the cluster is Already Provisioned" >&2; exit 1 ;;
+  never) echo "error: node unreachable" >&2; exit 1 ;;
+esac
+"""
+
+
+@pytest.mark.parametrize(
+    ("mode", "code", "calls", "says"),
+    [
+        ("ok-third", 0, 3, "cluster provisioned (attempt 3)"),
+        ("already", 0, 1, "already provisioned"),
+        ("never", 1, 4, "gave up after 4 attempts: error: node unreachable"),
+    ],
+)
+def test_provision_script_retries_until_provisioned(tmp_path, mode, code, calls, says):
+    """deploy/restate-provision.sh with stand-ins for restatectl and sleep, in the image's shell (dash)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in (("restatectl", FAKE_RESTATECTL), ("sleep", "#!/bin/sh\nexit 0\n")):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    addresses = "http://restate:5122/,http://restate-2:5122/,http://restate-3:5122/"
+    done = subprocess.run(
+        ["sh", str(PROVISION_SCRIPT)],
+        env={
+            "PATH": f"{bin_dir}:{os.environ['PATH']}",
+            "RESTATECTL_ADDRESS": addresses,
+            "PROVISION_ATTEMPTS": "4",
+            "CALLS": str(tmp_path / "calls"),
+            "MODE": mode,
+        },
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == code, done
+    assert says in done.stdout + done.stderr, done
+    made = (tmp_path / "calls").read_text().splitlines()
+    assert made == [f"provision --address {addresses} --yes"] * calls
+
+
+def test_init_leaves_provisioning_to_the_one_shot(cluster, monkeypatch):
+    """With compose's cluster environment `python -m stack.init` never runs restatectl (not in its image)."""
+    import stack.init as init
+
+    provisioned: list[bool] = []
+    for name, value in (
+        ("_kafka_answers", lambda *_a: None),
+        ("ensure_topics", lambda **_k: []),
+        ("_healthy", lambda *_a: None),
+        ("register_deployment", lambda _uri: ["Service"]),
+        ("ensure_kafka_cluster", lambda: "local"),
+        ("sync_subscriptions", lambda: init.SyncReport([], [], [])),
+        ("_cluster_answers", lambda *_a: provisioned.append(True)),
+    ):
+        monkeypatch.setattr(init, name, value)
+    for name in list(os.environ):
+        if name.startswith(("AGENTPIPE_", "OPENAI_")):
+            monkeypatch.delenv(name)
+    for key, value in _env(cluster["services"]["init"]).items():
+        if value is not None:
+            monkeypatch.setenv(key, str(value))
+    init.get_settings.cache_clear()
+    try:
+        assert init.get_settings().topology == "cluster" and init.get_settings().kafka_replication == 3
+        init.initialize(timeout=5)
+        assert provisioned == [], "init ran restatectl in compose"
+        monkeypatch.setenv("AGENTPIPE_CLUSTER_PROVISIONING", "restatectl")  # what `agentpipe up --cluster` uses
+        init.get_settings.cache_clear()
+        init.initialize(timeout=5)
+        assert provisioned == [True]
+    finally:
+        init.get_settings.cache_clear()
+
 
 def test_cluster_deployments_are_called_through_nginx(cluster):
     services = cluster["services"]
     conf = (ROOT / "deploy" / "nginx-cluster.conf").read_text()
-    assert _mounts(services["balancer"])["/etc/nginx/nginx.conf"].endswith("deploy/nginx-cluster.conf")
+    assert _mounted(services["balancer"], "/etc/nginx/nginx.conf") == ROOT / "deploy" / "nginx-cluster.conf"
     upstreams = dict(re.findall(r"upstream (\w+) \{(.*?)\}", conf, re.S))
     assert re.findall(r"server ([\w-]+):(\d+)", upstreams["agent_service"]) == [(s, "9080") for s in AGENT_SERVICES]
     assert re.findall(r"server ([\w-]+):(\d+)", upstreams["remote_agents"]) == [("remote-agents", "9081")]
-    assert "listen 9080 http2" in conf and "listen 9081 http2" in conf and "grpc_pass grpc://agent_service" in conf
+    assert "listen 9080 http2" in conf and "listen 9081 http2" in conf
+    assert "grpc_pass grpc://agent_service" in conf and "grpc_pass grpc://remote_agents" in conf
     for name in (*AGENT_SERVICES, "remote-agents"):
-        assert services["balancer"]["depends_on"][name]["condition"] == "service_healthy"
+        assert _waits_for(services, "balancer")[name] == "service_healthy"
+    # Every agent-service container nginx names exists and runs the same process from the same image.
+    agent_containers = {name for name in services if name == "agent-service" or name.startswith("agent-service-")}
+    assert agent_containers == set(AGENT_SERVICES)
     assert services["agent-service-2"]["command"] == services["agent-service"]["command"]
     assert services["agent-service-2"]["image"] == services["agent-service"]["image"]
+    # restate-server reaches both deployments through nginx only.
+    env = _env(services["init"])
+    assert env["AGENTPIPE_AGENT_SERVICE_URL"] == "http://balancer:9080"
+    assert env["AGENTPIPE_REMOTE_AGENTS_URL"] == "http://balancer:9081"
+
+
+def test_nginx_config_is_accepted_by_nginx(tmp_path):
+    """`nginx -t` on deploy/nginx-cluster.conf (Debian's nginx; the container runs nginx:1.27), with the
+    container names pointed at 127.0.0.1 and nginx's own files in a temporary folder."""
+    nginx = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
+    if nginx is None:
+        pytest.fail("nginx is not installed: install Debian's nginx-light (`./dev test` does it)", pytrace=False)
+    conf = (ROOT / "deploy" / "nginx-cluster.conf").read_text()
+    for name in ("agent-service-2", "agent-service", "remote-agents"):
+        conf = re.sub(rf"server {name}:", "server 127.0.0.1:", conf)
+    run = tmp_path / "run"
+    run.mkdir()
+    temp_paths = "".join(
+        f"  {kind}_temp_path {run / kind};\n" for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    conf = conf.replace("http {\n", "http {\n" + temp_paths, 1)
+    conf = f"error_log {tmp_path / 'error.log'};\npid {run / 'nginx.pid'};\n" + conf
+    (tmp_path / "nginx.conf").write_text(conf)
+    done = subprocess.run(
+        [nginx, "-t", "-q", "-p", str(tmp_path), "-e", str(tmp_path / "error.log"), "-c", str(tmp_path / "nginx.conf")],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
 
 
 def test_cluster_services_share_one_environment_naming_every_broker(cluster):
     services = cluster["services"]
-    envs = [_env(services[name]) for name in (*PYTHON_SERVICES, "agent-service-2")]
+    names = [*PYTHON_SERVICES, "agent-service-2", "cluster-check"]
+    envs = [_env(services[name]) for name in names]
     assert all(env == envs[0] for env in envs), "every agentpipe container sees the same settings"
     env = envs[0]
     assert env["AGENTPIPE_KAFKA_BOOTSTRAP"] == ",".join(f"{b}:9092" for b in BROKERS)
-    assert env["AGENTPIPE_TOPOLOGY"] == "cluster" and env["AGENTPIPE_CLUSTER_PROVISIONING"] == "auto"
+    assert env["AGENTPIPE_TOPOLOGY"] == "cluster" and env["AGENTPIPE_CLUSTER_PROVISIONING"] == "external"
     assert env["AGENTPIPE_AGENT_SERVICE_URL"] == "http://balancer:9080"
     assert env["AGENTPIPE_REMOTE_AGENTS_URL"] == "http://balancer:9081"
+    assert env["AGENTPIPE_APPROVAL_KEY"] == USER_APPROVAL_KEY
     with pytest.MonkeyPatch.context() as mp:
         for name in list(os.environ):
             if name.startswith(("AGENTPIPE_", "OPENAI_")):
@@ -565,7 +827,26 @@ def test_cluster_services_share_one_environment_naming_every_broker(cluster):
                 mp.setenv(key, str(value))
         seen = Settings()
     assert seen.kafka_replication == 3, "init creates the topics with three replicas"
+    assert seen.cluster_provisioning == "external"
     published = [p for s in cluster["services"].values() for p in _published(s)]
     assert len(published) == len(set(published)), "no host port twice"
     for service in cluster["services"].values():
         assert all(str(p).startswith("127.0.0.1:") for p in service.get("ports", [])), "loopback only"
+
+
+def test_host_commands_find_the_compose_cluster_with_the_topology_alone(cluster):
+    """On the host, AGENTPIPE_TOPOLOGY=cluster makes the defaults name what compose publishes:
+    the three brokers (`agentpipe demo`) and each Restate node (`agentpipe cluster`)."""
+    services = cluster["services"]
+    with pytest.MonkeyPatch.context() as mp:
+        for name in list(os.environ):
+            if name.startswith(("AGENTPIPE_", "OPENAI_")):
+                mp.delenv(name)
+        mp.setenv("AGENTPIPE_STATE_DIR", "/nonexistent-agentpipe-state")
+        mp.setenv("AGENTPIPE_TOPOLOGY", "cluster")
+        host = Settings()
+    brokers = [int(address.rsplit(":", 1)[1]) for address in host.kafka_bootstrap.split(",")]
+    assert brokers == [next(iter(_published(services[name]))) for name in BROKERS]
+    for index, name in enumerate(RESTATE_NODES):
+        ingress, admin, _node = host.restate_ports(index)
+        assert _published(services[name]) == {ingress: 8080, admin: 9070}, name
