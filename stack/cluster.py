@@ -142,6 +142,8 @@ http {{
   uwsgi_temp_path {run / "uwsgi"};
   scgi_temp_path {run / "scgi"};
   client_max_body_size 0;
+  # As many concurrent calls per connection as the agent service takes (nginx's default is 128).
+  http2_max_concurrent_streams 1000;
   # Invocations stream for as long as they run; a dead upstream is retried on the next one.
   grpc_read_timeout 1h;
   grpc_send_timeout 1h;
