@@ -56,6 +56,7 @@ MAX_STREAMS = 500
 MAX_VERIFYING = 4  # concurrent password checks; more sign-ins at once are asked to retry
 KEEPALIVE_S = 15.0
 DECISION_WAIT_S = 10.0
+FEED_CATCH_UP_S = 5.0  # how long a refused decision waits for the feed to name who decided
 ASGIApp = Callable[
     [MutableMapping[str, Any], Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]], Awaitable[None]
 ]
@@ -270,7 +271,7 @@ async def decide(request: Request) -> Response:
     try:
         await run_in_threadpool(check_decidable, ApprovalState(), approval_id)
     except (NotFound, NotOk) as exc:
-        first = inbox.feed.first_decision.get(approval_id)
+        first = await decided_by(inbox.feed, approval_id)
         session.flash.append(
             ("lost", f"Not applied: {approval_id} was already {who(first)}." if first else f"Not applied: {exc}.")
         )
@@ -288,6 +289,15 @@ async def decide(request: Request) -> Response:
     log.info("inbox decision published", approval_id=approval_id, decision=decision, reviewer=reviewer)
     session.flash.append(await outcome_message(inbox.feed, approval_id, position, decision))
     return back
+
+
+async def decided_by(feed: ApprovalFeed, approval_id: str) -> HistoryEntry | None:
+    """The decision that counted, once the feed has read it: Restate may know of it a moment before the
+    feed's consumer does, so wait briefly rather than show a decision without its reviewer."""
+    deadline = time.monotonic() + FEED_CATCH_UP_S
+    while (first := feed.first_decision.get(approval_id)) is None and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+    return first
 
 
 async def outcome_message(
