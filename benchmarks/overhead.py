@@ -16,6 +16,7 @@ durability. Timestamps have 1 ms resolution, so the median is over many steps.
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from datetime import datetime
@@ -26,6 +27,7 @@ from agentpipe.kafka_publisher import KafkaPublisher
 from agentpipe.settings import get_settings
 from benchmarks.baselines import Chain
 from benchmarks.monitor import sql
+from handlers.claim_keys import REQUEST_IDS, claim_key
 
 STEPS_PER_REQUEST = 4  # 3 LLM calls + the result publish
 
@@ -83,17 +85,19 @@ async def ingress_probe(count: int, path: str, body: dict, id_prefix: str) -> di
 
 
 def journal_step_gaps(service: str, request_ids: list[str]) -> dict:
-    """Per-step gaps from sys_journal of the invocations forwarded by the intake (idempotency key = request id)."""
+    """Per-step gaps from sys_journal of the invocations that ran the requests (named by their request-id claims)."""
     gaps_ms: list[float] = []
     totals_ms: list[float] = []
     for chunk in _chunks(request_ids, 50):
-        keys = ", ".join(f"'{rid}'" for rid in chunk)
-        invocations = sql(
-            f"SELECT id FROM sys_invocation WHERE target_service_name = '{service}' AND idempotency_key IN ({keys})"
+        keys = ", ".join(f"'{claim_key('chaining', rid)}'" for rid in chunk)
+        claims = sql(
+            f"SELECT value_utf8 FROM state WHERE service_name = '{REQUEST_IDS}' AND service_key IN ({keys}) "
+            "AND key = 'first'"
         )
-        if not invocations:
+        claimed = [json.loads(row["value_utf8"]).get("invocation_id") for row in claims]
+        if not claimed:
             continue
-        ids = ", ".join(f"'{row['id']}'" for row in invocations)
+        ids = ", ".join(f"'{invocation_id}'" for invocation_id in claimed if invocation_id)
         rows = sql(f"SELECT id, index, entry_type, appended_at FROM sys_journal WHERE id IN ({ids}) ORDER BY id, index")
         by_invocation: dict[str, list[dict]] = {}
         for row in rows:

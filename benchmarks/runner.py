@@ -163,7 +163,7 @@ class Bench:
         ingress = await overhead.ingress_probe(
             count, ingress_path("chaining"), self.body, f"bench-{self.run_id}-ovh-ingress"
         )
-        # One at a time through Kafka, for the journal timestamps (the intake sets idempotency key = request id).
+        # One at a time through Kafka, for the journal timestamps (each request's claim names its invocation).
         target = load.KafkaTarget("restate-kafka", request_topic("chaining"), result_topic("chaining"))
         try:
             ids = []
@@ -298,13 +298,12 @@ def cpu_ms_per_request(resources: dict, name: str, summary: dict) -> float | Non
 
 
 async def wait_idle(service: str, timeout: float = 180.0) -> None:
-    """Until Restate has no unfinished invocation of the service or the intake (left over from requests we gave up on).
+    """Until Restate has no unfinished invocation of the service (left over from requests we gave up on).
 
-    Two idle readings in a row, since records still in Kafka become intake invocations one by one.
+    Two idle readings in a row, since records still in Kafka become invocations one by one.
     """
     query = (
-        "SELECT count(*) AS n FROM sys_invocation WHERE target_service_name IN "
-        f"('{service}', 'RequestIntake', 'ChatIntake') AND status != 'completed'"
+        f"SELECT count(*) AS n FROM sys_invocation WHERE target_service_name = '{service}' AND status != 'completed'"
     )
     deadline = time.monotonic() + timeout
     idle = 0

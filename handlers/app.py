@@ -1,8 +1,8 @@
-"""The agent service's ASGI app: the intakes, the approval review and the ten pattern services.
+"""The agent service's ASGI app: the ten pattern services, the request-id claims and the approval review.
 
 Over Restate's HTTP ingress only the ten pattern handlers and Chat's read
-handler are reachable; the intakes and everything that decides an approval are
-private to Restate. The app itself answers only restate-server: every request
+handler are reachable; the patterns' ingest handlers, the claims and everything
+that decides an approval are private to Restate. The app itself answers only restate-server: every request
 must carry a request identity signed with the stack's key.
 """
 
@@ -14,13 +14,10 @@ from restate.server_types import RestateAppT
 from agentpipe.settings import get_settings
 from handlers.approvals import approval_intake, review
 from handlers.catalog import PATTERNS
-from handlers.intake import chat_intake, request_intake
 from handlers.request_ids import request_ids
 
-# Where the records enter, and what they depend on.
+# What the patterns' record intake depends on, and where decisions enter.
 INTAKE_SERVICES: list[restate.Service | restate.VirtualObject | restate.Workflow] = [
-    request_intake,
-    chat_intake,
     request_ids,
     approval_intake,
     review,

@@ -1,37 +1,38 @@
-"""Intake: the thin handlers the Kafka subscriptions deliver raw records to.
+"""Intake: what a pattern does with a raw Kafka record before it runs the request.
 
-    record → decode strictly, validate → (bad: dead letter) → claim the request id (reused for
-    another body: dead letter) → send to the pattern handler, idempotency key = request id
+    record → <pattern service>/ingest: decode strictly, validate → (bad: dead letter)
+           → claim the request id (reused for another body: dead letter; same body: done)
+           → run the pattern in this same invocation
 
-The intake takes raw bytes, so a record that is not JSON, has the wrong shape,
-is too large or (chat) has no key becomes a dead letter instead of a failed
-invocation, and its partition keeps flowing. No exception of decoding,
-validating or re-encoding escapes: a retry could never fix it, and for chat
-it would hold up every later message of the session. Forwarding with the
-request id as idempotency key makes two records with the same id run once. The
-intake holds no LLM step: the pattern invocation keeps the only journal of the work.
+Each pattern service has a private ``ingest`` handler next to its public one
+(handlers/pattern.py) and the subscription delivers there, so a request costs
+one invocation plus the claim, and its work is journaled once, in the
+invocation Kafka started. The handler takes raw bytes, so a record that is not
+JSON, has the wrong shape, is too large or (chat) has no key becomes a dead
+letter instead of a failed invocation, and its partition keeps flowing. No
+exception of decoding, validating or re-encoding escapes: a retry could never
+fix it, and for chat it would hold up every later message of the session.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import restate
 from pydantic import BaseModel, ValidationError
-from restate.serde import BytesSerde
 
 from agentpipe.logs import bind_request, get_logger
-from agentpipe.messages import AgentRequest, Source, describe_validation_error
+from agentpipe.messages import Source, describe_validation_error
 from agentpipe.settings import get_settings
-from handlers.catalog import pattern_for_request_topic
-from handlers.pattern import Pattern
-from handlers.policies import invocation_retry_policy
+from handlers.claim_keys import claim_key
 from handlers.records import RejectedRecord, decode_json_object, printable
 from handlers.request_ids import Claim, claim, fingerprint
-from handlers.runtime import R, model_refusal, publish_dead_letter
-from subscriptions.desired import CHAT_INTAKE, REQUEST_INTAKE
+from handlers.runtime import R, model_refusal, publish_dead_letter, run_pattern
+
+if TYPE_CHECKING:
+    from handlers.pattern import Pattern
 
 log = get_logger(__name__)
 
@@ -39,8 +40,11 @@ MAX_SESSION_ID_CHARS = 256
 
 
 class IntakeOutcome(BaseModel):
-    status: Literal["forwarded", "duplicate", "dead-lettered"]
+    """What became of one record: its request ran (``result`` is the result's status), or it did not."""
+
+    status: Literal["processed", "duplicate", "dead-lettered"]
     request_id: str | None = None
+    result: str | None = None
     error: str | None = None
 
 
@@ -88,12 +92,12 @@ def check_session_key(session_key: str | None) -> str:
     return session_key
 
 
-def _forwardable(
-    raw: bytes, pattern: Pattern[Any] | None, session_key: str | None, headers: dict[str, str], source: Source | None
-) -> tuple[AgentRequest, bytes]:
-    """The request and the exact bytes to forward; every way this can fail is a RejectedRecord."""
-    if pattern is None:
-        raise RejectedRecord(f"no pattern is subscribed to topic {source.topic if source else '(none)'}")
+def admissible(
+    raw: bytes, pattern: Pattern[R], session_key: str | None, headers: dict[str, str], source: Source | None
+) -> R:
+    """The request the record holds; every way this can fail is a RejectedRecord."""
+    if source is None:
+        raise RejectedRecord("not a Kafka record: the ingest handlers take records from subscriptions only")
     if pattern.keyed:
         check_session_key(session_key)
     request = parse_request(raw, pattern.request, source, headers.get("request-id"))
@@ -102,25 +106,29 @@ def _forwardable(
     if problem:
         raise RejectedRecord(problem)
     try:
-        return request, request.model_dump_json(exclude_none=True).encode()
+        # Steps journal the request again (their arguments, the result): it must encode.
+        request.model_dump_json(exclude_none=True)
     except Exception as exc:  # noqa: BLE001 - whatever breaks re-encoding, a retry would break it again
         raise RejectedRecord(f"record value cannot be encoded again: {printable(str(exc))}") from None
+    return request
 
 
-async def _ingest(ctx: restate.Context, raw: bytes, session_key: str | None) -> IntakeOutcome:
+async def ingest(ctx: restate.Context, raw: bytes, pattern: Pattern[Any], session_key: str | None) -> IntakeOutcome:
+    """Admit one record of ``pattern``'s request topic and, unless it is bad or a repeat, run it."""
     headers = ctx.request().headers
     source = record_source(headers)
     key = record_key(headers)
-    pattern = pattern_for_request_topic(source.topic) if source else None
     try:
-        request, payload = _forwardable(raw, pattern, session_key, headers, source)
+        request = admissible(raw, pattern, session_key, headers, source)
     except RejectedRecord as exc:
         letter = await publish_dead_letter(ctx, key, source, str(exc), raw)
         return IntakeOutcome(status="dead-lettered", error=letter.error)
-    assert pattern is not None and request.request_id is not None
+    assert request.request_id is not None  # parse_request falls back on the record's coordinates
     bind_request(ctx.request().id, request.request_id, pattern.name)
     claimed = await ctx.object_call(
-        claim, key=f"{pattern.name}:{request.request_id}", arg=Claim(fingerprint=fingerprint(request), source=source)
+        claim,
+        key=claim_key(pattern.name, request.request_id),
+        arg=Claim(fingerprint=fingerprint(request), source=source, invocation_id=ctx.request().id),
     )
     if claimed.outcome == "conflict":
         first = claimed.first_source.coordinates() if claimed.first_source else "an earlier request"
@@ -131,37 +139,12 @@ async def _ingest(ctx: restate.Context, raw: bytes, session_key: str | None) -> 
         letter = await publish_dead_letter(ctx, key, source, error, raw)
         return IntakeOutcome(status="dead-lettered", error=letter.error)
     if claimed.outcome == "repeat":
-        log.info("request already forwarded", first=claimed.first_source)
+        log.info("request already taken", first=claimed.first_source)
         return IntakeOutcome(status="duplicate", request_id=request.request_id)
-    ctx.generic_send(
-        pattern.service,
-        pattern.handler,
-        payload,
-        key=session_key if pattern.keyed else None,
-        idempotency_key=request.request_id,
-    )
-    log.info("request forwarded", service=pattern.service)
-    return IntakeOutcome(status="forwarded", request_id=request.request_id)
+    result = await run_pattern(ctx, pattern.name, request, pattern.work, keyed=pattern.keyed)
+    return IntakeOutcome(status="processed", request_id=request.request_id, result=result.status)
 
 
-# Private: only the subscriptions deliver here, never an HTTP caller.
-request_intake = restate.Service(
-    REQUEST_INTAKE.service, ingress_private=True, invocation_retry_policy=invocation_retry_policy()
-)
-
-
-@request_intake.handler(REQUEST_INTAKE.handler, accept="*/*", input_serde=BytesSerde())
-async def ingest(ctx: restate.Context, raw: bytes) -> IntakeOutcome:
-    return await _ingest(ctx, raw, session_key=None)
-
-
-# A Virtual Object keyed by the record key: records of one session pass in topic order.
-chat_intake = restate.VirtualObject(
-    CHAT_INTAKE.service, ingress_private=True, invocation_retry_policy=invocation_retry_policy()
-)
-
-
-@chat_intake.handler(CHAT_INTAKE.handler, accept="*/*", input_serde=BytesSerde())
-async def ingest_chat(ctx: restate.ObjectContext, raw: bytes) -> IntakeOutcome:
-    has_key = "kafka.key" in ctx.request().headers and ctx.key() != ""
-    return await _ingest(ctx, raw, session_key=ctx.key() if has_key else None)
+def session_key_of(ctx: restate.ObjectContext) -> str | None:
+    """The record key a keyed subscription made the object key; None when the record had none."""
+    return ctx.key() if "kafka.key" in ctx.request().headers and ctx.key() != "" else None

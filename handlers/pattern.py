@@ -14,13 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Generic
+from typing import Any, Generic, cast
 
 import restate
+from restate.serde import BytesSerde
 
 from agentpipe.messages import AgentResult
 from handlers.policies import invocation_retry_policy
 from handlers.runtime import R, Work, run_pattern
+
+# The private handler of every pattern service that Kafka subscriptions deliver raw records to.
+INGEST_HANDLER = "ingest"
 
 
 @dataclass(frozen=True)
@@ -35,7 +39,7 @@ class Pattern(Generic[R]):
     readers: tuple[Callable[[restate.ObjectSharedContext], Awaitable[Any]], ...] = ()
 
     def component(self) -> restate.Service | restate.VirtualObject:
-        """The Restate service (or object) that runs this pattern, with its typed handler."""
+        """The Restate service (or object) that runs this pattern: its typed handler and its record intake."""
 
         async def handle(ctx: restate.Context, request: R) -> AgentResult:
             return await run_pattern(ctx, self.name, request, self.work, keyed=self.keyed)
@@ -55,4 +59,18 @@ class Pattern(Generic[R]):
         else:
             component = restate.Service(self.service, invocation_retry_policy=policy)
         component.handler(self.handler)(handle)
+        # Here, not at the top: the intake's RequestIds object is a service, and declarations build none.
+        from handlers.intake import IntakeOutcome, ingest, session_key_of
+
+        async def ingest_record(ctx: restate.Context, raw: bytes) -> IntakeOutcome:
+            session_key = session_key_of(cast(restate.ObjectContext, ctx)) if self.keyed else None
+            return await ingest(ctx, raw, self, session_key)
+
+        ingest_record.__annotations__ = {
+            "ctx": restate.ObjectContext if self.keyed else restate.Context,
+            "raw": bytes,
+            "return": IntakeOutcome,
+        }
+        # Private: only subscriptions deliver here, never an HTTP caller (it trusts the kafka.* headers).
+        component.handler(INGEST_HANDLER, accept="*/*", input_serde=BytesSerde(), ingress_private=True)(ingest_record)
         return component

@@ -1,11 +1,13 @@
 """Request ids mean one request: the first body seen under an id is the request; another body is a conflict.
 
-    intake → RequestIds[pattern:request id].claim(fingerprint, source) → first | repeat | conflict
+    <pattern>/ingest → RequestIds[pattern:request id].claim(fingerprint, source, invocation) → first | repeat | conflict
 
-A repeat (same id, same body) is not forwarded again; a conflict (same id,
+A repeat (same id, same body) does not run again; a conflict (same id,
 different body) is dead-lettered naming the record that holds the id, never
-silently dropped. Claims are kept as long as Restate de-duplicates by
-idempotency key (a day), then forgotten, so an id can be used again after that.
+silently dropped. The claim names the invocation that runs the request, which
+is how `agentpipe status` and `cancel` find it by request id. Claims are kept a
+day (Restate's idempotency retention, what HTTP callers get with an
+idempotency key), then forgotten, so an id can be used again after that.
 """
 
 from __future__ import annotations
@@ -19,15 +21,17 @@ import restate
 from pydantic import BaseModel
 
 from agentpipe.messages import AgentRequest, Source
+from handlers.claim_keys import REQUEST_IDS
 from handlers.policies import invocation_retry_policy
 
-# Restate's default idempotency retention: how long a forwarded request id is de-duplicated.
+# Restate's default idempotency retention: how long a request id is de-duplicated.
 CLAIM_RETENTION = timedelta(days=1)
 
 
 class Claim(BaseModel):
     fingerprint: str
     source: Source | None = None
+    invocation_id: str | None = None  # the invocation that runs the request (absent in claims of older versions)
 
 
 class Claimed(BaseModel):
@@ -42,7 +46,7 @@ def fingerprint(request: AgentRequest) -> str:
 
 
 request_ids = restate.VirtualObject(
-    "RequestIds", ingress_private=True, invocation_retry_policy=invocation_retry_policy()
+    REQUEST_IDS, ingress_private=True, invocation_retry_policy=invocation_retry_policy()
 )
 
 

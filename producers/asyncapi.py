@@ -41,7 +41,7 @@ from agentpipe.topics import (
 from handlers.catalog import PATTERNS
 from handlers.pattern import Pattern
 from producers import yaml_text
-from subscriptions.desired import APPROVAL_INTAKE, CHAT_INTAKE, REQUEST_INTAKE
+from subscriptions.desired import APPROVAL_INTAKE, pattern_intake
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS_DIR = ROOT / "docs"
@@ -339,7 +339,7 @@ DEAD_LETTER = Message(
     title="dead letter",
     summary="A record that could not be processed.",
     description="One per failed record, with its coordinates, the reason and its bytes; the next record is "
-    "processed. Written by the intakes and by the ingress guard.",
+    "processed. Written by the ingest handlers and by the ingress guard.",
     key={"description": "The key of the record that failed, when it had one (its bytes as they were)."},
     example=DEAD_LETTER_EXAMPLE,
 )
@@ -352,7 +352,7 @@ def channels(prefix: str = DEFAULT_PREFIX) -> list[Channel]:
     result, chat_result = result_messages()
     found: list[Channel] = []
     for pattern in PATTERNS.values():
-        intake = CHAT_INTAKE if pattern.keyed else REQUEST_INTAKE
+        intake = pattern_intake(pattern)
         keyed = " (a Virtual Object keyed by the session id: one session's records in topic order)"
         found.append(
             Channel(
@@ -360,9 +360,9 @@ def channels(prefix: str = DEFAULT_PREFIX) -> list[Channel]:
                 address=request_topic(pattern.name, prefix),
                 title=f"{pattern.name} requests",
                 description=f"Requests for the {pattern.name} pattern. Restate's Kafka subscription delivers each "
-                f"record to {intake.service}/{intake.handler}, which validates it and forwards it to "
-                f"{pattern.service}/{pattern.handler}{keyed if pattern.keyed else ''}; an invalid record becomes "
-                "one dead letter.",
+                f"record to {intake.service}/{intake.handler}{keyed if pattern.keyed else ''}, which validates "
+                f"it and runs it like {pattern.service}/{pattern.handler} does over HTTP; an invalid record "
+                "becomes one dead letter.",
                 partitions=DEFAULT_REQUEST_PARTITIONS,
                 message=request_message(pattern),
                 action="send",

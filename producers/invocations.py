@@ -1,8 +1,9 @@
 """Status and cancellation of a request, through Restate's admin API and its SQL introspection.
 
-The intake forwards every request to its pattern handler with the request id as
-idempotency key, so ``sys_invocation.idempotency_key`` finds the invocation that
-does the work. Its journal length, status and completion come from there; a
+A request from Kafka runs in the invocation its record started (a pattern's
+``ingest``), and its request-id claim in Restate's state names that invocation;
+a request sent over HTTP with its id as idempotency key is found by
+``sys_invocation.idempotency_key``. Its journal length, status and completion come from there; a
 moderation waiting for a person is told by its pending review in Restate's state
 (producers.approval_state), and a cancelled one by the cancel signal in its journal
 (the handler turns cancellation into an ``error`` result and then completes
@@ -11,12 +12,14 @@ normally, so the completion alone does not say it).
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, TypedDict, cast
 
 from agentpipe.settings import get_settings
 from handlers.catalog import PATTERNS
+from handlers.claim_keys import REQUEST_IDS, claim_key
 from producers.approval_state import ApprovalState
 from producers.errors import NotFound, NotOk, WaitTimeout
 from producers.restate_sql import admin_errors, query, sql_literal
@@ -63,13 +66,37 @@ class RequestStatus:
         return asdict(self)
 
 
-def find_invocation(request_id: str) -> InvocationRow | None:
-    """The newest invocation whose idempotency key is ``request_id``."""
+INVOCATION_COLUMNS = (
+    "id, target, target_service_name, status, journal_size, created_at, modified_at, completed_at, "
+    "completion_result, completion_failure, last_failure"
+)
+
+
+def claimed_invocations(request_id: str) -> list[str]:
+    """Ids of the invocations that took ``request_id`` from Kafka (one per pattern that saw the id)."""
+    keys = ", ".join(sql_literal(claim_key(name, request_id)) for name in PATTERNS)
     rows = query(
-        "SELECT id, target, target_service_name, status, journal_size, created_at, modified_at, completed_at, "
-        "completion_result, completion_failure, last_failure "
-        f"FROM sys_invocation WHERE idempotency_key = {sql_literal(request_id)} ORDER BY created_at DESC LIMIT 1"
+        f"SELECT value_utf8 FROM state WHERE service_name = {sql_literal(REQUEST_IDS)} "
+        f"AND service_key IN ({keys}) AND key = 'first'"
     )
+    found = []
+    for row in rows:
+        try:
+            invocation_id = json.loads(row.get("value_utf8") or "null").get("invocation_id")
+        except (ValueError, AttributeError):
+            continue  # not a claim this version wrote
+        if isinstance(invocation_id, str):
+            found.append(invocation_id)
+    return found
+
+
+def find_invocation(request_id: str) -> InvocationRow | None:
+    """The newest invocation that runs ``request_id``: claimed from Kafka, or called with it as idempotency key."""
+    claimed = claimed_invocations(request_id)
+    where = f"idempotency_key = {sql_literal(request_id)}"
+    if claimed:
+        where += f" OR id IN ({', '.join(sql_literal(i) for i in claimed)})"
+    rows = query(f"SELECT {INVOCATION_COLUMNS} FROM sys_invocation WHERE {where} ORDER BY created_at DESC LIMIT 1")
     # Restate's schema gives these columns these types; the query names each of them.
     return cast(InvocationRow, rows[0]) if rows else None
 

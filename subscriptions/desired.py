@@ -1,8 +1,9 @@
 """The subscription map: which topic feeds which handler, derived from the pattern declarations.
 
-Every request topic goes to an intake that validates, dead-letters and
-de-duplicates, then forwards to the pattern's handler; the approvals topic goes
-to the approval intake. Topic creation (subscriptions/kafka_topics.py), the
+Every request topic goes to its pattern service's private ``ingest`` handler,
+which validates, dead-letters and de-duplicates, then runs the request in the
+same invocation (handlers/intake.py); the approvals topic goes to the approval
+intake. Topic creation (subscriptions/kafka_topics.py), the
 subscription sync (subscriptions/restate_admin.py) and the ingress guard read
 this instead of spelling topic or service names themselves.
 """
@@ -10,23 +11,23 @@ this instead of spelling topic or service names themselves.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from agentpipe.settings import get_settings
 from agentpipe.topics import approvals_topic, request_topic, result_topic
 from handlers.catalog import PATTERNS
+from handlers.pattern import INGEST_HANDLER, Pattern
 
 
 @dataclass(frozen=True)
 class Intake:
-    """A handler that subscriptions deliver raw records to (handlers/intake.py, handlers/approvals.py)."""
+    """A handler that subscriptions deliver raw records to (a pattern's ``ingest``, handlers/approvals.py)."""
 
     service: str
     keyed: bool  # a Virtual Object keyed by the record key: one key's records pass in topic order
     handler: str = "ingest"
 
 
-REQUEST_INTAKE = Intake("RequestIntake", keyed=False)
-CHAT_INTAKE = Intake("ChatIntake", keyed=True)
 APPROVAL_INTAKE = Intake("ApprovalIntake", keyed=True)
 
 
@@ -55,6 +56,11 @@ def to_intake(topic: str, intake: Intake) -> Subscription:
     return Subscription(topic, intake.service, intake.handler, keyed=intake.keyed)
 
 
+def pattern_intake(pattern: Pattern[Any]) -> Intake:
+    """Where a pattern's request records go: its service's ingest (chat: keyed, so a session's records pass in order)."""
+    return Intake(pattern.service, keyed=pattern.keyed, handler=INGEST_HANDLER)
+
+
 def request_topics() -> list[str]:
     return [request_topic(name) for name in PATTERNS]
 
@@ -64,8 +70,7 @@ def result_topics() -> list[str]:
 
 
 def desired_subscriptions() -> list[Subscription]:
-    # Keyed patterns (chat) go through the keyed intake, so one session's records pass in topic order;
-    # approvals are keyed by approval id, so decisions on one approval apply in topic order.
-    subs = [to_intake(request_topic(p.name), CHAT_INTAKE if p.keyed else REQUEST_INTAKE) for p in PATTERNS.values()]
+    # Approvals are keyed by approval id, so decisions on one approval apply in topic order.
+    subs = [to_intake(request_topic(p.name), pattern_intake(p)) for p in PATTERNS.values()]
     subs.append(to_intake(approvals_topic(), APPROVAL_INTAKE))
     return subs

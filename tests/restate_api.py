@@ -8,6 +8,7 @@ import time
 import httpx
 
 from agentpipe.settings import get_settings
+from producers.invocations import claimed_invocations
 
 
 def sql(query: str) -> list[dict]:
@@ -22,12 +23,13 @@ def sql(query: str) -> list[dict]:
 
 
 def invocation_of(service: str, request_id: str, timeout: float = 30.0) -> dict:
-    """The pattern invocation forwarded with idempotency key = request id."""
+    """The pattern invocation that runs the request: the one its request-id claim names."""
     deadline = time.monotonic() + timeout
     while True:
-        rows = sql(
-            "SELECT id, status, journal_size, idempotency_key FROM sys_invocation "
-            f"WHERE target_service_name = '{service}' AND idempotency_key = '{request_id}'"
+        claimed = claimed_invocations(request_id)
+        rows = claimed and sql(
+            "SELECT id, status, journal_size FROM sys_invocation "
+            f"WHERE target_service_name = '{service}' AND id IN ({', '.join(repr(i) for i in claimed)})"
         )
         if rows or time.monotonic() > deadline:
             assert rows, f"no {service} invocation for request {request_id}"

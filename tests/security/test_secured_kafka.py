@@ -20,9 +20,10 @@ import pytest
 from agentpipe.kafka_publisher import KafkaPublisher
 from agentpipe.settings import get_settings
 from agentpipe.topics import request_topic, result_topic
+from handlers.catalog import PATTERNS
 from producers.broker import Publisher, TopicReader, cluster_metadata
 from producers.errors import Unreachable
-from subscriptions.desired import REQUEST_INTAKE, to_intake
+from subscriptions.desired import pattern_intake, to_intake
 from subscriptions.kafka_topics import desired_topics, ensure_topics
 from subscriptions.restate_admin import admin_client, ensure_kafka_cluster, subscription_options
 from tests.kafka_io import new_id, result_reader, wait_for_results
@@ -125,7 +126,7 @@ def restate_clusters(stack, broker):
             ):
                 with kafka_env(broker, options, AGENTPIPE_RESTATE_KAFKA_CLUSTER=name):
                     clusters.append(ensure_kafka_cluster())  # the code under test builds the properties
-                    subscription = to_intake(request_topic(pattern), REQUEST_INTAKE)
+                    subscription = to_intake(request_topic(pattern), pattern_intake(PATTERNS[pattern]))
                     created = admin.post(
                         "/subscriptions",
                         json={

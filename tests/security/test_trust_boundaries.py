@@ -1,7 +1,7 @@
 """Who may decide, and who may call what: the attacks that once worked, each tried again.
 
 - an unsigned decision over HTTP ingress, straight to the approval handler;
-- any private handler (intakes, the review) over ingress;
+- any private handler (the patterns' ingest, the request-id claims, the review) over ingress;
 - a call to a deployment that does not come from restate-server (a made-up journal);
 - listening on anything but loopback;
 - the services starting without an approval key or with an invalid setting.
@@ -82,8 +82,10 @@ def test_no_http_caller_can_decide_or_reach_a_private_handler(stack):
             f"ApprovalReview/{approval_id}/decide",
             f"ApprovalReview/{approval_id}/run",
             f"ApprovalIntake/{approval_id}/ingest",
-            "RequestIntake/ingest",
-            f"ChatIntake/{approval_id}/ingest",
+            "CallChainingService/ingest",
+            "HumanInTheLoopService/ingest",
+            f"Chat/{approval_id}/ingest",
+            f"RequestIds/chaining:{request_id}/claim",
         ):
             response = httpx.post(
                 f"{ingress}/{path}",

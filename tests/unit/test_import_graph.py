@@ -62,7 +62,7 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_is_read() -> None:
     edges = graph()
-    assert "handlers.catalog" in edges["handlers.intake"]
+    assert "handlers.request_ids" in edges["handlers.intake"]
     assert "handlers.pattern" in edges["handlers.chaining"]
 
 

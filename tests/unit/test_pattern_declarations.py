@@ -10,7 +10,8 @@ import pytest
 from agentpipe.messages import AgentRequest, AgentResult
 from agentpipe.topics import request_topic, result_topic
 from handlers.catalog import PATTERNS, pattern_for_request_topic
-from subscriptions.desired import CHAT_INTAKE, REQUEST_INTAKE, desired_subscriptions
+from handlers.pattern import INGEST_HANDLER
+from subscriptions.desired import desired_subscriptions
 from subscriptions.kafka_topics import desired_topics
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
@@ -46,11 +47,11 @@ def test_subscribed_from_its_request_topic(name: str) -> None:
     pattern = PATTERNS[name]
     topic = request_topic(name)
     [subscription] = [s for s in desired_subscriptions() if s.topic == topic]
-    intake = CHAT_INTAKE if pattern.keyed else REQUEST_INTAKE
+    # Delivered to the pattern's own service, to its private ingest handler (chat: keyed by the session).
     assert (subscription.service, subscription.handler, subscription.keyed) == (
-        intake.service,
-        intake.handler,
-        intake.keyed,
+        pattern.service,
+        INGEST_HANDLER,
+        pattern.keyed,
     )
     assert pattern_for_request_topic(topic) is pattern
     assert topic in desired_topics() and result_topic(name) in desired_topics()
