@@ -15,6 +15,7 @@ from pathlib import Path
 RESULTS_DIR = Path("benchmark-results")
 VARIANTS = ("restate-kafka", "restate-ingress", "restate-floor", "baseline-sequential", "baseline-concurrent")
 LOAD_MODES = ("closed", "open")  # how the load is offered (see benchmarks.load)
+DEFAULT_OPEN_RATE_OF_BASELINE = 0.7
 
 
 @dataclass
@@ -25,6 +26,11 @@ class BenchConfig:
     variants: list[str] = field(default_factory=lambda: list(VARIANTS))
     concurrency: int = 100
     rate: float = 100.0
+    # Open loop at this fraction of (b)'s closed-loop throughput at the same model latency (None: at ``rate``).
+    # Applies when the run has both modes and baseline-concurrent, unless ``rate`` was given (``rate_given``).
+    open_rate_of_baseline: float | None = DEFAULT_OPEN_RATE_OF_BASELINE
+    open_rate_given: bool = False  # --open-rate-of-baseline was on the command line
+    rate_given: bool = False  # --rate was on the command line
     duration: float = 15.0
     warmup: float = 3.0
     overhead_requests: int = 100
@@ -55,6 +61,51 @@ def quick_config() -> BenchConfig:
         name="quick",
         quick=True,
     )
+
+
+def open_rate_fraction(config: BenchConfig) -> float | None:
+    """The fraction of (b)'s closed-loop throughput the open loop offers, or None for the fixed ``rate``.
+
+    Raises ValueError when --open-rate-of-baseline was asked for but cannot apply.
+    """
+    fraction = config.open_rate_of_baseline
+    if config.rate_given:
+        if config.open_rate_given and fraction:
+            raise ValueError("give either --rate (a fixed open-loop rate) or --open-rate-of-baseline, not both")
+        return None
+    if not fraction:
+        return None
+    if fraction < 0:
+        raise ValueError("--open-rate-of-baseline must be a positive fraction, e.g. 0.7 (0 turns it off)")
+    missing = [
+        what
+        for what, present in (
+            ("mode closed", "closed" in config.modes),
+            ("mode open", "open" in config.modes),
+            ("variant baseline-concurrent", "baseline-concurrent" in config.variants),
+        )
+        if not present
+    ]
+    if missing:
+        if config.open_rate_given:
+            raise ValueError(
+                f"--open-rate-of-baseline needs {', '.join(missing)} in the run "
+                "(the open loop's rate is derived from (b)'s closed loop); or give --rate"
+            )
+        return None  # the default applies only where it can
+    return fraction
+
+
+def ordered_modes(modes: list[str]) -> list[str]:
+    """Closed loop first: an open loop's rate may be derived from a closed loop at the same model latency."""
+    return sorted(modes, key=LOAD_MODES.index)
+
+
+def derived_rate(fraction: float, baseline_rps: float | None) -> float | None:
+    """The open loop's rate: ``fraction`` of (b)'s closed-loop throughput (None when (b) completed nothing)."""
+    if not baseline_rps or baseline_rps <= 0:
+        return None
+    return max(round(fraction * baseline_rps, 1), 0.1)
 
 
 def _floats(text: str) -> list[float]:
@@ -89,7 +140,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--modes", type=_choices(LOAD_MODES), help="closed,open")
     parser.add_argument("--variants", type=_choices(VARIANTS), help=",".join(VARIANTS))
     parser.add_argument("--concurrency", type=int, help=f"closed loop: requests in flight (default {d.concurrency})")
-    parser.add_argument("--rate", type=float, help=f"open loop: requests per second (default {d.rate:g})")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help=f"open loop: a fixed rate in requests per second (default: see --open-rate-of-baseline; else {d.rate:g})",
+    )
+    parser.add_argument(
+        "--open-rate-of-baseline",
+        type=float,
+        metavar="FRACTION",
+        help=f"open loop at FRACTION of (b)'s closed-loop throughput measured just before at the same model "
+        f"latency (default {d.open_rate_of_baseline:g} when the run has both modes and baseline-concurrent "
+        "and no --rate; 0 turns it off)",
+    )
     parser.add_argument("--duration", type=float, help=f"measured seconds per variant (default {d.duration:g})")
     parser.add_argument("--warmup", type=float, help=f"unmeasured seconds before each (default {d.warmup:g})")
     parser.add_argument("--overhead-requests", type=int, help="requests per overhead probe (0 skips it)")
@@ -120,6 +183,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from(args: argparse.Namespace) -> BenchConfig:
     config = quick_config() if args.quick else BenchConfig()
+    config.rate_given = getattr(args, "rate", None) is not None
+    config.open_rate_given = getattr(args, "open_rate_of_baseline", None) is not None
     for key in (
         "pattern",
         "latencies",
@@ -127,6 +192,7 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
         "variants",
         "concurrency",
         "rate",
+        "open_rate_of_baseline",
         "duration",
         "warmup",
         "overhead_requests",

@@ -47,6 +47,13 @@ def test_quick_benchmark_writes_table_plot_and_numbers(stack, tmp_path):
         assert run["summary"]["ok"] > 0, run  # every variant carried requests end to end
         assert run["resources"]["agent-service"]["rss_max_mb"] > 0
     assert data["machine"]["cpus"] >= 1 and data["overhead"]["per_step"]["method_a_ms"] is not None
+    # The open loops ran at 70 % of (b)'s closed-loop throughput, measured before them in the same run.
+    b_closed = next(r for r in data["runs"] if (r["variant"], r["mode"]) == ("baseline-concurrent", "closed"))
+    rate = round(0.7 * b_closed["summary"]["throughput_rps"], 1)
+    assert data["config"]["open_rates_rps"] == {"0": rate}
+    assert {r["rate"] for r in data["runs"] if r["mode"] == "open"} == {rate}
+    assert data["runs"].index(b_closed) < min(i for i, r in enumerate(data["runs"]) if r["mode"] == "open")
+    assert any(t["name"].startswith("open loop at 70% of (b)") for t in data["targets"])
     assert data["in_flight"]["ok"] == data["in_flight"]["requests"]
     floor = next(r for r in data["runs"] if r["variant"] == "restate-floor")
     assert floor["cpu_ms_per_request"]["restate"] is not None and floor["resources"]["consumer"]["rss_max_mb"] > 0
