@@ -15,7 +15,11 @@ from pathlib import Path
 RESULTS_DIR = Path("benchmark-results")
 VARIANTS = ("restate-kafka", "restate-ingress", "restate-floor", "baseline-sequential", "baseline-concurrent")
 LOAD_MODES = ("closed", "open")  # how the load is offered (see benchmarks.load)
+# What keeps the in-flight check's invocations waiting: a person's approval (human-in-the-loop
+# requests whose content the model sends to review) or a slow model (the benchmarked pattern).
+IN_FLIGHT_KINDS = ("approvals", "slow-model")
 DEFAULT_OPEN_RATE_OF_BASELINE = 0.7
+SLOW_MODEL_IN_FLIGHT = 1000  # the slow-model check's default N (it keeps N LLM calls open at once)
 
 
 @dataclass
@@ -34,8 +38,10 @@ class BenchConfig:
     duration: float = 15.0
     warmup: float = 3.0
     overhead_requests: int = 100
-    in_flight: int = 1000
-    in_flight_latency: float = 2000.0
+    in_flight: int = 10_000
+    in_flight_kind: str = "approvals"
+    in_flight_latency: float = 2000.0  # slow-model kind only
+    in_flight_hold: float = 5.0  # approvals kind: seconds all N stay waiting (sampled) before they are approved
     profile_seconds: float = 15.0
     profile_latency: float = 100.0
     label: str = ""
@@ -56,6 +62,7 @@ def quick_config() -> BenchConfig:
         overhead_requests=8,
         in_flight=40,
         in_flight_latency=300.0,
+        in_flight_hold=1.0,
         profile_seconds=1.0,
         profile_latency=0.0,
         name="quick",
@@ -108,6 +115,18 @@ def derived_rate(fraction: float, baseline_rps: float | None) -> float | None:
     return max(round(fraction * baseline_rps, 1), 0.1)
 
 
+def slow_model_problem(latency_ms: float, llm_timeout_s: float) -> str | None:
+    """Why the slow-model in-flight check would measure nothing useful at this latency (None: it is fine)."""
+    if latency_ms >= llm_timeout_s * 1000:
+        return (
+            f"--in-flight-latency {latency_ms:g} ms is at or above the agent service's LLM timeout "
+            f"({llm_timeout_s:g} s, AGENTPIPE_LLM_TIMEOUT_S): every model call would time out and be retried, "
+            "so the check would measure retries, not invocations in flight; use a lower latency or "
+            "--in-flight-kind approvals"
+        )
+    return None
+
+
 def _floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",") if x.strip()]
 
@@ -157,9 +176,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=float, help=f"unmeasured seconds before each (default {d.warmup:g})")
     parser.add_argument("--overhead-requests", type=int, help="requests per overhead probe (0 skips it)")
     parser.add_argument(
-        "--in-flight", type=int, help=f"requests produced at once for the memory check (default {d.in_flight}; 0 skips)"
+        "--in-flight",
+        type=int,
+        help=f"requests produced at once for the memory check (default {d.in_flight:,} approvals, "
+        f"{SLOW_MODEL_IN_FLIGHT:,} with slow-model; 0 skips)",
     )
-    parser.add_argument("--in-flight-latency", type=float, help="model latency (ms) during the in-flight check")
+    parser.add_argument(
+        "--in-flight-kind",
+        choices=IN_FLIGHT_KINDS,
+        help="what they wait for: 'approvals' (default; human-in-the-loop requests that all wait for a person, "
+        "then are approved) or 'slow-model' (the pattern's requests against a slow model)",
+    )
+    parser.add_argument(
+        "--in-flight-latency", type=float, help="slow-model: model latency (ms), below the agent's LLM timeout"
+    )
+    parser.add_argument(
+        "--in-flight-hold",
+        type=float,
+        help=f"approvals: seconds all of them stay waiting before they are approved (default {d.in_flight_hold:g})",
+    )
     parser.add_argument("--profile-seconds", type=float, help="py-spy sampling time (0 skips profiling)")
     parser.add_argument("--profile-latency", type=float, help="model latency (ms) while profiling")
     parser.add_argument(
@@ -185,6 +220,8 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
     config = quick_config() if args.quick else BenchConfig()
     config.rate_given = getattr(args, "rate", None) is not None
     config.open_rate_given = getattr(args, "open_rate_of_baseline", None) is not None
+    if getattr(args, "in_flight_kind", None) == "slow-model" and not args.quick:
+        config.in_flight = SLOW_MODEL_IN_FLIGHT
     for key in (
         "pattern",
         "latencies",
@@ -197,7 +234,9 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
         "warmup",
         "overhead_requests",
         "in_flight",
+        "in_flight_kind",
         "in_flight_latency",
+        "in_flight_hold",
         "profile_seconds",
         "profile_latency",
         "label",

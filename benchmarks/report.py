@@ -213,7 +213,9 @@ def targets(data: dict) -> list[dict]:
             }
         )
     in_flight = data.get("in_flight")
-    if in_flight:
+    if in_flight and in_flight.get("kind") == "approvals":
+        out.append(approvals_target(in_flight))
+    elif in_flight:
         rss = in_flight["agent_rss_max_mb"]
         out.append(
             {
@@ -224,6 +226,30 @@ def targets(data: dict) -> list[dict]:
             }
         )
     return out
+
+
+AGENT_RSS_MB, RESTATE_RSS_MB, IN_FLIGHT_GOAL = 300, 1024, 10_000
+
+
+def approvals_target(f: dict) -> dict:
+    """N requests all waiting for a person: RSS of the agent service and restate-server, and none lost."""
+    agent, restate, lost = f["agent_rss_max_mb"], f["restate_rss_max_mb"], f["lost"]
+    held = (
+        agent is not None
+        and agent < AGENT_RSS_MB
+        and restate is not None
+        and restate < RESTATE_RSS_MB
+        and lost == 0
+        and f["all_waiting"]
+    )
+    return {
+        "name": f"{f['requests']:,} requests waiting for approval ({f['invocations_per_request'] * f['requests']:,} "
+        "invocations): memory, none lost",
+        "goal": f"agent service < {AGENT_RSS_MB} MB, restate-server < 1 GB, 0 lost, with {IN_FLIGHT_GOAL:,} in flight",
+        "measured": f"agent {_fmt(agent, 1)} MB, restate {_fmt(restate, 1)} MB, lost {lost} "
+        f"({f['max_waiting']:,} of {f['requests']:,} waiting at once)",
+        "met": None if f["requests"] < IN_FLIGHT_GOAL else held,
+    }
 
 
 def targets_table(targets: list[dict]) -> list[str]:
@@ -290,9 +316,11 @@ def compare_table(before: dict, after: dict) -> list[str]:
             f"{o_after['per_step']['method_b_ms']} ms |"
         )
     f_before, f_after = before.get("in_flight"), after.get("in_flight")
-    if f_before and f_after:
+    kind = (f_after or {}).get("kind", "slow-model")
+    if f_before and f_after and f_before.get("kind", "slow-model") == kind:
+        what = "waiting approvals" if kind == "approvals" else "in flight"
         lines.append(
-            f"| {f_after['model_latency_ms']:g} ms | {f_after['requests']} in flight | agent RSS max | | | | "
+            f"| {f_after['model_latency_ms']:g} ms | {f_after['requests']} {what} | agent RSS max | | | | "
             f"{f_before['agent_rss_max_mb']} → {f_after['agent_rss_max_mb']} MB |"
         )
     return lines
@@ -370,7 +398,9 @@ def markdown(data: dict) -> str:
             "is subtracted.",
             "",
         ]
-    if data.get("in_flight"):
+    if (data.get("in_flight") or {}).get("kind") == "approvals":
+        lines += approvals_section(data["in_flight"])
+    elif data.get("in_flight"):
         f = data["in_flight"]
         lines += [
             f"## {f['requests']} invocations in flight ({f['model_latency_ms']:g} ms model, all produced at once)",
@@ -434,6 +464,39 @@ def markdown(data: dict) -> str:
         "of restate-server per completed request; it is less sensitive to the rest of the machine than latency.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _statuses(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n:,} {status}" for status, n in sorted(counts.items())) or "none"
+
+
+def approvals_section(f: dict) -> list[str]:
+    n = f["requests"]
+    if f["all_waiting"]:
+        reached = (
+            f"All {n:,} reached their review {f['seconds_to_all_waiting']} s after they were produced and waited "
+            f"{f['hold_s']:g} s more"
+        )
+    else:
+        reached = f"Only {f['max_waiting']:,} of {n:,} were waiting at once before the benchmark stopped waiting"
+    after = f["after_approval_ms"]
+    return [
+        f"## {n:,} requests waiting for approval (human-in-the-loop, 0 ms model)",
+        "",
+        f"Each request's content makes the moderator call the human review tool, so each holds two invocations: "
+        f"{f['service']} and its ApprovalReview, which publishes the approval request and waits on its promise. "
+        f"{reached} (Restate SQL: reviews {_statuses(f['review_statuses_before_approval'])}; "
+        f"{f['service']} {_statuses(f['pattern_statuses_before_approval'])}). "
+        f"Then {f['approved']:,} signed approval events went through Kafka, and {f['results']:,}/{n:,} results came "
+        f"back ({f['ok']:,} ok) within {f['seconds_approval_to_results']} s of the approvals' start "
+        f"(p50 {_fmt(after['p50'])} ms, p99 {_fmt(after['p99'])} ms); lost {f['lost']} (N - results).",
+        "",
+        f"RSS max while they waited: agent service {_fmt(f['agent_rss_waiting_max_mb'], 1)} MB, restate-server "
+        f"{_fmt(f['restate_rss_waiting_max_mb'], 1)} MB; over the whole check, approvals included: agent service "
+        f"{_fmt(f['agent_rss_max_mb'], 1)} MB (before: {f['agent_rss_before_mb']} MB), restate-server "
+        f"{_fmt(f['restate_rss_max_mb'], 1)} MB.",
+        "",
+    ]
 
 
 def _latency_panel(ax, runs: dict, mode: str, variants: list[str]) -> None:

@@ -15,13 +15,16 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psutil
+
 from agentpipe.settings import get_settings
 from agentpipe.topics import request_topic, result_topic
-from benchmarks import baselines, floor, load, monitor, overhead, profile, report
-from benchmarks.config import BenchConfig, derived_rate, open_rate_fraction, ordered_modes
+from benchmarks import approvals, baselines, floor, load, monitor, overhead, profile, report
+from benchmarks.config import BenchConfig, derived_rate, open_rate_fraction, ordered_modes, slow_model_problem
 from handlers import prompts
 from handlers.catalog import PATTERNS
 from offline_model.client import OfflineModelControl
+from producers.approval_key import approval_secret
 
 # Patterns whose requests wait for a person cannot be benchmarked unattended.
 UNATTENDED = [name for name in PATTERNS if name != "human-in-the-loop"]
@@ -188,6 +191,20 @@ class Bench:
         return result
 
     async def in_flight(self) -> dict:
+        if self.config.in_flight_kind == "approvals":
+            return await self.approvals_in_flight()
+        return await self.slow_model_in_flight()
+
+    async def approvals_in_flight(self) -> dict:
+        count = self.config.in_flight
+        say(f"{count} human-in-the-loop requests waiting for approval (0 ms model)")
+        self.model.set_latency(0)
+        await asyncio.sleep(1.0)
+        return await approvals.in_flight(
+            count, self.config.in_flight_hold, self.sampler, f"bench-{self.run_id}-approve", say
+        )
+
+    async def slow_model_in_flight(self) -> dict:
         count, latency = self.config.in_flight, self.config.in_flight_latency
         say(f"{count} invocations in flight ({latency:g} ms model)")
         self.model.set_latency(latency)
@@ -226,7 +243,9 @@ class Bench:
             await target.close()
         resources = self.sampler.summary(*driven.window)
         summary = load.summarize(driven)
+        seen = load.results_seen(driven.outcomes)
         result = {
+            "kind": "slow-model",
             "requests": count,
             "model_latency_ms": latency,
             "service": self.pattern.service,
@@ -234,6 +253,8 @@ class Bench:
             "seconds": driven.window[1] - driven.window[0],
             "latency_ms": summary["latency_ms"],
             "max_running": max(running) if running else None,
+            "results": seen,
+            "lost": count - seen,
             "agent_rss_before_mb": round(rss_before.get("rss_mean_mb", 0), 1),
             "agent_rss_max_mb": resources.get("agent-service", {}).get("rss_max_mb"),
             "restate_rss_max_mb": resources.get("restate", {}).get("rss_max_mb"),
@@ -317,6 +338,32 @@ def open_rate(fraction: float, runs: list[dict], latency: float, fallback: float
     return rate, basis
 
 
+def agent_llm_timeout_s(pid: int) -> float:
+    """The LLM timeout of the running agent service: from its environment, else the default of the settings."""
+    try:
+        value = psutil.Process(pid).environ().get("AGENTPIPE_LLM_TIMEOUT_S")
+        if value is not None:
+            return float(value)
+    except (psutil.Error, ValueError):
+        pass
+    return get_settings().llm_timeout_s
+
+
+def check_in_flight(config: BenchConfig, agent_pid: int) -> None:
+    """Refuse an in-flight check that cannot measure what it is for, before any run."""
+    if config.in_flight <= 0:
+        return
+    if config.in_flight_kind == "slow-model":
+        problem = slow_model_problem(config.in_flight_latency, agent_llm_timeout_s(agent_pid))
+        if problem:
+            raise BenchError(problem)
+    elif approval_secret() is None:
+        raise BenchError(
+            "--in-flight-kind approvals signs approval events: set AGENTPIPE_APPROVAL_KEY or use the stack's "
+            f"state folder ({get_settings().state_dir}/approval.key); or --in-flight 0 to skip the check"
+        )
+
+
 def cpu_ms_per_request(resources: dict, name: str, summary: dict) -> float | None:
     """CPU time one process spent per completed request in the window (less sensitive to other load than latency)."""
     cpu = resources.get(name, {}).get("cpu_mean_pct")
@@ -372,6 +419,7 @@ async def run_benchmark(config: BenchConfig, command: str) -> tuple[dict, dict[s
         fraction = open_rate_fraction(config)
     except ValueError as exc:
         raise BenchError(str(exc)) from None
+    check_in_flight(config, pids["agent-service"])
 
     seconds = 1.0 if config.quick else 5.0
     say(f"measuring background load ({seconds:g} s)")
@@ -432,6 +480,7 @@ async def run_benchmark(config: BenchConfig, command: str) -> tuple[dict, dict[s
             "duration_s": config.duration,
             "warmup_s": config.warmup,
             "partitions": settings.request_partitions,
+            "in_flight_kind": config.in_flight_kind if config.in_flight > 0 else None,
         },
         "runs": runs,
         "overhead": overhead_result,
