@@ -15,6 +15,11 @@ from pathlib import Path
 RESULTS_DIR = Path("benchmark-results")
 VARIANTS = ("restate-kafka", "restate-ingress", "restate-floor", "baseline-sequential", "baseline-concurrent")
 LOAD_MODES = ("closed", "open")  # how the load is offered (see benchmarks.load)
+# What keeps the in-flight check's invocations waiting: a person's approval (human-in-the-loop
+# requests whose content the model sends to review) or a slow model (the benchmarked pattern).
+IN_FLIGHT_KINDS = ("approvals", "slow-model")
+DEFAULT_OPEN_RATE_OF_BASELINE = 0.7
+SLOW_MODEL_IN_FLIGHT = 1000  # the slow-model check's default N (it keeps N LLM calls open at once)
 
 
 @dataclass
@@ -25,11 +30,18 @@ class BenchConfig:
     variants: list[str] = field(default_factory=lambda: list(VARIANTS))
     concurrency: int = 100
     rate: float = 100.0
+    # Open loop at this fraction of (b)'s closed-loop throughput at the same model latency (None: at ``rate``).
+    # Applies when the run has both modes and baseline-concurrent, unless ``rate`` was given (``rate_given``).
+    open_rate_of_baseline: float | None = DEFAULT_OPEN_RATE_OF_BASELINE
+    open_rate_given: bool = False  # --open-rate-of-baseline was on the command line
+    rate_given: bool = False  # --rate was on the command line
     duration: float = 15.0
     warmup: float = 3.0
     overhead_requests: int = 100
-    in_flight: int = 1000
-    in_flight_latency: float = 2000.0
+    in_flight: int = 10_000
+    in_flight_kind: str = "approvals"
+    in_flight_latency: float = 2000.0  # slow-model kind only
+    in_flight_hold: float = 5.0  # approvals kind: seconds all N stay waiting (sampled) before they are approved
     profile_seconds: float = 15.0
     profile_latency: float = 100.0
     label: str = ""
@@ -50,11 +62,69 @@ def quick_config() -> BenchConfig:
         overhead_requests=8,
         in_flight=40,
         in_flight_latency=300.0,
+        in_flight_hold=1.0,
         profile_seconds=1.0,
         profile_latency=0.0,
         name="quick",
         quick=True,
     )
+
+
+def open_rate_fraction(config: BenchConfig) -> float | None:
+    """The fraction of (b)'s closed-loop throughput the open loop offers, or None for the fixed ``rate``.
+
+    Raises ValueError when --open-rate-of-baseline was asked for but cannot apply.
+    """
+    fraction = config.open_rate_of_baseline
+    if config.rate_given:
+        if config.open_rate_given and fraction:
+            raise ValueError("give either --rate (a fixed open-loop rate) or --open-rate-of-baseline, not both")
+        return None
+    if not fraction:
+        return None
+    if fraction < 0:
+        raise ValueError("--open-rate-of-baseline must be a positive fraction, e.g. 0.7 (0 turns it off)")
+    missing = [
+        what
+        for what, present in (
+            ("mode closed", "closed" in config.modes),
+            ("mode open", "open" in config.modes),
+            ("variant baseline-concurrent", "baseline-concurrent" in config.variants),
+        )
+        if not present
+    ]
+    if missing:
+        if config.open_rate_given:
+            raise ValueError(
+                f"--open-rate-of-baseline needs {', '.join(missing)} in the run "
+                "(the open loop's rate is derived from (b)'s closed loop); or give --rate"
+            )
+        return None  # the default applies only where it can
+    return fraction
+
+
+def ordered_modes(modes: list[str]) -> list[str]:
+    """Closed loop first: an open loop's rate may be derived from a closed loop at the same model latency."""
+    return sorted(modes, key=LOAD_MODES.index)
+
+
+def derived_rate(fraction: float, baseline_rps: float | None) -> float | None:
+    """The open loop's rate: ``fraction`` of (b)'s closed-loop throughput (None when (b) completed nothing)."""
+    if not baseline_rps or baseline_rps <= 0:
+        return None
+    return max(round(fraction * baseline_rps, 1), 0.1)
+
+
+def slow_model_problem(latency_ms: float, llm_timeout_s: float) -> str | None:
+    """Why the slow-model in-flight check would measure nothing useful at this latency (None: it is fine)."""
+    if latency_ms >= llm_timeout_s * 1000:
+        return (
+            f"--in-flight-latency {latency_ms:g} ms is at or above the agent service's LLM timeout "
+            f"({llm_timeout_s:g} s, AGENTPIPE_LLM_TIMEOUT_S): every model call would time out and be retried, "
+            "so the check would measure retries, not invocations in flight; use a lower latency or "
+            "--in-flight-kind approvals"
+        )
+    return None
 
 
 def _floats(text: str) -> list[float]:
@@ -89,14 +159,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--modes", type=_choices(LOAD_MODES), help="closed,open")
     parser.add_argument("--variants", type=_choices(VARIANTS), help=",".join(VARIANTS))
     parser.add_argument("--concurrency", type=int, help=f"closed loop: requests in flight (default {d.concurrency})")
-    parser.add_argument("--rate", type=float, help=f"open loop: requests per second (default {d.rate:g})")
+    parser.add_argument(
+        "--rate",
+        type=float,
+        help=f"open loop: a fixed rate in requests per second (default: see --open-rate-of-baseline; else {d.rate:g})",
+    )
+    parser.add_argument(
+        "--open-rate-of-baseline",
+        type=float,
+        metavar="FRACTION",
+        help=f"open loop at FRACTION of (b)'s closed-loop throughput measured just before at the same model "
+        f"latency (default {d.open_rate_of_baseline:g} when the run has both modes and baseline-concurrent "
+        "and no --rate; 0 turns it off)",
+    )
     parser.add_argument("--duration", type=float, help=f"measured seconds per variant (default {d.duration:g})")
     parser.add_argument("--warmup", type=float, help=f"unmeasured seconds before each (default {d.warmup:g})")
     parser.add_argument("--overhead-requests", type=int, help="requests per overhead probe (0 skips it)")
     parser.add_argument(
-        "--in-flight", type=int, help=f"requests produced at once for the memory check (default {d.in_flight}; 0 skips)"
+        "--in-flight",
+        type=int,
+        help=f"requests produced at once for the memory check (default {d.in_flight:,} approvals, "
+        f"{SLOW_MODEL_IN_FLIGHT:,} with slow-model; 0 skips)",
     )
-    parser.add_argument("--in-flight-latency", type=float, help="model latency (ms) during the in-flight check")
+    parser.add_argument(
+        "--in-flight-kind",
+        choices=IN_FLIGHT_KINDS,
+        help="what they wait for: 'approvals' (default; human-in-the-loop requests that all wait for a person, "
+        "then are approved) or 'slow-model' (the pattern's requests against a slow model)",
+    )
+    parser.add_argument(
+        "--in-flight-latency", type=float, help="slow-model: model latency (ms), below the agent's LLM timeout"
+    )
+    parser.add_argument(
+        "--in-flight-hold",
+        type=float,
+        help=f"approvals: seconds all of them stay waiting before they are approved (default {d.in_flight_hold:g})",
+    )
     parser.add_argument("--profile-seconds", type=float, help="py-spy sampling time (0 skips profiling)")
     parser.add_argument("--profile-latency", type=float, help="model latency (ms) while profiling")
     parser.add_argument(
@@ -120,6 +218,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def config_from(args: argparse.Namespace) -> BenchConfig:
     config = quick_config() if args.quick else BenchConfig()
+    config.rate_given = getattr(args, "rate", None) is not None
+    config.open_rate_given = getattr(args, "open_rate_of_baseline", None) is not None
+    if getattr(args, "in_flight_kind", None) == "slow-model" and not args.quick:
+        config.in_flight = SLOW_MODEL_IN_FLIGHT
     for key in (
         "pattern",
         "latencies",
@@ -127,11 +229,14 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
         "variants",
         "concurrency",
         "rate",
+        "open_rate_of_baseline",
         "duration",
         "warmup",
         "overhead_requests",
         "in_flight",
+        "in_flight_kind",
         "in_flight_latency",
+        "in_flight_hold",
         "profile_seconds",
         "profile_latency",
         "label",

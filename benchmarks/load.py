@@ -323,6 +323,11 @@ async def burst(
     return run
 
 
+def results_seen(outcomes: list[LoadOutcome]) -> int:
+    """Requests whose result record came back (whatever its status)."""
+    return sum(1 for o in outcomes if o.done is not None)
+
+
 def percentile(sorted_values: list[float], q: float) -> float | None:
     """Linear interpolation between closest ranks (q in 0..100)."""
     if not sorted_values:

@@ -15,13 +15,16 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psutil
+
 from agentpipe.settings import get_settings
 from agentpipe.topics import request_topic, result_topic
-from benchmarks import baselines, floor, load, monitor, overhead, profile, report
-from benchmarks.config import BenchConfig
+from benchmarks import approvals, baselines, floor, load, monitor, overhead, profile, report
+from benchmarks.config import BenchConfig, derived_rate, open_rate_fraction, ordered_modes, slow_model_problem
 from handlers import prompts
 from handlers.catalog import PATTERNS
 from offline_model.client import OfflineModelControl
+from producers.approval_key import approval_secret
 
 # Patterns whose requests wait for a person cannot be benchmarked unattended.
 UNATTENDED = [name for name in PATTERNS if name != "human-in-the-loop"]
@@ -87,7 +90,7 @@ class Bench:
         requests, results = baselines.bench_topics(kind)
         return load.KafkaTarget(variant, requests, results), process
 
-    async def drive(self, target: load.Target, mode: str, id_prefix: str, timeout: float) -> load.LoadRun:
+    async def drive(self, target: load.Target, mode: str, id_prefix: str, timeout: float, rate: float) -> load.LoadRun:
         duration, warmup = self.config.duration, self.config.warmup
         if mode == "closed":
             return await load.closed_loop(
@@ -104,20 +107,24 @@ class Bench:
             target,
             self.watcher,
             self.body,
-            rate=self.config.rate,
+            rate=rate,
             duration=duration,
             warmup=warmup,
             id_prefix=id_prefix,
             request_timeout=timeout,
         )
 
-    async def one_run(self, latency: float, variant: str, mode: str) -> dict:
-        label = f"{variant} {mode} @ {latency:g} ms"
+    async def one_run(
+        self, latency: float, variant: str, mode: str, rate: float | None = None, rate_basis: dict | None = None
+    ) -> dict:
+        """One load run; an open loop offers ``rate`` (default the configured one), derived as ``rate_basis`` says."""
+        rate = self.config.rate if rate is None else rate
+        label = f"{variant} {mode} @ {latency:g} ms" + (f", {rate:g} req/s" if mode == "open" else "")
         say(f"run {label}")
         target, process = await self.open_target(variant)
         id_prefix = f"bench-{self.run_id}-{variant.split('-')[-1][:4]}-{mode}-{latency:g}"
         try:
-            driven = await self.drive(target, mode, id_prefix, self.request_timeout(latency))
+            driven = await self.drive(target, mode, id_prefix, self.request_timeout(latency), rate)
         finally:
             await target.close()
             if process is not None:
@@ -140,7 +147,8 @@ class Bench:
             "mode": mode,
             "model_latency_ms": latency,
             "in_flight": self.config.concurrency if mode == "closed" else None,
-            "rate": self.config.rate if mode == "open" else None,
+            "rate": rate if mode == "open" else None,
+            "rate_basis": rate_basis if mode == "open" else None,
             "summary": summary,
             "resources": resources,
             "cpu_ms_per_request": {"worker": cpu_ms[worker], "restate": cpu_ms["restate"] if durable else None},
@@ -183,6 +191,20 @@ class Bench:
         return result
 
     async def in_flight(self) -> dict:
+        if self.config.in_flight_kind == "approvals":
+            return await self.approvals_in_flight()
+        return await self.slow_model_in_flight()
+
+    async def approvals_in_flight(self) -> dict:
+        count = self.config.in_flight
+        say(f"{count} human-in-the-loop requests waiting for approval (0 ms model)")
+        self.model.set_latency(0)
+        await asyncio.sleep(1.0)
+        return await approvals.in_flight(
+            count, self.config.in_flight_hold, self.sampler, f"bench-{self.run_id}-approve", say
+        )
+
+    async def slow_model_in_flight(self) -> dict:
         count, latency = self.config.in_flight, self.config.in_flight_latency
         say(f"{count} invocations in flight ({latency:g} ms model)")
         self.model.set_latency(latency)
@@ -221,7 +243,9 @@ class Bench:
             await target.close()
         resources = self.sampler.summary(*driven.window)
         summary = load.summarize(driven)
+        seen = load.results_seen(driven.outcomes)
         result = {
+            "kind": "slow-model",
             "requests": count,
             "model_latency_ms": latency,
             "service": self.pattern.service,
@@ -229,6 +253,8 @@ class Bench:
             "seconds": driven.window[1] - driven.window[0],
             "latency_ms": summary["latency_ms"],
             "max_running": max(running) if running else None,
+            "results": seen,
+            "lost": count - seen,
             "agent_rss_before_mb": round(rss_before.get("rss_mean_mb", 0), 1),
             "agent_rss_max_mb": resources.get("agent-service", {}).get("rss_max_mb"),
             "restate_rss_max_mb": resources.get("restate", {}).get("rss_max_mb"),
@@ -289,6 +315,55 @@ class Bench:
         return {"context": context, "file": file.name, "raw": raw.name, "summary": stats}
 
 
+def open_rate(fraction: float, runs: list[dict], latency: float, fallback: float) -> tuple[float, dict]:
+    """The open loop's rate at ``latency``: ``fraction`` of (b)'s closed-loop throughput in ``runs``, and its basis.
+
+    When (b) has no closed run at that latency or completed nothing, the fixed rate ``fallback``.
+    """
+    baseline = next(
+        (
+            r
+            for r in runs
+            if (r["variant"], r["mode"], r["model_latency_ms"]) == ("baseline-concurrent", "closed", latency)
+        ),
+        None,
+    )
+    baseline_rps = baseline["summary"]["throughput_rps"] if baseline else None
+    rate = derived_rate(fraction, baseline_rps)
+    basis = {"fraction": fraction, "baseline_variant": "baseline-concurrent", "baseline_rps": baseline_rps}
+    if rate is None:
+        say(f"warning: (b) completed nothing in its closed loop at {latency:g} ms; open loop at {fallback:g} req/s")
+        return fallback, {**basis, "fallback": True}
+    say(f"open loop at {latency:g} ms: {fraction:g} × {baseline_rps} req/s of (b) = {rate:g} req/s")  # noqa: RUF001
+    return rate, basis
+
+
+def agent_llm_timeout_s(pid: int) -> float:
+    """The LLM timeout of the running agent service: from its environment, else the default of the settings."""
+    try:
+        value = psutil.Process(pid).environ().get("AGENTPIPE_LLM_TIMEOUT_S")
+        if value is not None:
+            return float(value)
+    except (psutil.Error, ValueError):
+        pass
+    return get_settings().llm_timeout_s
+
+
+def check_in_flight(config: BenchConfig, agent_pid: int) -> None:
+    """Refuse an in-flight check that cannot measure what it is for, before any run."""
+    if config.in_flight <= 0:
+        return
+    if config.in_flight_kind == "slow-model":
+        problem = slow_model_problem(config.in_flight_latency, agent_llm_timeout_s(agent_pid))
+        if problem:
+            raise BenchError(problem)
+    elif approval_secret() is None:
+        raise BenchError(
+            "--in-flight-kind approvals signs approval events: set AGENTPIPE_APPROVAL_KEY or use the stack's "
+            f"state folder ({get_settings().state_dir}/approval.key); or --in-flight 0 to skip the check"
+        )
+
+
 def cpu_ms_per_request(resources: dict, name: str, summary: dict) -> float | None:
     """CPU time one process spent per completed request in the window (less sensitive to other load than latency)."""
     cpu = resources.get(name, {}).get("cpu_mean_pct")
@@ -339,6 +414,11 @@ async def run_benchmark(config: BenchConfig, command: str) -> tuple[dict, dict[s
         # The plain-consumer baselines and the overhead probe implement the chaining pattern only.
         config.variants = [v for v in config.variants if v in ("restate-kafka", "restate-ingress")]
         config.overhead_requests = 0
+    try:
+        fraction = open_rate_fraction(config)
+    except ValueError as exc:
+        raise BenchError(str(exc)) from None
+    check_in_flight(config, pids["agent-service"])
 
     seconds = 1.0 if config.quick else 5.0
     say(f"measuring background load ({seconds:g} s)")
@@ -354,13 +434,18 @@ async def run_benchmark(config: BenchConfig, command: str) -> tuple[dict, dict[s
     watcher = load.ResultWatcher([result_topic(config.pattern), *bench_results], asyncio.get_running_loop())
     bench = Bench(config, model, sampler, watcher, load.new_run_id())
     runs: list[dict] = []
+    open_rates: dict[str, float] = {}
     overhead_result = in_flight = profile_result = None
     try:
         for latency in config.latencies:
             model.set_latency(latency)
-            for variant in config.variants:
-                for mode in config.modes:
-                    runs.append(await bench.one_run(latency, variant, mode))
+            rate, basis = config.rate, None
+            for mode in ordered_modes(config.modes):  # closed first: the open loop's rate may come from (b)'s
+                if mode == "open" and fraction:
+                    rate, basis = open_rate(fraction, runs, latency, config.rate)
+                    open_rates[f"{latency:g}"] = rate
+                for variant in config.variants:
+                    runs.append(await bench.one_run(latency, variant, mode, rate, basis))
                     await asyncio.sleep(0.5)
         if config.overhead_requests > 0:
             overhead_result = await bench.overhead()
@@ -387,9 +472,14 @@ async def run_benchmark(config: BenchConfig, command: str) -> tuple[dict, dict[s
             "variants": config.variants,
             "concurrency": config.concurrency,
             "rate": config.rate,
+            # The open loop ran at this fraction of (b)'s closed-loop throughput (None: at the fixed rate),
+            # per model latency (ms) at these rates (req/s).
+            "open_rate_of_baseline": fraction,
+            "open_rates_rps": open_rates or None,
             "duration_s": config.duration,
             "warmup_s": config.warmup,
             "partitions": settings.request_partitions,
+            "in_flight_kind": config.in_flight_kind if config.in_flight > 0 else None,
         },
         "runs": runs,
         "overhead": overhead_result,

@@ -32,7 +32,7 @@ def test_quick_benchmark_writes_table_plot_and_numbers(stack, tmp_path):
     assert table.strip() in done.stdout  # printed, too
     for label in ("Restate via Kafka", "(c) Restate via HTTP ingress", "(f) Restate floor", "(a) plain consumer"):
         assert label in table
-    assert "Overhead per journaled step" in table and "invocations in flight" in table
+    assert "Overhead per journaled step" in table and "40 requests waiting for approval" in table
 
     png = (tmp_path / "quick.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
@@ -47,7 +47,18 @@ def test_quick_benchmark_writes_table_plot_and_numbers(stack, tmp_path):
         assert run["summary"]["ok"] > 0, run  # every variant carried requests end to end
         assert run["resources"]["agent-service"]["rss_max_mb"] > 0
     assert data["machine"]["cpus"] >= 1 and data["overhead"]["per_step"]["method_a_ms"] is not None
-    assert data["in_flight"]["ok"] == data["in_flight"]["requests"]
+    # The open loops ran at 70 % of (b)'s closed-loop throughput, measured before them in the same run.
+    b_closed = next(r for r in data["runs"] if (r["variant"], r["mode"]) == ("baseline-concurrent", "closed"))
+    rate = round(0.7 * b_closed["summary"]["throughput_rps"], 1)
+    assert data["config"]["open_rates_rps"] == {"0": rate}
+    assert {r["rate"] for r in data["runs"] if r["mode"] == "open"} == {rate}
+    assert data["runs"].index(b_closed) < min(i for i, r in enumerate(data["runs"]) if r["mode"] == "open")
+    assert any(t["name"].startswith("open loop at 70% of (b)") for t in data["targets"])
+    # Every human-in-the-loop request of the in-flight check waited for a person, was approved and came back.
+    in_flight = data["in_flight"]
+    assert (in_flight["kind"], in_flight["requests"], in_flight["all_waiting"]) == ("approvals", 40, True)
+    assert in_flight["approved"] == in_flight["ok"] == 40 and in_flight["lost"] == 0
+    assert in_flight["agent_rss_max_mb"] > 0 and in_flight["restate_rss_max_mb"] > 0
     floor = next(r for r in data["runs"] if r["variant"] == "restate-floor")
     assert floor["cpu_ms_per_request"]["restate"] is not None and floor["resources"]["consumer"]["rss_max_mb"] > 0
 
