@@ -32,7 +32,7 @@ from agentpipe.messages import ApprovalEvent, ApprovalRequest, describe_validati
 from agentpipe.settings import get_settings
 from agentpipe.topics import approval_requests_topic
 from handlers.intake import record_key, record_source
-from handlers.policies import invocation_retry_policy
+from handlers.policies import invocation_retry_policy, waiting_inactivity_timeout
 from handlers.records import RejectedRecord, decode_json_object, printable
 from handlers.review_call import REVIEW_HANDLER, REVIEW_SERVICE, ReviewRequest, Verdict
 from handlers.runtime import publish_dead_letter, publish_step
@@ -59,7 +59,11 @@ def _set_status(ctx: restate.WorkflowContext, status: ReviewStatus) -> None:
     ctx.set(STATUS, status)
 
 
-@review.main(REVIEW_HANDLER, workflow_retention=timedelta(seconds=get_settings().approval_retention_s))
+@review.main(
+    REVIEW_HANDLER,
+    workflow_retention=timedelta(seconds=get_settings().approval_retention_s),
+    inactivity_timeout=waiting_inactivity_timeout(),
+)
 async def run(ctx: restate.WorkflowContext, request: ReviewRequest) -> Verdict:
     approval_id = ctx.key()
     ctx.set(REQUEST_ID, request.request_id)

@@ -78,4 +78,5 @@ PATTERN = Pattern(
     handler="moderate",
     request=ModerationRequest,
     work=moderate_content,
+    waits_for_people=True,
 )

@@ -20,7 +20,7 @@ import restate
 from restate.serde import BytesSerde
 
 from agentpipe.messages import AgentResult
-from handlers.policies import invocation_retry_policy
+from handlers.policies import invocation_retry_policy, waiting_inactivity_timeout
 from handlers.runtime import R, Work, run_pattern
 
 # The private handler of every pattern service that Kafka subscriptions deliver raw records to.
@@ -37,6 +37,8 @@ class Pattern(Generic[R]):
     keyed: bool = False  # a Virtual Object keyed by the record key (chat: the session id)
     # Further handlers of a keyed pattern's object that only read its state (chat: history).
     readers: tuple[Callable[[restate.ObjectSharedContext], Awaitable[Any]], ...] = ()
+    # It waits for people (human-in-the-loop): Restate suspends it soon after it goes idle.
+    waits_for_people: bool = False
 
     def component(self) -> restate.Service | restate.VirtualObject:
         """The Restate service (or object) that runs this pattern: its typed handler and its record intake."""
@@ -51,6 +53,7 @@ class Pattern(Generic[R]):
             "return": AgentResult,
         }
         policy = invocation_retry_policy()
+        idle = waiting_inactivity_timeout() if self.waits_for_people else None
         component: restate.Service | restate.VirtualObject
         if self.keyed:
             component = restate.VirtualObject(self.service, invocation_retry_policy=policy)
@@ -58,7 +61,7 @@ class Pattern(Generic[R]):
                 component.handler(kind="shared")(reader)
         else:
             component = restate.Service(self.service, invocation_retry_policy=policy)
-        component.handler(self.handler)(handle)
+        component.handler(self.handler, inactivity_timeout=idle)(handle)
         # Here, not at the top: the intake's RequestIds object is a service, and declarations build none.
         from handlers.intake import IntakeOutcome, ingest, session_key_of
 
@@ -72,5 +75,7 @@ class Pattern(Generic[R]):
             "return": IntakeOutcome,
         }
         # Private: only subscriptions deliver here, never an HTTP caller (it trusts the kafka.* headers).
-        component.handler(INGEST_HANDLER, accept="*/*", input_serde=BytesSerde(), ingress_private=True)(ingest_record)
+        component.handler(
+            INGEST_HANDLER, accept="*/*", input_serde=BytesSerde(), ingress_private=True, inactivity_timeout=idle
+        )(ingest_record)
         return component

@@ -9,6 +9,7 @@ after which the invocation is paused, kept for an operator to resume, never drop
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from restate.retry_policy import InvocationRetryPolicy
@@ -24,3 +25,30 @@ def invocation_retry_policy() -> InvocationRetryPolicy:
         max_attempts=get_settings().invocation_max_attempts,
         on_max_attempts="pause",
     )
+
+
+# How long a handler that waits for a person may sit idle before Restate suspends it. A suspended
+# invocation holds nothing in the agent service (no stream, no task), so ten thousand waiting
+# reviews cost Restate's storage, not the service's memory; it resumes from its journal when the
+# decision (or the timeout) arrives.
+WAITING_INACTIVITY = timedelta(seconds=5)
+_DURATION_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+
+
+def parse_duration(text: str) -> timedelta | None:
+    """restate-server's short duration form ("1m", "500ms", "1h 30m", "0"); None when it is not one."""
+    total, position = 0.0, 0
+    while position < len(text.rstrip()):
+        match = _DURATION_PART.match(text, position)
+        if not match or match.end() == position:
+            return None
+        total += float(match[1]) * _UNIT_SECONDS[match[2]]
+        position = match.end()
+    return timedelta(seconds=total) if position else None
+
+
+def waiting_inactivity_timeout() -> timedelta:
+    """``WAITING_INACTIVITY``, or the server-wide inactivity timeout when that is shorter (0 in always-replay)."""
+    server_wide = parse_duration(get_settings().restate_inactivity_timeout)
+    return min(WAITING_INACTIVITY, server_wide) if server_wide is not None else WAITING_INACTIVITY

@@ -1,0 +1,50 @@
+"""Handlers that wait for people suspend soon after they go idle (handlers/policies.py, pattern.py, approvals.py)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from agentpipe.settings import get_settings
+from handlers.policies import WAITING_INACTIVITY, parse_duration, waiting_inactivity_timeout
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("1m", 60), ("0s", 0), ("0", 0), ("500ms", 0.5), ("1h 30m", 5400), ("2.5s", 2.5), ("5", 5)],
+)
+def test_restate_durations_are_read(text: str, seconds: float) -> None:
+    assert parse_duration(text) == timedelta(seconds=seconds)
+
+
+@pytest.mark.parametrize("text", ["", "x", "1m x", "-1s", "1d"])
+def test_anything_else_is_not_a_duration(text: str) -> None:
+    assert parse_duration(text) is None
+
+
+@pytest.mark.parametrize(
+    ("server_wide", "expected"),
+    [("1m", WAITING_INACTIVITY), ("0s", timedelta(0)), ("2s", timedelta(seconds=2)), ("nonsense", WAITING_INACTIVITY)],
+)
+def test_the_shorter_of_ours_and_the_servers_wins(monkeypatch, server_wide: str, expected: timedelta) -> None:
+    # Always-replay runs the server at 0s: the waiting handlers must replay at every await too.
+    monkeypatch.setenv("AGENTPIPE_RESTATE_INACTIVITY_TIMEOUT", server_wide)
+    get_settings.cache_clear()
+    assert waiting_inactivity_timeout() == expected
+
+
+def test_only_the_handlers_that_wait_for_people_get_it() -> None:
+    from handlers.app import services
+
+    short = {
+        (service.name, handler.name)
+        for service in services()
+        for handler in service.handlers.values()
+        if handler.inactivity_timeout is not None
+    }
+    assert short == {
+        ("ApprovalReview", "run"),
+        ("HumanInTheLoopService", "moderate"),
+        ("HumanInTheLoopService", "ingest"),
+    }
