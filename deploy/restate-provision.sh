@@ -1,7 +1,7 @@
 # Provisions the Restate cluster of compose's cluster profile, once (the `restate-provision`
 # one-shot runs it in the restate image, which ships restatectl; POSIX sh, the image's /bin/sh is dash).
 # Every node runs deploy/restate-cluster.toml with auto-provision off and waits unprovisioned; this
-# is the one party that provisions, with the nodes' configured defaults (replication 2, 8 partitions),
+# is the one party that provisions, with the nodes' configured defaults (replication 2, 2 partitions),
 # like stack/init.py does for `agentpipe up --cluster`. It retries while the nodes do not answer yet;
 # a cluster that is already provisioned (an earlier `up`) counts as done, so every `up` may run it.
 #

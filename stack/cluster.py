@@ -96,7 +96,7 @@ advertised-address = "http://127.0.0.1:{node}/"
 # Provisioned once, by `agentpipe up`, when all three nodes run (restatectl provision).
 auto-provision = false
 default-replication = 2
-default-num-partitions = 8
+default-num-partitions = {settings.restate_partitions}
 rocksdb-total-memory-size = "512 MiB"
 disable-telemetry = true
 log-format = "json"

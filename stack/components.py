@@ -190,7 +190,7 @@ base-dir = "{base_dir}"
 bind-address = "{host}:{settings.restate_node_port}"
 advertised-address = "http://127.0.0.1:{settings.restate_node_port}/"
 disable-telemetry = true
-default-num-partitions = 8
+default-num-partitions = {settings.restate_partitions}
 log-format = "json"
 
 {restate_listeners(settings, settings.restate_admin_port, settings.restate_ingress_port, identity_key_file)}"""
