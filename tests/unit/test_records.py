@@ -18,6 +18,7 @@ from handlers.chat import ChatRequest
 from handlers.human_in_the_loop import ModerationRequest
 from handlers.intake import (
     MAX_SESSION_ID_CHARS,
+    admissible,
     check_session_key,
     parse_request,
     record_key,
@@ -272,3 +273,20 @@ def test_the_hostile_record_catalogue(name):
         assert case.error_contains in str(caught.value)
     else:
         assert outcome() == OK
+
+
+def test_the_ingest_takes_only_kafka_records():
+    # The ingest handlers trust the kafka.* headers; without them there is no record to read.
+    with pytest.raises(RejectedRecord, match="not a Kafka record"):
+        admissible(b"{}", PATTERNS["chaining"], None, {}, None)
+
+
+def test_a_chat_record_without_a_session_key_is_not_admitted():
+    with pytest.raises(RejectedRecord, match="no key"):
+        admissible(b"{}", PATTERNS["chat"], None, {}, SOURCE)
+
+
+def test_an_admitted_record_carries_its_id_and_source():
+    request = admissible(b'{"message": "Revenue grew"}', PATTERNS["chaining"], None, {"request-id": "h-1"}, SOURCE)
+    assert isinstance(request, ChainingRequest)
+    assert (request.request_id, request.source, request.message) == ("h-1", SOURCE, "Revenue grew")
