@@ -21,6 +21,7 @@ from agentpipe.topics import approvals_topic, request_topic, result_topic
 from benchmarks import load, monitor
 from handlers import prompts
 from handlers.catalog import PATTERNS
+from handlers.claim_keys import REQUEST_IDS, claim_key
 from handlers.review_call import REVIEW_HANDLER, REVIEW_SERVICE
 from producers.approvals import signed_event
 from producers.broker import Publisher
@@ -76,10 +77,14 @@ def waiting_ids_query(prefix: str) -> str:
 
 
 def pattern_query(prefix: str) -> str:
-    """Invocation status → count of this check's human-in-the-loop invocations (idempotency key = request id)."""
+    """Invocation status → count of this check's human-in-the-loop invocations: the ones their request-id claims
+    name (the claim's JSON ends in ``"invocation_id":"inv_…"``; split_part reads it inside Restate's SQL)."""
+    invocation_id = "split_part(split_part(c.value_utf8, '\"invocation_id\":\"', 2), '\"', 1)"
     return (
-        "SELECT status, count(*) AS n FROM sys_invocation "
-        f"WHERE target_service_name = '{HITL.service}' AND idempotency_key LIKE '{prefix}-%' GROUP BY status"
+        "SELECT i.status AS status, count(*) AS n FROM sys_invocation i "
+        f"JOIN state c ON i.id = {invocation_id} "
+        f"WHERE c.service_name = '{REQUEST_IDS}' AND c.key = 'first' "
+        f"AND c.service_key LIKE '{claim_key(HITL.name, prefix)}-%' GROUP BY i.status"
     )
 
 

@@ -95,7 +95,8 @@ def test_only_this_checks_reviews_are_counted_and_approved():
     for query in (approvals.reviews_query("bench-ab12cd-approve"), approvals.waiting_ids_query("bench-ab12cd-approve")):
         assert "LIKE '\"bench-ab12cd-approve-%'" in query and "q.key = 'requested'" in query
     assert "i.status IN ('running', 'suspended')" in approvals.waiting_ids_query("p")
-    assert "idempotency_key LIKE 'p-%'" in approvals.pattern_query("p")
+    # The pattern's invocations are the ones their request-id claims name (Kafka requests carry no idempotency key).
+    assert "c.service_key LIKE 'human-in-the-loop:p-%'" in approvals.pattern_query("p")
     statuses = approvals.by_status([{"status": "suspended", "n": 7}, {"status": "running", "n": "3"}])
     statuses["backing-off"], statuses["completed"] = 2, 5
     assert approvals.waiting(statuses) == 10 and approvals.open_invocations(statuses) == 12
