@@ -94,8 +94,8 @@ def check_session_key(session_key: str | None) -> str:
 
 def admissible(
     raw: bytes, pattern: Pattern[R], session_key: str | None, headers: dict[str, str], source: Source | None
-) -> R:
-    """The request the record holds; every way this can fail is a RejectedRecord."""
+) -> tuple[R, str]:
+    """The request the record holds and its fingerprint; every way this can fail is a RejectedRecord."""
     if source is None:
         raise RejectedRecord("not a Kafka record: the ingest handlers take records from subscriptions only")
     if pattern.keyed:
@@ -106,11 +106,10 @@ def admissible(
     if problem:
         raise RejectedRecord(problem)
     try:
-        # Steps journal the request again (their arguments, the result): it must encode.
-        request.model_dump_json(exclude_none=True)
+        # The fingerprint encodes the request again, as the steps will: what cannot be encoded is refused here.
+        return request, fingerprint(request)
     except Exception as exc:  # noqa: BLE001 - whatever breaks re-encoding, a retry would break it again
         raise RejectedRecord(f"record value cannot be encoded again: {printable(str(exc))}") from None
-    return request
 
 
 async def ingest(ctx: restate.Context, raw: bytes, pattern: Pattern[Any], session_key: str | None) -> IntakeOutcome:
@@ -119,7 +118,7 @@ async def ingest(ctx: restate.Context, raw: bytes, pattern: Pattern[Any], sessio
     source = record_source(headers)
     key = record_key(headers)
     try:
-        request = admissible(raw, pattern, session_key, headers, source)
+        request, body_fingerprint = admissible(raw, pattern, session_key, headers, source)
     except RejectedRecord as exc:
         letter = await publish_dead_letter(ctx, key, source, str(exc), raw)
         return IntakeOutcome(status="dead-lettered", error=letter.error)
@@ -128,7 +127,7 @@ async def ingest(ctx: restate.Context, raw: bytes, pattern: Pattern[Any], sessio
     claimed = await ctx.object_call(
         claim,
         key=claim_key(pattern.name, request.request_id),
-        arg=Claim(fingerprint=fingerprint(request), source=source, invocation_id=ctx.request().id),
+        arg=Claim(fingerprint=body_fingerprint, source=source, invocation_id=ctx.request().id),
     )
     if claimed.outcome == "conflict":
         first = claimed.first_source.coordinates() if claimed.first_source else "an earlier request"

@@ -287,6 +287,8 @@ def test_a_chat_record_without_a_session_key_is_not_admitted():
 
 
 def test_an_admitted_record_carries_its_id_and_source():
-    request = admissible(b'{"message": "Revenue grew"}', PATTERNS["chaining"], None, {"request-id": "h-1"}, SOURCE)
+    request, _fingerprint = admissible(
+        b'{"message": "Revenue grew"}', PATTERNS["chaining"], None, {"request-id": "h-1"}, SOURCE
+    )
     assert isinstance(request, ChainingRequest)
     assert (request.request_id, request.source, request.message) == ("h-1", SOURCE, "Revenue grew")
