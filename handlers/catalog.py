@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentpipe.topics import request_topic
 from handlers import (
     agent_routing,
     chaining,
@@ -38,7 +37,3 @@ PATTERNS: dict[str, Pattern[Any]] = {
         chat,
     )
 }
-
-
-def pattern_for_request_topic(topic: str) -> Pattern[Any] | None:
-    return next((p for p in PATTERNS.values() if request_topic(p.name) == topic), None)

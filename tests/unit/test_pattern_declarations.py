@@ -9,7 +9,7 @@ import pytest
 
 from agentpipe.messages import AgentRequest, AgentResult
 from agentpipe.topics import request_topic, result_topic
-from handlers.catalog import PATTERNS, pattern_for_request_topic
+from handlers.catalog import PATTERNS
 from handlers.pattern import INGEST_HANDLER
 from subscriptions.desired import desired_subscriptions
 from subscriptions.kafka_topics import desired_topics
@@ -53,7 +53,6 @@ def test_subscribed_from_its_request_topic(name: str) -> None:
         INGEST_HANDLER,
         pattern.keyed,
     )
-    assert pattern_for_request_topic(topic) is pattern
     assert topic in desired_topics() and result_topic(name) in desired_topics()
 
 
