@@ -16,7 +16,6 @@ durability. Timestamps have 1 ms resolution, so the median is over many steps.
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from datetime import datetime
@@ -27,7 +26,7 @@ from agentpipe.kafka_publisher import KafkaPublisher
 from agentpipe.settings import get_settings
 from benchmarks.baselines import Chain
 from benchmarks.monitor import sql
-from handlers.claim_keys import REQUEST_IDS, claim_key
+from producers.invocations import claimed_invocations
 
 STEPS_PER_REQUEST = 4  # 3 LLM calls + the result publish
 
@@ -89,15 +88,10 @@ def journal_step_gaps(service: str, request_ids: list[str]) -> dict:
     gaps_ms: list[float] = []
     totals_ms: list[float] = []
     for chunk in _chunks(request_ids, 50):
-        keys = ", ".join(f"'{claim_key('chaining', rid)}'" for rid in chunk)
-        claims = sql(
-            f"SELECT value_utf8 FROM state WHERE service_name = '{REQUEST_IDS}' AND service_key IN ({keys}) "
-            "AND key = 'first'"
-        )
-        claimed = [json.loads(row["value_utf8"]).get("invocation_id") for row in claims]
+        claimed = claimed_invocations(*chunk, patterns=("chaining",))
         if not claimed:
             continue
-        ids = ", ".join(f"'{invocation_id}'" for invocation_id in claimed if invocation_id)
+        ids = ", ".join(f"'{invocation_id}'" for invocation_id in claimed)
         rows = sql(f"SELECT id, index, entry_type, appended_at FROM sys_journal WHERE id IN ({ids}) ORDER BY id, index")
         by_invocation: dict[str, list[dict]] = {}
         for row in rows:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, TypedDict, cast
 
@@ -72,9 +73,11 @@ INVOCATION_COLUMNS = (
 )
 
 
-def claimed_invocations(request_id: str) -> list[str]:
-    """Ids of the invocations that took ``request_id`` from Kafka (one per pattern that saw the id)."""
-    keys = ", ".join(sql_literal(claim_key(name, request_id)) for name in PATTERNS)
+def claimed_invocations(*request_ids: str, patterns: Iterable[str] = PATTERNS) -> list[str]:
+    """Ids of the invocations that took these request ids from Kafka (one per pattern that saw an id)."""
+    keys = ", ".join(sql_literal(claim_key(name, rid)) for rid in request_ids for name in patterns)
+    if not keys:
+        return []
     rows = query(
         f"SELECT value_utf8 FROM state WHERE service_name = {sql_literal(REQUEST_IDS)} "
         f"AND service_key IN ({keys}) AND key = 'first'"

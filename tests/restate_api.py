@@ -9,6 +9,7 @@ import httpx
 
 from agentpipe.settings import get_settings
 from producers.invocations import claimed_invocations
+from producers.restate_sql import sql_literal
 
 
 def sql(query: str) -> list[dict]:
@@ -29,7 +30,7 @@ def invocation_of(service: str, request_id: str, timeout: float = 30.0) -> dict:
         claimed = claimed_invocations(request_id)
         rows = claimed and sql(
             "SELECT id, status, journal_size FROM sys_invocation "
-            f"WHERE target_service_name = '{service}' AND id IN ({', '.join(repr(i) for i in claimed)})"
+            f"WHERE target_service_name = '{service}' AND id IN ({', '.join(sql_literal(i) for i in claimed)})"
         )
         if rows or time.monotonic() > deadline:
             assert rows, f"no {service} invocation for request {request_id}"

@@ -59,3 +59,15 @@ def test_without_a_claim_only_the_idempotency_key_is_asked(answers):
     sent, _replies = answers
     assert invocations.find_invocation("http-1") is None
     assert sent[1].count("idempotency_key = 'http-1'") == 1 and " id IN " not in sent[1]
+
+
+def test_several_ids_of_chosen_patterns_are_asked_at_once(answers):
+    sent, replies = answers
+    replies.append([{"value_utf8": json.dumps({"fingerprint": "f", "invocation_id": f"inv_{i}"})} for i in (1, 2)])
+    assert invocations.claimed_invocations("a", "b", patterns=("chaining",)) == ["inv_1", "inv_2"]
+    assert "service_key IN ('chaining:a', 'chaining:b')" in sent[0]
+
+
+def test_no_ids_ask_nothing(answers):
+    sent, _replies = answers
+    assert invocations.claimed_invocations() == [] and sent == []
