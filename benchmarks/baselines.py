@@ -24,13 +24,13 @@ import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-import openai
 from confluent_kafka import Consumer, Message, TopicPartition
 
 from agentpipe.kafka_publisher import KafkaPublisher
 from agentpipe.messages import now_rfc3339
 from agentpipe.settings import get_settings
 from handlers import prompts
+from handlers.llm import chat_completion
 from subscriptions.kafka_topics import create_topics
 
 KINDS = ("sequential", "concurrent")  # the two plain consumers (a) and (b)
@@ -52,27 +52,13 @@ def ensure_bench_topics(kinds: tuple[str, ...] = KINDS, timeout: float = 30.0) -
 
 
 class Chain:
-    """The chaining pattern without Restate: the same three prompts, the same openai client settings."""
-
-    def __init__(self) -> None:
-        settings = get_settings()
-        self.model = settings.llm_model
-        self.client = openai.AsyncOpenAI(
-            api_key=settings.llm_api_key, base_url=settings.llm_base_url, timeout=settings.llm_timeout_s, max_retries=0
-        )
+    """The chaining pattern without Restate: the same three prompts through the same LLM call (client, transport,
+    settings) as the agent service, only not journaled."""
 
     async def ask(self, request_id: str, step: str, system: str, user: str) -> str:
-        response = await self.client.chat.completions.create(
-            model=self.model,
-            messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
-            # The offline model's call log counts calls per request id from these headers.
-            extra_headers={
-                "X-Agentpipe-Request-Id": request_id,
-                "X-Agentpipe-Step": step,
-                "X-Agentpipe-Pattern": "chaining",
-            },
-        )
-        return response.choices[0].message.content or ""
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        reply = await chat_completion(step, messages, request_id=request_id, pattern="chaining")
+        return reply.text
 
     async def run(self, request_id: str, message: str) -> str:
         metrics = await self.ask(request_id, "Extract metrics", prompts.EXTRACT_METRICS, message)
