@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 from agentpipe.logs import configure_logging, get_logger
 from agentpipe.settings import Settings, describe_settings_error, get_settings
+from handlers.h2_send_order import use_round_robin
 
 Check = Callable[[Settings], str | None]
 
@@ -75,6 +76,7 @@ def serve(
     config.accesslog = None
     # restate-server keeps HTTP/2 connections open; do not wait for them on shutdown.
     config.graceful_timeout = 2.0
+    use_round_robin()
     app = build_app()
     shutdown = asyncio.Event()
 
