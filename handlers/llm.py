@@ -79,6 +79,13 @@ def llm_client() -> openai.AsyncOpenAI:
     )
 
 
+async def close_llm_client() -> None:
+    """Close the client's connections, if one was made; its aiohttp session logs an error if left open."""
+    if llm_client.cache_info().currsize:
+        await llm_client().close()
+        llm_client.cache_clear()
+
+
 def llm_run_options() -> RunOptions:
     settings = get_settings()
     return RunOptions(

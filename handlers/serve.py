@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 from agentpipe.logs import configure_logging, get_logger
 from agentpipe.settings import Settings, describe_settings_error, get_settings
 from handlers.h2_send_order import use_round_robin
+from handlers.llm import close_llm_client
 
 Check = Callable[[Settings], str | None]
 
@@ -89,5 +90,6 @@ def serve(
         get_logger(component).info("serving", port=port_of(settings), host=settings.bind_host)
         # hypercorn types an ASGI app down to each event; the Restate app is a plain ASGI 3 callable.
         await hypercorn.asyncio.serve(cast("ASGIFramework", app), config, shutdown_trigger=shutdown.wait)
+        await close_llm_client()
 
     asyncio.run(main())

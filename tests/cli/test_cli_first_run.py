@@ -90,3 +90,7 @@ def test_demo_on_a_fresh_machine_starts_the_stack_and_gets_ten_ok(short_tmp):
     finally:
         down = agentpipe("down", timeout=120)
         assert down.returncode == 0, down.stderr
+    # A clean stop: the services closed their connections (an open aiohttp session logs an error).
+    for service in ("agent-service", "remote-agents"):
+        log = (project / ".agentpipe" / "logs" / f"{service}.log").read_text()
+        assert "Unclosed" not in log and "Traceback" not in log, f"{service}.log:\n{log[-2000:]}"
