@@ -58,6 +58,21 @@ def startup_problem(checks: Iterable[Check]) -> str | None:
     return next((problem for check in checks if (problem := check(settings))), None)
 
 
+def server_config(host: str, port: int) -> Config:
+    config = Config()
+    config.bind = [f"{host}:{port}"]
+    config.h2_max_concurrent_streams = 1000
+    # hypercorn ends a connection (GOAWAY) after this many requests, 1000 by default; restate-server
+    # runs every invocation as a stream of a long-lived connection, so each close broke the hundreds
+    # in flight on it (restate-server retried them: journals replayed, unfinished steps run again).
+    config.keep_alive_max_requests = 2**62
+    config.keep_alive_timeout = 75
+    config.accesslog = None
+    # restate-server keeps HTTP/2 connections open; do not wait for them on shutdown.
+    config.graceful_timeout = 2.0
+    return config
+
+
 def serve(
     build_app: Callable[[], RestateAppT],
     port_of: Callable[[Settings], int],
@@ -70,13 +85,7 @@ def serve(
         raise SystemExit(2)
     settings = get_settings()
     configure_logging(component)
-    config = Config()
-    config.bind = [f"{settings.bind_host}:{port_of(settings)}"]
-    config.h2_max_concurrent_streams = 1000
-    config.keep_alive_timeout = 75
-    config.accesslog = None
-    # restate-server keeps HTTP/2 connections open; do not wait for them on shutdown.
-    config.graceful_timeout = 2.0
+    config = server_config(settings.bind_host, port_of(settings))
     use_round_robin()
     app = build_app()
     shutdown = asyncio.Event()

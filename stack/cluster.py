@@ -144,6 +144,9 @@ http {{
   client_max_body_size 0;
   # As many concurrent calls per connection as the agent service takes (nginx's default is 128).
   http2_max_concurrent_streams 1000;
+  # nginx ends a client connection after 1,000 requests by default; restate-server's calls
+  # are streams of a few long-lived connections, so keep them (as the agent service does).
+  keepalive_requests 2147483647;
   # Invocations stream for as long as they run; a dead upstream is retried on the next one.
   grpc_read_timeout 1h;
   grpc_send_timeout 1h;
