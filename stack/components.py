@@ -181,7 +181,9 @@ def restate_config(settings: Settings, base_dir: Path | str, identity_key_file: 
     Ingress takes any record the broker can hold (a record it refused would stop the
     whole subscription); the handlers apply the smaller per-request limit. The Kafka cluster is
     registered through the admin API (stack/init.py), with the librdkafka options of the
-    settings passed through.
+    settings passed through. RocksDB gets 512 MiB instead of its 2 GiB default, like each
+    cluster node: with 10,000 reviews waiting, restate-server's RSS peaked at 725 MB
+    instead of 927 MB, and a closed loop ran no slower (README, Performance).
     """
     host = settings.bind_host
     return f"""\
@@ -191,6 +193,7 @@ bind-address = "{host}:{settings.restate_node_port}"
 advertised-address = "http://127.0.0.1:{settings.restate_node_port}/"
 disable-telemetry = true
 default-num-partitions = {settings.restate_partitions}
+rocksdb-total-memory-size = "512 MiB"
 log-format = "json"
 
 {restate_listeners(settings, settings.restate_admin_port, settings.restate_ingress_port, identity_key_file)}"""

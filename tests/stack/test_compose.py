@@ -651,7 +651,7 @@ def test_cluster_restate_nodes_form_one_cluster_that_waits_to_be_provisioned(clu
         assert mounted[key] == local[key], key
     single = tomllib.loads((ROOT / "deploy" / "restate.toml").read_text())
     cluster_keys = {"node-name", "advertised-address", "cluster-name", "auto-provision", "default-replication"}
-    cluster_keys |= {"rocksdb-total-memory-size", "metadata-client"}
+    cluster_keys |= {"metadata-client"}
     assert {k: v for k, v in mounted.items() if k not in cluster_keys} == {
         k: v for k, v in single.items() if k not in cluster_keys
     }
