@@ -123,8 +123,8 @@ def _epoch(rfc3339: str) -> float:
 def check_batch_after_fault(
     fault: str, ids: list[str], reader: TopicReader, model, fault_at: float, timeout: float = 180
 ) -> FaultFigures:
-    """Every request has exactly one result after dedupe, and no LLM step that finished
-    well before the fault ran again (a step in flight at the fault may run twice)."""
+    """Every request has exactly one result after dedupe, and no LLM step that was acknowledged
+    (journaled) before the fault ran again (a step in flight at the fault may run twice)."""
     topic = result_topic("chaining")
     try:
         reader.collect(lambda seen: len(results_for(seen, ids)) == len(ids), timeout)
@@ -150,11 +150,19 @@ def check_batch_after_fault(
         for call in calls:
             by_step.setdefault(call["step"], []).append(call)
         assert set(by_step) == set(CHAINING_STEPS), (request_id, by_step.keys())
-        for step, attempts in by_step.items():
+        for index, step in enumerate(CHAINING_STEPS):
+            attempts = by_step[step]
             rerun_calls += len(attempts) - 1
-            first = min(attempts, key=lambda c: c["started_at"])
-            # Journaled well before the fault, yet called again: the durability promise broke.
-            if len(attempts) > 1 and first["status"] == 200 and first["finished_at"] < fault_at - 1.0:
+            # The chain awaits each step's journal entry before the next step starts, so a step was
+            # acknowledged before the fault when the next one started before it (the last: when the
+            # result was published). Acknowledged, yet called again: the durability promise broke.
+            # A step that finished at the model but was not acknowledged yet (a busy cluster whose
+            # leader then died) may run again, like one in flight.
+            if index + 1 < len(CHAINING_STEPS):
+                acknowledged = min(c["started_at"] for c in by_step[CHAINING_STEPS[index + 1]]) < fault_at
+            else:
+                acknowledged = request_id in got and _epoch(got[request_id]["value"]["completed_at"]) < fault_at
+            if len(attempts) > 1 and acknowledged:
                 completed_rerun.append((request_id, step))
     figures = FaultFigures(
         fault=fault,
