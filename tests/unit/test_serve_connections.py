@@ -23,6 +23,7 @@ import pytest
 from hypercorn.config import Config
 
 from handlers.serve import server_config
+from tests.cli.cli_run import free_port
 
 STREAMS = 1100
 
@@ -32,12 +33,6 @@ async def ok_app(scope, receive, send) -> None:  # type: ignore[no-untyped-def]
         return
     await send({"type": "http.response.start", "status": 200, "headers": []})
     await send({"type": "http.response.body", "body": b"ok"})
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @contextlib.contextmanager
