@@ -23,6 +23,7 @@ from benchmarks import approvals, baselines, floor, load, monitor, overhead, pro
 from benchmarks.config import BenchConfig, derived_rate, open_rate_fraction, ordered_modes, slow_model_problem
 from handlers import prompts
 from handlers.catalog import PATTERNS
+from handlers.claim_keys import runs_pattern_sql
 from offline_model.client import OfflineModelControl
 from producers.approval_key import approval_secret
 
@@ -152,7 +153,7 @@ class Bench:
         cpu_ms = {name: cpu_ms_per_request(resources, name, summary) for name in (worker, "restate")}
         if variant in ("restate-kafka", "restate-ingress") and summary["ok"] < summary["sent"]:
             # Requests we stopped waiting for still run inside Restate; they must not load the next run.
-            await wait_idle(self.pattern.service)
+            await wait_idle(self.pattern.service, self.pattern.name)
         say(
             f"  {summary['throughput_rps']} req/s, p50 {summary['latency_ms']['p50']} ms, "
             f"p99 {summary['latency_ms']['p99']} ms, ok {summary['ok']}/{summary['sent']}"
@@ -231,8 +232,8 @@ class Bench:
 
         async def watch_running() -> None:
             query = (
-                f"SELECT count(*) AS n FROM sys_invocation WHERE target_service_name = '{self.pattern.service}' "
-                "AND status = 'running'"
+                "SELECT count(*) AS n FROM sys_invocation "
+                f"WHERE {runs_pattern_sql(self.pattern.service, self.pattern.name)} AND status = 'running'"
             )
             while not stop.is_set():
                 try:
@@ -279,7 +280,7 @@ class Bench:
             f"running max {result['max_running']}"
         )
         if summary["ok"] < count:
-            await wait_idle(self.pattern.service)
+            await wait_idle(self.pattern.service, self.pattern.name)
         return result
 
     async def profile(self, pid: int) -> dict:
@@ -387,13 +388,13 @@ def cpu_ms_per_request(resources: dict, name: str, summary: dict) -> float | Non
     return round(cpu / 100 * 1000 / summary["throughput_rps"], 2)
 
 
-async def wait_idle(service: str, timeout: float = 180.0) -> None:
+async def wait_idle(service: str, pattern: str, timeout: float = 180.0) -> None:
     """Until Restate has no unfinished invocation of the service (left over from requests we gave up on).
 
     Two idle readings in a row, since records still in Kafka become invocations one by one.
     """
     query = (
-        f"SELECT count(*) AS n FROM sys_invocation WHERE target_service_name = '{service}' AND status != 'completed'"
+        f"SELECT count(*) AS n FROM sys_invocation WHERE {runs_pattern_sql(service, pattern)} AND status != 'completed'"
     )
     deadline = time.monotonic() + timeout
     idle = 0

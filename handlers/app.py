@@ -14,18 +14,17 @@ from restate.server_types import RestateAppT
 from agentpipe.settings import get_settings
 from handlers.approvals import approval_intake, review
 from handlers.catalog import PATTERNS
-from handlers.request_ids import request_ids
+from handlers.intake import add_taker
+from handlers.request_ids import request_ids_object
+
 
 # What the patterns' record intake depends on, and where decisions enter.
-INTAKE_SERVICES: list[restate.Service | restate.VirtualObject | restate.Workflow] = [
-    request_ids,
-    approval_intake,
-    review,
-]
-
-
 def services() -> list[restate.Service | restate.VirtualObject | restate.Workflow]:
-    return [*INTAKE_SERVICES, *(pattern.component() for pattern in PATTERNS.values())]
+    request_ids = request_ids_object()
+    for pattern in PATTERNS.values():
+        if not pattern.keyed:
+            add_taker(request_ids, pattern)
+    return [request_ids, approval_intake, review, *(pattern.component() for pattern in PATTERNS.values())]
 
 
 def build_app() -> RestateAppT:

@@ -157,7 +157,11 @@ approval_intake = restate.VirtualObject(
 )
 
 
-@approval_intake.handler(APPROVAL_INTAKE.handler, accept="*/*", input_serde=BytesSerde())
+# It waits for the review's decide handler: suspended soon after it goes idle, it holds no invoker slot
+# that decide may need while approvals queue (settings.restate_invoker_limit).
+@approval_intake.handler(
+    APPROVAL_INTAKE.handler, accept="*/*", input_serde=BytesSerde(), inactivity_timeout=waiting_inactivity_timeout()
+)
 async def ingest(ctx: restate.ObjectContext, raw: bytes) -> DecideOutcome:
     headers = ctx.request().headers
     source, key = record_source(headers), record_key(headers)

@@ -1,13 +1,17 @@
 """Intake: what a pattern does with a raw Kafka record before it runs the request.
 
     record → <pattern service>/ingest: decode strictly, validate → (bad: dead letter)
-           → claim the request id (reused for another body: dead letter; same body: done)
-           → run the pattern in this same invocation
+           → one-way to RequestIds[<pattern>:<request id>]/<pattern>:
+               claim the request id (reused for another body: dead letter; same body: done)
+               → run the pattern in that invocation
+    chat   → Chat[<session>]/ingest: the same checks, the claim in the session's state, the message run there
 
 Each pattern service has a private ``ingest`` handler next to its public one
-(handlers/pattern.py) and the subscription delivers there, so a request costs
-one invocation plus the claim, and its work is journaled once, in the
-invocation Kafka started. The handler takes raw bytes, so a record that is not
+(handlers/pattern.py) and the subscription delivers there. A request costs two
+invocations, and its work is journaled once, in the invocation that holds its
+claim. Nothing on the way waits for another invocation: an invocation that
+waits keeps one of Restate's invoker slots, and with a backlog the slots filled
+with records waiting for claims that had no slot to run in. The handler takes raw bytes, so a record that is not
 JSON, has the wrong shape, is too large or (chat) has no key becomes a dead
 letter instead of a failed invocation, and its partition keeps flowing. No
 exception of decoding, validating or re-encoding escapes: a retry could never
@@ -18,17 +22,28 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import TYPE_CHECKING, Any, Literal
+import json
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import restate
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agentpipe.logs import bind_request, get_logger
 from agentpipe.messages import Source, describe_validation_error
 from agentpipe.settings import get_settings
-from handlers.claim_keys import claim_key
+from handlers.claim_keys import REQUEST_IDS, claim_key, taker_handler
+from handlers.pattern import FORGET_CLAIM_HANDLER
 from handlers.records import RejectedRecord, decode_json_object, printable
-from handlers.request_ids import Claim, claim, fingerprint
+from handlers.request_ids import (
+    CLAIM_RETENTION,
+    FIRST,
+    FORGET_HANDLER,
+    Claim,
+    Claimed,
+    fingerprint,
+    session_claim_key,
+    take_claim,
+)
 from handlers.runtime import R, model_refusal, publish_dead_letter, run_pattern
 
 if TYPE_CHECKING:
@@ -42,7 +57,7 @@ MAX_SESSION_ID_CHARS = 256
 class IntakeOutcome(BaseModel):
     """What became of one record: its request ran (``result`` is the result's status), or it did not."""
 
-    status: Literal["processed", "duplicate", "dead-lettered"]
+    status: Literal["handed-on", "processed", "duplicate", "dead-lettered"]
     request_id: str | None = None
     result: str | None = None
     error: str | None = None
@@ -113,7 +128,7 @@ def admissible(
 
 
 async def ingest(ctx: restate.Context, raw: bytes, pattern: Pattern[Any], session_key: str | None) -> IntakeOutcome:
-    """Admit one record of ``pattern``'s request topic and, unless it is bad or a repeat, run it."""
+    """Admit one record of ``pattern``'s request topic; hand it on to its request id, or (chat) run it here."""
     headers = ctx.request().headers
     source = record_source(headers)
     key = record_key(headers)
@@ -124,24 +139,83 @@ async def ingest(ctx: restate.Context, raw: bytes, pattern: Pattern[Any], sessio
         return IntakeOutcome(status="dead-lettered", error=letter.error)
     assert request.request_id is not None  # parse_request falls back on the record's coordinates
     bind_request(ctx.request().id, request.request_id, pattern.name)
-    claimed = await ctx.object_call(
-        claim,
-        key=claim_key(pattern.name, request.request_id),
-        arg=Claim(fingerprint=body_fingerprint, source=source, invocation_id=ctx.request().id),
-    )
+    if not pattern.keyed:
+        # One-way: this invocation ends now and holds no invoker slot while the request waits its turn.
+        handed = HandedRequest(
+            request=request.model_dump(mode="json"), fingerprint=body_fingerprint, record_key=key, record=raw
+        )
+        ctx.generic_send(
+            REQUEST_IDS,
+            taker_handler(pattern.name),
+            handed.model_dump_json().encode(),
+            key=claim_key(pattern.name, request.request_id),
+        )
+        return IntakeOutcome(status="handed-on", request_id=request.request_id)
+    # Keyed (chat): the session's object is the claim's home, so the message keeps its place in order.
+    object_ctx = cast(restate.ObjectContext, ctx)
+    claim = Claim(fingerprint=body_fingerprint, source=source, invocation_id=ctx.request().id)
+    claimed = await take_claim(object_ctx, session_claim_key(request.request_id), claim)
+    if claimed.outcome == "first":
+        ctx.generic_send(
+            pattern.service,
+            FORGET_CLAIM_HANDLER,
+            json.dumps(request.request_id).encode(),
+            key=object_ctx.key(),
+            send_delay=CLAIM_RETENTION,
+        )
+    return await run_claimed(ctx, pattern, request, claimed, key, raw)
+
+
+async def run_claimed(
+    ctx: restate.Context, pattern: Pattern[R], request: R, claimed: Claimed, key: str | None, raw: bytes
+) -> IntakeOutcome:
+    """The first time: run the request; a repeat: nothing; a conflict: a dead letter naming the first."""
+    assert request.request_id is not None
     if claimed.outcome == "conflict":
         first = claimed.first_source.coordinates() if claimed.first_source else "an earlier request"
         error = (
             f"request id {request.request_id!r} is already used by a different {pattern.name} request "
             f"({first}); a request id names one request"
         )
-        letter = await publish_dead_letter(ctx, key, source, error, raw)
+        letter = await publish_dead_letter(ctx, key, request.source, error, raw)
         return IntakeOutcome(status="dead-lettered", error=letter.error)
     if claimed.outcome == "repeat":
         log.info("request already taken", first=claimed.first_source)
         return IntakeOutcome(status="duplicate", request_id=request.request_id)
     result = await run_pattern(ctx, pattern.name, request, pattern.work, keyed=pattern.keyed)
     return IntakeOutcome(status="processed", request_id=request.request_id, result=result.status)
+
+
+class HandedRequest(BaseModel):
+    """What a pattern's ingest hands to its request id's object: the admitted request and its record."""
+
+    model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")
+
+    request: dict[str, Any]  # validated, with its request id and source filled in
+    fingerprint: str
+    record_key: str | None = None
+    record: bytes = b""  # the record's value, for a conflict's dead letter
+
+
+def add_taker(claims: restate.VirtualObject, pattern: Pattern[Any]) -> None:
+    """``RequestIds/<pattern>``: claim the request id and, the first time, run the request under it."""
+
+    async def take(ctx: restate.ObjectContext, handed: HandedRequest) -> IntakeOutcome:
+        request = pattern.request.model_validate(handed.request)
+        assert request.request_id is not None
+        bind_request(ctx.request().id, request.request_id, pattern.name)
+        claim = Claim(fingerprint=handed.fingerprint, source=request.source, invocation_id=ctx.request().id)
+        claimed = await take_claim(ctx, FIRST, claim)
+        if claimed.outcome == "first":
+            ctx.generic_send(REQUEST_IDS, FORGET_HANDLER, b"", key=ctx.key(), send_delay=CLAIM_RETENTION)
+        return await run_claimed(ctx, pattern, request, claimed, handed.record_key, handed.record)
+
+    claims.handler(taker_handler(pattern.name), inactivity_timeout=pattern.idle_timeout())(take)
+
+
+async def forget_session_claim(ctx: restate.ObjectContext, request_id: str) -> None:
+    """A keyed pattern's object forgets one of its request ids' claims (sent a day after the claim)."""
+    ctx.clear(session_claim_key(request_id))
 
 
 def session_key_of(ctx: restate.ObjectContext) -> str | None:

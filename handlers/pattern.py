@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Generic, cast
 
 import restate
@@ -25,6 +26,8 @@ from handlers.runtime import R, Work, run_pattern
 
 # The private handler of every pattern service that Kafka subscriptions deliver raw records to.
 INGEST_HANDLER = "ingest"
+# The private handler of a keyed pattern's object that forgets one request id's claim a day after it.
+FORGET_CLAIM_HANDLER = "forget_request_id"
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,15 @@ class Pattern(Generic[R]):
     keyed: bool = False  # a Virtual Object keyed by the record key (chat: the session id)
     # Further handlers of a keyed pattern's object that only read its state (chat: history).
     readers: tuple[Callable[[restate.ObjectSharedContext], Awaitable[Any]], ...] = ()
-    # It waits for people (human-in-the-loop): Restate suspends it soon after it goes idle.
+    # It waits for people (human-in-the-loop) or for other services' invocations (remote agents):
+    # Restate suspends it soon after it goes idle, so a waiting request holds none of the invoker's
+    # slots (settings.restate_invoker_limit) that the invocations it waits for may need.
     waits_for_people: bool = False
+    calls_other_services: bool = False
+
+    def idle_timeout(self) -> timedelta | None:
+        """The inactivity timeout of the handlers that run this pattern's requests; None: the server's."""
+        return waiting_inactivity_timeout() if self.waits_for_people or self.calls_other_services else None
 
     def component(self) -> restate.Service | restate.VirtualObject:
         """The Restate service (or object) that runs this pattern: its typed handler and its record intake."""
@@ -53,7 +63,7 @@ class Pattern(Generic[R]):
             "return": AgentResult,
         }
         policy = invocation_retry_policy()
-        idle = waiting_inactivity_timeout() if self.waits_for_people else None
+        idle = self.idle_timeout()
         component: restate.Service | restate.VirtualObject
         if self.keyed:
             component = restate.VirtualObject(self.service, invocation_retry_policy=policy)
@@ -63,7 +73,7 @@ class Pattern(Generic[R]):
             component = restate.Service(self.service, invocation_retry_policy=policy)
         component.handler(self.handler, inactivity_timeout=idle)(handle)
         # Here, not at the top: the intake's RequestIds object is a service, and declarations build none.
-        from handlers.intake import IntakeOutcome, ingest, session_key_of
+        from handlers.intake import IntakeOutcome, forget_session_claim, ingest, session_key_of
 
         async def ingest_record(ctx: restate.Context, raw: bytes) -> IntakeOutcome:
             session_key = session_key_of(cast(restate.ObjectContext, ctx)) if self.keyed else None
@@ -75,7 +85,14 @@ class Pattern(Generic[R]):
             "return": IntakeOutcome,
         }
         # Private: only subscriptions deliver here, never an HTTP caller (it trusts the kafka.* headers).
+        # A keyed pattern's ingest runs the request itself (in session order); the others hand it on.
         component.handler(
-            INGEST_HANDLER, accept="*/*", input_serde=BytesSerde(), ingress_private=True, inactivity_timeout=idle
+            INGEST_HANDLER,
+            accept="*/*",
+            input_serde=BytesSerde(),
+            ingress_private=True,
+            inactivity_timeout=idle if self.keyed else None,
         )(ingest_record)
+        if self.keyed:
+            component.handler(FORGET_CLAIM_HANDLER, ingress_private=True)(forget_session_claim)
         return component

@@ -30,4 +30,5 @@ PATTERN = Pattern(
     handler="route",
     request=RoutingRequest,
     work=call_remote_specialist,
+    calls_other_services=True,
 )

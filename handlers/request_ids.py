@@ -1,6 +1,9 @@
 """Request ids mean one request: the first body seen under an id is the request; another body is a conflict.
 
-    <pattern>/ingest → RequestIds[pattern:request id].claim(fingerprint, source, invocation) → first | repeat | conflict
+    <pattern>/ingest ──one-way──▶ RequestIds[pattern:request id]/<pattern>: claim → first: run it here
+                                                                                 → repeat: done
+                                                                                 → conflict: dead letter
+    Chat/<session>/ingest: claim in the session's own state → first: run the message in order
 
 A repeat (same id, same body) does not run again; a conflict (same id,
 different body) is dead-lettered naming the record that holds the id, never
@@ -8,6 +11,10 @@ silently dropped. The claim names the invocation that runs the request, which
 is how `agentpipe status` and `cancel` find it by request id. Claims are kept a
 day (Restate's idempotency retention, what HTTP callers get with an
 idempotency key), then forgotten, so an id can be used again after that.
+
+No claim is a call that waits for another invocation: an invocation that waits
+holds one of the invoker's slots, and under a backlog the slots filled with
+records waiting for claims that could not start (docs/benchmarks).
 """
 
 from __future__ import annotations
@@ -21,11 +28,14 @@ import restate
 from pydantic import BaseModel
 
 from agentpipe.messages import AgentRequest, Source
-from handlers.claim_keys import REQUEST_IDS
+from handlers.claim_keys import REQUEST_IDS, SESSION_CLAIM_PREFIX
 from handlers.policies import invocation_retry_policy
 
 # Restate's default idempotency retention: how long a request id is de-duplicated.
 CLAIM_RETENTION = timedelta(days=1)
+# The state key of a RequestIds object's claim, and the handler that clears it after the retention.
+FIRST = "first"
+FORGET_HANDLER = "forget"
 
 
 class Claim(BaseModel):
@@ -45,22 +55,30 @@ def fingerprint(request: AgentRequest) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 
 
-request_ids = restate.VirtualObject(
-    REQUEST_IDS, ingress_private=True, invocation_retry_policy=invocation_retry_policy()
-)
+async def take_claim(ctx: restate.ObjectContext, state_key: str, claim: Claim) -> Claimed:
+    """Claim the id kept under ``state_key`` of this object for ``claim``'s request, or say whose it is.
 
-
-@request_ids.handler()
-async def claim(ctx: restate.ObjectContext, claim: Claim) -> Claimed:
-    first = await ctx.get("first", type_hint=Claim)
+    The caller schedules the claim's forgetting when the outcome is "first".
+    """
+    first = await ctx.get(state_key, type_hint=Claim)
     if first is None:
-        ctx.set("first", claim)
-        ctx.object_send(forget, key=ctx.key(), arg=None, send_delay=CLAIM_RETENTION)
+        ctx.set(state_key, claim)
         return Claimed(outcome="first")
     outcome = "repeat" if first.fingerprint == claim.fingerprint else "conflict"
     return Claimed(outcome=outcome, first_source=first.source)
 
 
-@request_ids.handler()
+def session_claim_key(request_id: str) -> str:
+    """Where a keyed pattern's object (a chat session) keeps the claim of one of its request ids."""
+    return SESSION_CLAIM_PREFIX + request_id
+
+
 async def forget(ctx: restate.ObjectContext) -> None:
     ctx.clear_all()
+
+
+def request_ids_object() -> restate.VirtualObject:
+    """The claims' object with its ``forget``; handlers/intake.py adds one handler per pattern that runs requests."""
+    claims = restate.VirtualObject(REQUEST_IDS, ingress_private=True, invocation_retry_policy=invocation_retry_policy())
+    claims.handler(FORGET_HANDLER)(forget)
+    return claims

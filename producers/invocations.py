@@ -1,7 +1,8 @@
 """Status and cancellation of a request, through Restate's admin API and its SQL introspection.
 
-A request from Kafka runs in the invocation its record started (a pattern's
-``ingest``), and its request-id claim in Restate's state names that invocation;
+A request from Kafka runs in the invocation that holds its request-id claim
+(``RequestIds/<pattern>``; chat: the session's ``ingest``), and the claim in
+Restate's state names that invocation;
 a request sent over HTTP with its id as idempotency key is found by
 ``sys_invocation.idempotency_key``. Its journal length, status and completion come from there; a
 moderation waiting for a person is told by its pending review in Restate's state
@@ -20,7 +21,7 @@ from typing import Any, TypedDict, cast
 
 from agentpipe.settings import get_settings
 from handlers.catalog import PATTERNS
-from handlers.claim_keys import REQUEST_IDS, claim_key
+from handlers.claim_keys import REQUEST_IDS, SESSION_CLAIM_PREFIX, claim_key, taker_handler
 from producers.approval_state import ApprovalState
 from producers.errors import NotFound, NotOk, WaitTimeout
 from producers.restate_sql import admin_errors, query, sql_literal
@@ -39,6 +40,7 @@ class InvocationRow(TypedDict):
     id: str
     target: str
     target_service_name: str
+    target_handler_name: str
     status: str  # pending | scheduled | ready | running | backing-off | suspended | paused | completed ...
     journal_size: int | None
     created_at: str | None
@@ -68,20 +70,25 @@ class RequestStatus:
 
 
 INVOCATION_COLUMNS = (
-    "id, target, target_service_name, status, journal_size, created_at, modified_at, completed_at, "
+    "id, target, target_service_name, target_handler_name, status, journal_size, created_at, modified_at, completed_at, "
     "completion_result, completion_failure, last_failure"
 )
 
 
 def claimed_invocations(*request_ids: str, patterns: Iterable[str] = PATTERNS) -> list[str]:
     """Ids of the invocations that took these request ids from Kafka (one per pattern that saw an id)."""
-    keys = ", ".join(sql_literal(claim_key(name, rid)) for rid in request_ids for name in patterns)
-    if not keys:
+    chosen = [PATTERNS[name] for name in patterns]
+    where = []
+    keys = ", ".join(sql_literal(claim_key(p.name, rid)) for rid in request_ids for p in chosen if not p.keyed)
+    if keys:
+        where.append(f"(service_name = {sql_literal(REQUEST_IDS)} AND service_key IN ({keys}) AND key = 'first')")
+    for pattern in (p for p in chosen if p.keyed):  # chat: the session's object keeps its messages' claims
+        state_keys = ", ".join(sql_literal(SESSION_CLAIM_PREFIX + rid) for rid in request_ids)
+        if state_keys:
+            where.append(f"(service_name = {sql_literal(pattern.service)} AND key IN ({state_keys}))")
+    if not where:
         return []
-    rows = query(
-        f"SELECT value_utf8 FROM state WHERE service_name = {sql_literal(REQUEST_IDS)} "
-        f"AND service_key IN ({keys}) AND key = 'first'"
-    )
+    rows = query(f"SELECT value_utf8 FROM state WHERE {' OR '.join(where)}")
     found = []
     for row in rows:
         try:
@@ -125,7 +132,9 @@ def _state(invocation: InvocationRow, request_id: str) -> tuple[str, str | None]
         if was_cancelled(invocation):
             return "cancelled", None
         return ("done", None) if invocation.get("completion_result") == "success" else ("failed", None)
-    if invocation["target_service_name"] == PATTERNS[HITL].service:
+    if invocation["target_service_name"] == PATTERNS[HITL].service or invocation.get(
+        "target_handler_name"
+    ) == taker_handler(HITL):
         approval_id = pending_approval_for(request_id)
         if approval_id:
             return "waiting for approval", approval_id

@@ -23,17 +23,17 @@ def sql(query: str) -> list[dict]:
     return response.json()["rows"]
 
 
-def invocation_of(service: str, request_id: str, timeout: float = 30.0) -> dict:
-    """The pattern invocation that runs the request: the one its request-id claim names."""
+def invocation_of(pattern: str, request_id: str, timeout: float = 30.0) -> dict:
+    """The invocation that runs a Kafka request of ``pattern``: the one its request-id claim names."""
     deadline = time.monotonic() + timeout
     while True:
-        claimed = claimed_invocations(request_id)
+        claimed = claimed_invocations(request_id, patterns=(pattern,))
         rows = claimed and sql(
             "SELECT id, status, journal_size FROM sys_invocation "
-            f"WHERE target_service_name = '{service}' AND id IN ({', '.join(sql_literal(i) for i in claimed)})"
+            f"WHERE id IN ({', '.join(sql_literal(i) for i in claimed)})"
         )
         if rows or time.monotonic() > deadline:
-            assert rows, f"no {service} invocation for request {request_id}"
+            assert rows, f"no {pattern} invocation for request {request_id}"
             return rows[0]
         time.sleep(0.2)
 

@@ -177,7 +177,7 @@ def test_cancelled_moderation_closes_its_approval_gate(stack):
     with hitl_reader() as reader:
         request_id = send_request("human-in-the-loop", {"content": BORDERLINE})
         approval_id = approval_request_for(reader, request_id)["value"]["approval_id"]
-        invocation = invocation_of("HumanInTheLoopService", request_id)["id"]
+        invocation = invocation_of("human-in-the-loop", request_id)["id"]
         httpx.patch(
             f"{get_settings().restate_admin_url}/invocations/{invocation}/cancel", timeout=10
         ).raise_for_status()

@@ -21,7 +21,7 @@ def test_tool_routing_looks_up_the_user_finds_the_outage_and_opens_a_ticket(stac
     assert tool_calls[0] == ["query_user_database", "fetch_service_status"]
     assert tool_calls[1] == ["create_support_ticket"]
     assert tool_calls[-1] == []  # the loop ends on an answer without tool calls
-    steps = [e["name"] for e in journal(invocation_of("ToolRouterService", request_id)["id"]) if e["name"]]
+    steps = [e["name"] for e in journal(invocation_of("tool-routing", request_id)["id"]) if e["name"]]
     assert "create_support_ticket(user-7, My API calls fail. Why?)"[:20] in " ".join(steps)
     assert any(s.startswith("query_user_database(user-7") for s in steps)
 
@@ -32,7 +32,7 @@ def test_parallel_tools_run_one_weather_step_per_city_concurrently(stack):
     assert value["status"] == "ok", value
     assert [line.split(":")[0] for line in value["output"].splitlines()] == ["Paris", "Oslo", "Lima"]
 
-    entries = journal(invocation_of("ParallelToolAgent", request_id)["id"])
+    entries = journal(invocation_of("parallel-tools", request_id)["id"])
     weather = [e["index"] for e in entries if (e["name"] or "").startswith("get_weather(")]
     assert len(weather) == 3
     first_completion = min(

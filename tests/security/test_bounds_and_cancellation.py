@@ -47,7 +47,7 @@ def test_cancelling_while_a_remote_agent_answers_ends_in_one_error_result(stack)
         ):
             assert time.monotonic() < deadline, control.calls(request_id)
             time.sleep(0.1)
-        cancel(invocation_of("RemoteAgentRouterService", request_id)["id"])
+        cancel(invocation_of("remote-agent-routing", request_id)["id"])
         reader.collect(lambda seen: any(r["value"]["request_id"] == request_id for r in seen))
         while any(c["finished_at"] is None for c in control.calls(request_id)):  # let the hung call end
             assert time.monotonic() < deadline + 30
@@ -66,7 +66,7 @@ def test_cancelling_moderations_at_any_moment_leaves_one_result_and_no_open_revi
                         r["topic"] == approval_requests_topic() and r["value"]["request_id"] == rid for r in seen
                     )
                 )
-            cancel(invocation_of("HumanInTheLoopService", request_id)["id"])
+            cancel(invocation_of("human-in-the-loop", request_id)["id"])
         reader.collect(
             lambda seen: (
                 {r["value"]["request_id"] for r in seen if r["topic"] == result_topic("human-in-the-loop")} >= set(ids)
@@ -132,7 +132,7 @@ def test_one_tool_round_runs_at_most_the_configured_number_of_calls(stack):
         request_id = send_request("parallel-tools", {"message": f"What is the weather in {', '.join(cities)}?"})
         result = wait_for_results("parallel-tools", [request_id], reader)[request_id]["value"]
     assert result["status"] == "ok", result
-    names = [e["name"] or "" for e in journal(invocation_of("ParallelToolAgent", request_id)["id"])]
+    names = [e["name"] or "" for e in journal(invocation_of("parallel-tools", request_id)["id"])]
     first_round = names[names.index("Agent round 1") + 1 : names.index("Agent round 2")]
     assert sum(n.startswith("get_weather(") for n in first_round) == cap, names
 
@@ -141,7 +141,7 @@ def test_bounds_are_read_once_into_the_journal(stack):
     with result_reader("evaluator-optimizer") as reader:
         request_id = send_request("evaluator-optimizer", {})
         wait_for_results("evaluator-optimizer", [request_id], reader)
-    names = [e["name"] for e in journal(invocation_of("EvaluatorOptimizer", request_id)["id"])]
+    names = [e["name"] for e in journal(invocation_of("evaluator-optimizer", request_id)["id"])]
     assert names.count("Read bounds") == 1, names
 
 

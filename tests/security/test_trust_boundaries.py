@@ -85,7 +85,10 @@ def test_no_http_caller_can_decide_or_reach_a_private_handler(stack):
             "CallChainingService/ingest",
             "HumanInTheLoopService/ingest",
             f"Chat/{approval_id}/ingest",
-            f"RequestIds/chaining:{request_id}/claim",
+            f"RequestIds/chaining:{request_id}/chaining",
+            f"RequestIds/human-in-the-loop:{request_id}/human_in_the_loop",
+            f"RequestIds/chaining:{request_id}/forget",
+            f"Chat/{approval_id}/forget_request_id",
         ):
             response = httpx.post(
                 f"{ingress}/{path}",

@@ -30,8 +30,11 @@ def test_the_claims_of_every_pattern_are_asked_for(answers):
     assert invocations.claimed_invocations("q3'report") == ["inv_1"]
     [sql] = sent
     assert "service_name = 'RequestIds'" in sql and "key = 'first'" in sql
-    for name in PATTERNS:
-        assert f"'{name}:q3''report'" in sql  # quoted, so an id cannot end the literal
+    for name, pattern in PATTERNS.items():
+        if pattern.keyed:  # chat: in the session's own state, whichever session it is
+            assert f"(service_name = '{pattern.service}' AND key IN ('request-id:q3''report'))" in sql
+        else:
+            assert f"'{name}:q3''report'" in sql  # quoted, so an id cannot end the literal
 
 
 def test_claims_without_an_invocation_or_not_json_are_skipped(answers):

@@ -1,4 +1,6 @@
-"""Handlers that wait for people suspend soon after they go idle (handlers/policies.py, pattern.py, approvals.py)."""
+"""Handlers that wait for people or for other invocations suspend soon after they go idle
+(handlers/policies.py, pattern.py, approvals.py, intake.py): a waiting invocation must not hold
+an invoker slot that what it waits for may need."""
 
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ def test_the_shorter_of_ours_and_the_servers_wins(monkeypatch, server_wide: str,
     assert waiting_inactivity_timeout() == expected
 
 
-def test_only_the_handlers_that_wait_for_people_get_it() -> None:
+def test_only_the_handlers_that_wait_get_it() -> None:
     from handlers.app import services
 
     short = {
@@ -44,7 +46,24 @@ def test_only_the_handlers_that_wait_for_people_get_it() -> None:
         if handler.inactivity_timeout is not None
     }
     assert short == {
+        # For a person.
         ("ApprovalReview", "run"),
         ("HumanInTheLoopService", "moderate"),
-        ("HumanInTheLoopService", "ingest"),
+        ("RequestIds", "human_in_the_loop"),
+        # For the review to apply a decision.
+        ("ApprovalIntake", "ingest"),
+        # For a remote specialist's answer.
+        ("RemoteAgentRouterService", "route"),
+        ("RequestIds", "remote_agent_routing"),
     }
+
+
+def test_no_ingest_waits_for_another_invocation() -> None:
+    """Records are handed on one-way (chat claims in its own state), so an ingest never waits on a claim."""
+    import inspect
+
+    from handlers import intake
+
+    source = inspect.getsource(intake)
+    for waiting_call in ("object_call", "service_call", "generic_call", "workflow_call"):
+        assert waiting_call not in source, waiting_call
