@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     # time and costs CPU of its own: on 2 cores, 2 took Restate's CPU per request from 8.6 to 4.9 ms
     # against 8 (docs/benchmarks). Give it about as many as Restate has cores.
     restate_partitions: int = Field(default=2, ge=1, le=4096)
+    # Invocations each Restate partition runs at once; the rest wait their turn in Restate. Above
+    # capacity a bound keeps the pipeline finishing requests at its full rate instead of sharing
+    # the CPU among thousands of half-done ones (docs/benchmarks: 150 requests/s offered on 2
+    # cores, 97 completed with 100 against 57 with Restate's default of 1000). Size it to the
+    # requests you want running at once: throughput x seconds per request (a real model's
+    # seconds make that higher than the offline model's).
+    restate_invoker_limit: int = Field(default=100, ge=1, le=1_000_000)
     # Public keys (publickeyv1_…) whose signatures the deployments accept; restate-server signs
     # every request with the matching private key. Empty: read <state_dir>/request-identity.pub.
     request_identity_keys: list[str] = Field(default_factory=list)

@@ -212,6 +212,7 @@ request-size-limit = "{settings.restate_ingress_limit_bytes} B"
 
 [worker.invoker]
 inactivity-timeout = "{settings.restate_inactivity_timeout}"
+concurrent-invocations-limit = {settings.restate_invoker_limit}
 request-identity-private-key-pem-file = "{identity_key_file}"
 """
 
