@@ -201,7 +201,15 @@ def add_taker(claims: restate.VirtualObject, pattern: Pattern[Any]) -> None:
     """``RequestIds/<pattern>``: claim the request id and, the first time, run the request under it."""
 
     async def take(ctx: restate.ObjectContext, handed: HandedRequest) -> IntakeOutcome:
-        request = pattern.request.model_validate(handed.request)
+        try:
+            # The ingest validated it already; a model that reads its own output differently is a bug,
+            # and a retry would meet it again: the record becomes a dead letter, its id stays unclaimed.
+            request = pattern.request.model_validate(handed.request)
+        except ValidationError as exc:
+            error = f"request cannot be read back after validation: {printable(describe_validation_error(exc), 500)}"
+            source = Source.model_validate(handed.request["source"]) if handed.request.get("source") else None
+            letter = await publish_dead_letter(ctx, handed.record_key, source, error, handed.record)
+            return IntakeOutcome(status="dead-lettered", error=letter.error)
         assert request.request_id is not None
         bind_request(ctx.request().id, request.request_id, pattern.name)
         claim = Claim(fingerprint=handed.fingerprint, source=request.source, invocation_id=ctx.request().id)

@@ -8,7 +8,7 @@ import socket
 from agentpipe.topics import result_topic
 from producers.client import AgentpipeClient
 from tests.cli.cli_run import agentpipe, json_lines, one_line_error
-from tests.kafka_io import new_id, produce
+from tests.kafka_io import new_id, produce, result_reader, send_request, wait_for_results
 
 
 def fake_result(request_id: str, pattern: str, output: str, offset: int) -> dict:
@@ -66,3 +66,22 @@ def test_an_admin_api_that_does_not_answer_is_a_timeout_not_unreachable():
         )
     assert proc.returncode == 4, proc.stderr
     assert "did not answer in time" in one_line_error(proc)
+
+
+def test_status_finds_a_request_by_id_where_it_ran(stack):
+    """A pattern's request runs under its id's claim (RequestIds), a chat message in its session."""
+    session = new_id("status-chat")
+    with result_reader("chaining", "chat") as reader:
+        chained = send_request("chaining", {"message": "Revenue grew by 7%."})
+        chatted = send_request("chat", {"message": "hello"}, key=session)
+        wait_for_results("chaining", [chained], reader)
+        wait_for_results("chat", [chatted], reader)
+    for request_id, target in (
+        (chained, f"RequestIds/chaining:{chained}/chaining"),
+        (chatted, f"Chat/{session}/ingest"),
+    ):
+        proc = agentpipe("status", request_id)
+        assert proc.returncode == 0, proc.stderr
+        [status] = json_lines(proc.stdout)
+        assert status["state"] == "done" and status["invocation_id"].startswith("inv_"), status
+        assert status.get("target") == target, status
