@@ -27,7 +27,12 @@ def test_anything_else_is_not_a_duration(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("server_wide", "expected"),
-    [("1m", WAITING_INACTIVITY), ("0s", timedelta(0)), ("500ms", timedelta(milliseconds=500)), ("nonsense", WAITING_INACTIVITY)],
+    [
+        ("1m", WAITING_INACTIVITY),
+        ("0s", timedelta(0)),
+        ("500ms", timedelta(milliseconds=500)),
+        ("nonsense", WAITING_INACTIVITY),
+    ],
 )
 def test_the_shorter_of_ours_and_the_servers_wins(monkeypatch, server_wide: str, expected: timedelta) -> None:
     # Always-replay runs the server at 0s: the waiting handlers must replay at every await too.
