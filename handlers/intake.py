@@ -207,7 +207,10 @@ def add_taker(claims: restate.VirtualObject, pattern: Pattern[Any]) -> None:
             request = pattern.request.model_validate(handed.request)
         except ValidationError as exc:
             error = f"request cannot be read back after validation: {printable(describe_validation_error(exc), 500)}"
-            source = Source.model_validate(handed.request["source"]) if handed.request.get("source") else None
+            try:
+                source: Source | None = Source.model_validate(handed.request.get("source"))
+            except ValidationError:
+                source = None
             letter = await publish_dead_letter(ctx, handed.record_key, source, error, handed.record)
             return IntakeOutcome(status="dead-lettered", error=letter.error)
         assert request.request_id is not None
