@@ -158,11 +158,15 @@ def check_batch_after_fault(
             # result was published). Acknowledged, yet called again: the durability promise broke.
             # A step that finished at the model but was not acknowledged yet (a busy cluster whose
             # leader then died) may run again, like one in flight.
+            # Judged by when each attempt started: two attempts before the acknowledgment are one step
+            # run twice while in flight (a retried invocation attempt), not a broken promise. Only steps
+            # acknowledged before the fault are judged (what the fault can break).
             if index + 1 < len(CHAINING_STEPS):
-                acknowledged = min(c["started_at"] for c in by_step[CHAINING_STEPS[index + 1]]) < fault_at
+                acknowledged_at: float | None = min(c["started_at"] for c in by_step[CHAINING_STEPS[index + 1]])
             else:
-                acknowledged = request_id in got and _epoch(got[request_id]["value"]["completed_at"]) < fault_at
-            if len(attempts) > 1 and acknowledged:
+                acknowledged_at = _epoch(got[request_id]["value"]["completed_at"]) if request_id in got else None
+            acknowledged_before_fault = acknowledged_at is not None and acknowledged_at < fault_at
+            if acknowledged_before_fault and any(c["started_at"] > acknowledged_at for c in attempts):
                 completed_rerun.append((request_id, step))
     figures = FaultFigures(
         fault=fault,
