@@ -21,7 +21,7 @@ from agentpipe.topics import approvals_topic, request_topic, result_topic
 from benchmarks import load, monitor
 from handlers import prompts
 from handlers.catalog import PATTERNS
-from handlers.claim_keys import REQUEST_IDS, claim_key
+from handlers.claim_keys import FIRST, REQUEST_IDS, claim_key
 from handlers.review_call import REVIEW_HANDLER, REVIEW_SERVICE
 from producers.approvals import signed_event
 from producers.broker import Publisher
@@ -83,7 +83,7 @@ def pattern_query(prefix: str) -> str:
     return (
         "SELECT i.status AS status, count(*) AS n FROM sys_invocation i "
         f"JOIN state c ON i.id = {invocation_id} "
-        f"WHERE c.service_name = '{REQUEST_IDS}' AND c.key = 'first' "
+        f"WHERE c.service_name = '{REQUEST_IDS}' AND c.key = '{FIRST}' "
         f"AND c.service_key LIKE '{claim_key(HITL.name, prefix)}-%' GROUP BY i.status"
     )
 

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 REQUEST_IDS = "RequestIds"
 SESSION_CLAIM_PREFIX = "request-id:"
+# The state key of a RequestIds object's claim.
+FIRST = "first"
 
 
 def claim_key(pattern: str, request_id: str) -> str:
     return f"{pattern}:{request_id}"
+
+
+def session_claim_key(request_id: str) -> str:
+    """Where a keyed pattern's object (a chat session) keeps the claim of one of its request ids."""
+    return SESSION_CLAIM_PREFIX + request_id
 
 
 def taker_handler(pattern: str) -> str:

@@ -31,17 +31,15 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from agentpipe.logs import bind_request, get_logger
 from agentpipe.messages import Source, describe_validation_error
 from agentpipe.settings import get_settings
-from handlers.claim_keys import REQUEST_IDS, claim_key, taker_handler
+from handlers.claim_keys import FIRST, REQUEST_IDS, claim_key, session_claim_key, taker_handler
 from handlers.pattern import FORGET_CLAIM_HANDLER
 from handlers.records import RejectedRecord, decode_json_object, printable
 from handlers.request_ids import (
     CLAIM_RETENTION,
-    FIRST,
     FORGET_HANDLER,
     Claim,
     Claimed,
     fingerprint,
-    session_claim_key,
     take_claim,
 )
 from handlers.runtime import R, model_refusal, publish_dead_letter, run_pattern

@@ -28,13 +28,12 @@ import restate
 from pydantic import BaseModel
 
 from agentpipe.messages import AgentRequest, Source
-from handlers.claim_keys import REQUEST_IDS, SESSION_CLAIM_PREFIX
+from handlers.claim_keys import REQUEST_IDS
 from handlers.policies import invocation_retry_policy
 
 # Restate's default idempotency retention: how long a request id is de-duplicated.
 CLAIM_RETENTION = timedelta(days=1)
-# The state key of a RequestIds object's claim, and the handler that clears it after the retention.
-FIRST = "first"
+# The handler that clears a RequestIds object's claim after the retention.
 FORGET_HANDLER = "forget"
 
 
@@ -66,11 +65,6 @@ async def take_claim(ctx: restate.ObjectContext, state_key: str, claim: Claim) -
         return Claimed(outcome="first")
     outcome = "repeat" if first.fingerprint == claim.fingerprint else "conflict"
     return Claimed(outcome=outcome, first_source=first.source)
-
-
-def session_claim_key(request_id: str) -> str:
-    """Where a keyed pattern's object (a chat session) keeps the claim of one of its request ids."""
-    return SESSION_CLAIM_PREFIX + request_id
 
 
 async def forget(ctx: restate.ObjectContext) -> None:

@@ -21,7 +21,7 @@ from typing import Any, TypedDict, cast
 
 from agentpipe.settings import get_settings
 from handlers.catalog import PATTERNS
-from handlers.claim_keys import REQUEST_IDS, SESSION_CLAIM_PREFIX, claim_key, taker_handler
+from handlers.claim_keys import FIRST, REQUEST_IDS, claim_key, session_claim_key, taker_handler
 from producers.approval_state import ApprovalState
 from producers.errors import NotFound, NotOk, WaitTimeout
 from producers.restate_sql import admin_errors, query, sql_literal
@@ -81,9 +81,11 @@ def claimed_invocations(*request_ids: str, patterns: Iterable[str] = PATTERNS) -
     where = []
     keys = ", ".join(sql_literal(claim_key(p.name, rid)) for rid in request_ids for p in chosen if not p.keyed)
     if keys:
-        where.append(f"(service_name = {sql_literal(REQUEST_IDS)} AND service_key IN ({keys}) AND key = 'first')")
+        where.append(
+            f"(service_name = {sql_literal(REQUEST_IDS)} AND service_key IN ({keys}) AND key = {sql_literal(FIRST)})"
+        )
     for pattern in (p for p in chosen if p.keyed):  # chat: the session's object keeps its messages' claims
-        state_keys = ", ".join(sql_literal(SESSION_CLAIM_PREFIX + rid) for rid in request_ids)
+        state_keys = ", ".join(sql_literal(session_claim_key(rid)) for rid in request_ids)
         if state_keys:
             where.append(f"(service_name = {sql_literal(pattern.service)} AND key IN ({state_keys}))")
     if not where:
