@@ -13,7 +13,14 @@ from pathlib import Path
 
 # Relative: reports go under the working directory, not into the installed package.
 RESULTS_DIR = Path("benchmark-results")
-VARIANTS = ("restate-kafka", "restate-ingress", "restate-floor", "baseline-sequential", "baseline-concurrent")
+VARIANTS = (
+    "restate-kafka",
+    "restate-ingress",
+    "restate-floor",
+    "restate-shape",
+    "baseline-sequential",
+    "baseline-concurrent",
+)
 LOAD_MODES = ("closed", "open")  # how the load is offered (see benchmarks.load)
 # What keeps the in-flight check's invocations waiting: a person's approval (human-in-the-loop
 # requests whose content the model sends to review) or a slow model (the benchmarked pattern).

@@ -11,6 +11,7 @@ LABELS = {
     "restate-kafka": "Restate via Kafka (durable)",
     "restate-ingress": "(c) Restate via HTTP ingress",
     "restate-floor": "(f) Restate floor: no-op handler, one journaled publish",
+    "restate-shape": "(g) durable shape without LLM: hand-on, claim, 3 instant steps, journaled publish",
     "baseline-sequential": "(a) plain consumer, sequential per partition",
     "baseline-concurrent": "(b) plain consumer, asyncio, no durability",
 }
@@ -18,6 +19,7 @@ SHORT = {
     "restate-kafka": "Restate+Kafka",
     "restate-ingress": "(c) ingress",
     "restate-floor": "(f) floor",
+    "restate-shape": "(g) shape",
     "baseline-sequential": "(a) sequential",
     "baseline-concurrent": "(b) asyncio",
 }
@@ -129,6 +131,30 @@ def open_loop_targets(runs: list[dict]) -> list[dict]:
     return out
 
 
+def durability_alone(shape: dict | None, b: dict | None) -> dict | None:
+    """(g) prices the pipeline's durable shape with no LLM work: a lower bound on what durability adds to (b).
+    Target 2 allows durability 0.5 × (b)'s consumer; a shape above that puts target 2 out of reach here."""  # noqa: RUF002
+    cpu = _cpu_sum(shape) if shape else None
+    if shape is None or cpu is None:
+        return None
+    theirs = (b or {}).get("cpu_ms_per_request", {}).get("worker")
+    parts = shape["cpu_ms_per_request"]
+    measured = (
+        f"{_fmt(shape['summary']['throughput_rps'], 1)} req/s at {cpu:.1f} ms/req "
+        f"(handler {parts['worker']:.1f} + restate {parts['restate']:.1f})"
+    )
+    if theirs:
+        allowance = 0.5 * theirs
+        verdict = "over it: target 2 is out of reach on this machine" if cpu > allowance else "within it"
+        measured += f"; target 2 allows durability {allowance:.1f} ms (0.5 × (b)'s {theirs:.1f}): {verdict}"  # noqa: RUF001
+    return {
+        "name": "durability alone: (g) the pipeline's durable shape with no LLM work, same load",
+        "goal": "measured (a lower bound on what durability adds to (b))",
+        "measured": measured,
+        "met": None,
+    }
+
+
 def targets(data: dict) -> list[dict]:
     """The targets against this run (recomputed whenever the report is rendered)."""
     runs = data["runs"]
@@ -185,6 +211,9 @@ def targets(data: dict) -> list[dict]:
                     "met": None,
                 }
             )
+        shape_row = durability_alone(find("restate-shape", durable["mode"], 100), b)
+        if shape_row:
+            out.append(shape_row)
     at_rate = find("restate-kafka", "open", 100)
     if at_rate:
         p99 = at_rate["summary"]["latency_ms"]["p99"]

@@ -78,10 +78,11 @@ class Bench:
     async def open_target(
         self, variant: str
     ) -> tuple[load.Target, baselines.BaselineProcess | floor.FloorProcess | None]:
-        if variant == "restate-floor":
-            deployment = floor.FloorProcess()
+        if variant in floor.KINDS:
+            floor_kind = floor.KINDS[variant]
+            deployment = floor.FloorProcess(floor_kind)
             self.sampler.watch("consumer", await deployment.start())
-            target = load.KafkaTarget(variant, floor.REQUESTS, floor.RESULTS)
+            target = load.KafkaTarget(variant, floor_kind.requests, floor_kind.results)
             # Its subscription is new: Restate's consumer joins the group before it delivers anything. One
             # request through it first, so the warm-up and the window measure delivery, not the group join
             # (a one-second --quick window could otherwise end before the first result).
@@ -446,7 +447,9 @@ async def run_benchmark(config: BenchConfig, command: str) -> tuple[dict, dict[s
         name: pids[name] for name in ("agent-service", "restate", "offline-model", "kafka") if name in pids
     }
     sampler = monitor.ProcessSampler({**watched, "driver": os.getpid()}).start()
-    bench_results = [baselines.bench_topics(kind)[1] for kind in baselines.KINDS] + [floor.RESULTS]
+    bench_results = [baselines.bench_topics(kind)[1] for kind in baselines.KINDS] + [
+        floor_kind.results for floor_kind in floor.KINDS.values()
+    ]
     watcher = load.ResultWatcher([result_topic(config.pattern), *bench_results], asyncio.get_running_loop())
     bench = Bench(config, model, sampler, watcher, load.new_run_id())
     runs: list[dict] = []

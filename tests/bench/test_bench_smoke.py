@@ -12,7 +12,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from benchmarks.config import VARIANTS
 from subscriptions.restate_admin import admin_client
+from tests.restate_api import sql
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,7 +32,13 @@ def test_quick_benchmark_writes_table_plot_and_numbers(stack, tmp_path):
 
     table = (tmp_path / "quick.md").read_text()
     assert table.strip() in done.stdout  # printed, too
-    for label in ("Restate via Kafka", "(c) Restate via HTTP ingress", "(f) Restate floor", "(a) plain consumer"):
+    for label in (
+        "Restate via Kafka",
+        "(c) Restate via HTTP ingress",
+        "(f) Restate floor",
+        "(g) durable shape without LLM",
+        "(a) plain consumer",
+    ):
         assert label in table
     assert "Overhead per journaled step" in table and "40 requests waiting for approval" in table
 
@@ -38,11 +46,7 @@ def test_quick_benchmark_writes_table_plot_and_numbers(stack, tmp_path):
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
 
     data = json.loads((tmp_path / "quick.json").read_text())
-    assert {(r["variant"], r["mode"]) for r in data["runs"]} == {
-        (v, m)
-        for v in ("restate-kafka", "restate-ingress", "restate-floor", "baseline-sequential", "baseline-concurrent")
-        for m in ("closed", "open")
-    }
+    assert {(r["variant"], r["mode"]) for r in data["runs"]} == {(v, m) for v in VARIANTS for m in ("closed", "open")}
     for run in data["runs"]:
         assert run["summary"]["ok"] > 0, run  # every variant carried requests end to end
         assert run["resources"]["agent-service"]["rss_max_mb"] > 0
@@ -59,11 +63,14 @@ def test_quick_benchmark_writes_table_plot_and_numbers(stack, tmp_path):
     assert (in_flight["kind"], in_flight["requests"], in_flight["all_waiting"]) == ("approvals", 40, True)
     assert in_flight["approved"] == in_flight["ok"] == 40 and in_flight["lost"] == 0
     assert in_flight["agent_rss_max_mb"] > 0 and in_flight["restate_rss_max_mb"] > 0
-    floor = next(r for r in data["runs"] if r["variant"] == "restate-floor")
-    assert floor["cpu_ms_per_request"]["restate"] is not None and floor["resources"]["consumer"]["rss_max_mb"] > 0
+    for variant in ("restate-floor", "restate-shape"):
+        run = next(r for r in data["runs"] if r["variant"] == variant)
+        assert run["cpu_ms_per_request"]["restate"] is not None and run["resources"]["consumer"]["rss_max_mb"] > 0
 
-    # The floor's deployment and subscription were for the run only.
+    # The floors' deployment and subscriptions were for the run only, and the shape's claims are released.
     with admin_client() as client:
         sinks = [s["sink"] for s in client.get("/subscriptions").json()["subscriptions"]]
         services = [s["name"] for d in client.get("/deployments").json()["deployments"] for s in d["services"]]
-    assert not any("BenchFloor" in sink for sink in sinks) and "BenchFloor" not in services
+    for service in ("BenchFloor", "BenchShape", "BenchShapeIds"):
+        assert not any(f"/{service}/" in sink for sink in sinks) and service not in services
+    assert sql("SELECT count(*) AS n FROM state WHERE service_name = 'BenchShapeIds'") == [{"n": 0}]
