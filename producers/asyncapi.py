@@ -39,6 +39,7 @@ from agentpipe.topics import (
     result_topic,
 )
 from handlers.catalog import PATTERNS
+from handlers.claim_keys import REQUEST_IDS, claim_key
 from handlers.pattern import Pattern
 from producers import yaml_text
 from subscriptions.desired import APPROVAL_INTAKE, pattern_intake
@@ -353,16 +354,26 @@ def channels(prefix: str = DEFAULT_PREFIX) -> list[Channel]:
     found: list[Channel] = []
     for pattern in PATTERNS.values():
         intake = pattern_intake(pattern)
-        keyed = " (a Virtual Object keyed by the session id: one session's records in topic order)"
+        public = f"{pattern.service}/{pattern.handler}"
+        if pattern.keyed:
+            runs = (
+                " (a Virtual Object keyed by the session id: one session's records in topic order), which "
+                f"validates it, claims its request id in the session (a repeat is dropped) and runs it like {public} does "
+                "over HTTP"
+            )
+        else:
+            runs = (
+                f", which validates it and hands it on to {REQUEST_IDS}[{claim_key(pattern.name, '<request id>')}]: the first "
+                f"record with that id runs like {public} does over HTTP, a repeat is dropped"
+            )
         found.append(
             Channel(
                 id=f"{camel(pattern.name)}Requests",
                 address=request_topic(pattern.name, prefix),
                 title=f"{pattern.name} requests",
                 description=f"Requests for the {pattern.name} pattern. Restate's Kafka subscription delivers each "
-                f"record to {intake.service}/{intake.handler}{keyed if pattern.keyed else ''}, which validates "
-                f"it and runs it like {pattern.service}/{pattern.handler} does over HTTP; an invalid record "
-                "becomes one dead letter.",
+                f"record to {intake.service}/{intake.handler}{runs}; an invalid record, or another request under "
+                "an id already used, becomes one dead letter.",
                 partitions=DEFAULT_REQUEST_PARTITIONS,
                 message=request_message(pattern),
                 action="send",
