@@ -25,25 +25,21 @@ def row(runs: list[dict]) -> dict | None:
     return next((r for r in rows if r["name"].startswith("durability alone")), None)
 
 
+def shape_row(b_worker: float, shape_worker: float, shape_restate: float) -> dict | None:
+    """The row for a pipeline run, (b) at ``b_worker`` ms/req and (g) at the given split."""
+    pipeline, b = run("restate-kafka", 7.0, 4.0, 107), run("baseline-concurrent", b_worker, None, 240)
+    return row([pipeline, b, run("restate-shape", shape_worker, shape_restate)])
+
+
 def test_a_shape_over_the_allowance_says_target_2_is_out_of_reach():
-    runs = [
-        run("restate-kafka", 7.0, 4.0, 107),
-        run("baseline-concurrent", 3.0, None, 240),
-        run("restate-shape", 2.3, 2.1),
-    ]
-    found = row(runs)
+    found = shape_row(3.0, 2.3, 2.1)
     assert found is not None and found["met"] is None  # measured, not a target of its own
     assert "4.4 ms/req (handler 2.3 + restate 2.1)" in found["measured"]
     assert "allows durability 1.5 ms" in found["measured"] and "out of reach" in found["measured"]
 
 
 def test_a_shape_within_the_allowance_says_so():
-    runs = [
-        run("restate-kafka", 7.0, 4.0, 107),
-        run("baseline-concurrent", 4.0, None, 240),
-        run("restate-shape", 0.5, 1.0),
-    ]
-    found = row(runs)
+    found = shape_row(4.0, 0.5, 1.0)
     assert found is not None and "within it" in found["measured"] and "out of reach" not in found["measured"]
 
 
