@@ -17,6 +17,7 @@ from datetime import datetime
 import pytest
 
 from offline_model.client import OfflineModelControl
+from tests.cluster.restate_partitions import leadership, wait_settled
 from tests.kafka_io import send_request
 from tests.reliability.faults import (
     CHAINING_STEPS,
@@ -35,6 +36,14 @@ from tests.reliability.faults import (
 pytestmark = pytest.mark.slow
 
 BATCH = 300
+
+
+@pytest.fixture(autouse=True)
+def restate_settled():
+    """Each test starts on a quiet cluster: the last test's restarted node (or one a restarting broker
+    starved out of the gossip) can move partition leadership for seconds after its process is back,
+    and a leader change is a fault of its own."""
+    wait_settled()
 
 
 @pytest.fixture
@@ -101,9 +110,15 @@ def test_one_node_lost_with_requests_in_flight(stack, slow_model, component):
     with result_reader("chaining") as reader:
         ids = send_chaining_batch(BATCH, tag)
         strike_mid_stream(slow_model, tag, BATCH)
+        leaders = leadership()
         fault_at = time.time()
         old_pid = kill_component(component)
-        figures = check_batch_after_fault(f"cluster: {component}", ids, reader, slow_model, fault_at, timeout=300)
+        try:
+            figures = check_batch_after_fault(f"cluster: {component}", ids, reader, slow_model, fault_at, timeout=300)
+        except AssertionError as exc:
+            raise AssertionError(
+                f"{exc}\nRestate's partition leaders at the fault: {leaders}; now: {leadership()}"
+            ) from None
         no_forks(reader.seen, set(ids))
         timing = recovery(reader.seen, set(ids), fault_at)
     wait_component_back(component, old_pid)
