@@ -29,7 +29,7 @@ from confluent_kafka import Consumer, Message, TopicPartition
 from agentpipe.kafka_publisher import KafkaPublisher
 from agentpipe.messages import now_rfc3339
 from agentpipe.settings import get_settings
-from handlers import prompts
+from handlers import chaining, prompts
 from handlers.llm import chat_completion, llm_client
 from subscriptions.kafka_topics import create_topics
 
@@ -66,9 +66,9 @@ class Chain:
         return reply.text
 
     async def run(self, request_id: str, message: str) -> str:
-        metrics = await self.ask(request_id, "Extract metrics", prompts.EXTRACT_METRICS, message)
-        ordered = await self.ask(request_id, "Sort metrics", prompts.SORT_METRICS, metrics)
-        return await self.ask(request_id, "Format as table", prompts.FORMAT_TABLE, ordered)
+        metrics = await self.ask(request_id, chaining.EXTRACT, prompts.EXTRACT_METRICS, message)
+        ordered = await self.ask(request_id, chaining.SORT, prompts.SORT_METRICS, metrics)
+        return await self.ask(request_id, chaining.FORMAT, prompts.FORMAT_TABLE, ordered)
 
 
 class Baseline:

@@ -41,6 +41,7 @@ from restate.serde import BytesSerde
 from agentpipe.kafka_publisher import get_publisher
 from agentpipe.settings import get_settings
 from benchmarks.baselines import stop_process
+from handlers import chaining
 from subscriptions.kafka_topics import create_topics
 from subscriptions.restate_admin import _check, admin_client, create_subscription
 
@@ -64,8 +65,7 @@ SHAPE = FloorKind(
 )
 KINDS = {kind.variant: kind for kind in (FLOOR, SHAPE)}
 SHAPE_IDS = "BenchShapeIds"
-# Chaining's three LLM calls, each a journaled step; the reply is about the size of one of the model's.
-SHAPE_STEPS = ("Extract metrics", "Sort metrics", "Format as table")
+# The reply of each of chaining's three steps: about the size of one of the model's.
 SHAPE_REPLY = "x" * 400
 
 floor = restate.Service("BenchFloor")
@@ -110,7 +110,7 @@ async def take(ctx: restate.ObjectContext, raw: bytes) -> None:
     if await ctx.get("claim", type_hint=str) is not None:
         return  # a repeat: the pipeline drops it too
     ctx.set("claim", hashlib.sha256(raw).hexdigest())
-    for step in SHAPE_STEPS:
+    for step in chaining.STEPS:  # chaining's three LLM calls, each a journaled step
         await ctx.run_typed(step, no_llm)
     await ctx.run_typed("Publish result", publish_result, results=SHAPE.results, request_id=ctx.key())
     ctx.clear("claim")  # the pipeline keeps it a day (a timer); a benchmark must leave no state behind

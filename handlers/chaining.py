@@ -12,6 +12,11 @@ from handlers import prompts
 from handlers.pattern import Pattern
 from handlers.runtime import Outcome, PatternRun
 
+# The three LLM steps' journal names, in order; the baseline consumers and the benchmark's durable
+# shape make the same calls under the same names.
+EXTRACT, SORT, FORMAT = "Extract metrics", "Sort metrics", "Format as table"
+STEPS = (EXTRACT, SORT, FORMAT)
+
 
 class ChainingRequest(AgentRequest):
     """A chaining request: a text whose metrics become a table."""
@@ -20,9 +25,9 @@ class ChainingRequest(AgentRequest):
 
 
 async def chain(run: PatternRun[ChainingRequest], request: ChainingRequest) -> Outcome:
-    metrics = await run.ask("Extract metrics", prompts.EXTRACT_METRICS, request.message)
-    ordered = await run.ask("Sort metrics", prompts.SORT_METRICS, metrics)
-    table = await run.ask("Format as table", prompts.FORMAT_TABLE, ordered)
+    metrics = await run.ask(EXTRACT, prompts.EXTRACT_METRICS, request.message)
+    ordered = await run.ask(SORT, prompts.SORT_METRICS, metrics)
+    table = await run.ask(FORMAT, prompts.FORMAT_TABLE, ordered)
     return Outcome(output=table)
 
 

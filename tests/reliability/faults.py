@@ -23,12 +23,13 @@ import psutil
 from agentpipe.messages import approval_signature
 from agentpipe.settings import get_settings
 from agentpipe.topics import approval_requests_topic, approvals_topic, request_topic, result_topic
+from handlers import chaining
 from offline_model.client import OfflineModelControl
 from stack.topology import stack_components
 from tests.kafka_io import TopicReader, new_id, produce, producer, result_reader, results_for, send_request
 
 FIGURES_FILE = Path(__file__).resolve().parents[2] / ".agentpipe" / "reliability-figures.jsonl"
-CHAINING_STEPS = ("Extract metrics", "Sort metrics", "Format as table")
+CHAINING_STEPS = chaining.STEPS
 
 
 def component_pid(name: str) -> int | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from benchmarks import floor, report
 from benchmarks.config import VARIANTS
+from handlers import chaining
 
 
 def run(variant: str, worker: float, restate: float | None, rps: float = 300.0, mode: str = "closed") -> dict:
@@ -55,6 +56,6 @@ def test_the_shape_is_a_variant_with_its_own_topics_and_group():
     for attribute in ("requests", "results", "group", "sink"):
         assert len({getattr(kind, attribute) for kind in kinds}) == len(kinds), attribute
     assert floor.SHAPE.sink == "BenchShape/ingest"
-    # One journaled step per LLM call of chaining, as the pipeline's own chain names them.
-    assert len(floor.SHAPE_STEPS) == 3
+    # The shape journals one step per LLM call of chaining, under the names the pipeline's own chain uses.
+    assert len(chaining.STEPS) == 3
     assert report.LABELS["restate-shape"] and report.SHORT["restate-shape"]
