@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     agent_service_port: Port = 9080
     remote_agents_port: Port = 9081
     offline_model_port: Port = 9099
+    # Limits the offline model enforces per model, answering 429 as OpenAI does when they are
+    # exceeded (unset: none), so the demo, tests and benchmarks can run against a limited provider.
+    offline_model_requests_per_s: float | None = Field(default=None, gt=0)
+    offline_model_tokens_per_min: float | None = Field(default=None, gt=0)
     # How restate-server reaches the deployments (compose uses service names).
     agent_service_url: str = ""
     remote_agents_url: str = ""

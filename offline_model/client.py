@@ -53,8 +53,21 @@ class OfflineModelControl:
     def malformed_json(self, count: int, match: str | None = None) -> dict[str, Any]:
         return self._post("/control/malformed-json", {"count": count, "match": match})
 
+    def set_limits(
+        self,
+        requests_per_s: float | None = None,
+        tokens_per_min: float | None = None,
+        burst_s: float = 1.0,
+        model: str | None = None,
+    ) -> dict[str, Any]:
+        """Answer 429, as OpenAI does, beyond these rates (for ``model``, else every model); None: no limit."""
+        body: dict[str, Any] = {"requests_per_s": requests_per_s, "tokens_per_min": tokens_per_min, "burst_s": burst_s}
+        if model is not None:
+            body["model"] = model
+        return self._post("/control/limits", body)
+
     def reset(self) -> dict[str, Any]:
-        """Clear all faults and latency (the call log stays)."""
+        """Clear all faults and latency, and the limits set since start (the call log stays)."""
         return self._post("/control/reset", {})
 
     def state(self) -> dict[str, Any]:

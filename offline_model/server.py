@@ -24,6 +24,7 @@ from agentpipe.settings import OFFLINE_MODEL_NAME
 from offline_model import rules
 from offline_model.conversation import text_of, tool_names
 from offline_model.faults import FAIL, HANG, MALFORMED_JSON, MALFORMED_TOOL_ARGS, VARIANTS, CallLog, Controls, Fault
+from offline_model.limits import Limiter, RateLimits
 
 MAX_BODY_BYTES = 16 * 1024 * 1024
 ERROR_TYPES = {
@@ -61,9 +62,12 @@ def error(status: int, message: str, code: str | None = None) -> Response:
 class OfflineModelApp:
     """The ASGI application; one instance holds the controls and the call log."""
 
-    def __init__(self) -> None:
+    def __init__(self, limits: RateLimits | None = None) -> None:
         self.controls = Controls()
         self.log = CallLog()
+        # The limits it started with (a reset returns to them); /control/limits changes them.
+        self.start_limits = limits or RateLimits()
+        self.limiter = Limiter(self.start_limits)
         self.routes: dict[tuple[str, str], Callable[[Request], Awaitable[Response]]] = {
             ("GET", "/health"): self.health,
             ("GET", "/v1/models"): self.models,
@@ -72,6 +76,7 @@ class OfflineModelApp:
             ("GET", "/control"): self.control_state,
             ("POST", "/control/latency"): self.set_latency,
             ("POST", "/control/variant"): self.set_variant,
+            ("POST", "/control/limits"): self.set_limits,
             ("POST", "/control/fail"): self.add_fault(FAIL),
             ("POST", "/control/hang"): self.add_fault(HANG),
             ("POST", "/control/malformed-tool-args"): self.add_fault(MALFORMED_TOOL_ARGS),
@@ -186,6 +191,21 @@ class OfflineModelApp:
             return error(500, f"offline model rule failed: {exc!r}")
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         message = completion_message(answer, digest)
+        tokens = usage(body, message)
+        # After the answer is known, so the call is charged what it really costs; a refused call costs nothing.
+        model = str(body.get("model") or OFFLINE_MODEL_NAME)
+        verdict = self.limiter.take(model, time.monotonic(), tokens["total_tokens"])
+        if verdict is not None and not verdict.allowed:
+            response = error(
+                429,
+                f"Rate limit reached for {verdict.limited_by} (offline model limits of {model}: "
+                f"{self.limiter.limits_for(model)}). "
+                f"Please try again in {verdict.retry_after_s:.3f}s.",
+                "rate_limit_exceeded",
+            )
+            response.headers.update(verdict.headers)
+            self.log.finish(entry, 429, "rate_limited")
+            return response
         response_format = body.get("response_format")
         wants_schema = isinstance(response_format, dict) and response_format.get("type") == "json_schema"
         if fault is None and answer.tool_calls and self.controls.take(MALFORMED_TOOL_ARGS, request_id):
@@ -210,7 +230,7 @@ class OfflineModelApp:
                     "finish_reason": "tool_calls" if answer.tool_calls else "stop",
                 }
             ],
-            "usage": usage(body, message),
+            "usage": tokens,
         }
         self.log.finish(
             entry,
@@ -220,7 +240,7 @@ class OfflineModelApp:
             tool_calls=[c.name for c in answer.tool_calls],
             usage=completion["usage"],
         )
-        return Response(200, completion)
+        return Response(200, completion, headers=verdict.headers if verdict else {})
 
     @staticmethod
     def _failure(status: int, authorization: str = "") -> Response:
@@ -242,22 +262,25 @@ class OfflineModelApp:
 
     # -- controls and call log ------------------------------------------------
 
+    def state(self) -> dict[str, Any]:
+        return {**self.controls.state(), "limits": self.limiter.state()}
+
     async def control_state(self, request: Request) -> Response:
-        return Response(200, self.controls.state())
+        return Response(200, self.state())
 
     async def set_latency(self, request: Request) -> Response:
         ms = float(request.json().get("ms", 0))
         if ms < 0:
             raise ValueError("ms must be >= 0")
         self.controls.latency_ms = ms
-        return Response(200, self.controls.state())
+        return Response(200, self.state())
 
     async def set_variant(self, request: Request) -> Response:
         variant = request.json().get("variant")
         if variant not in VARIANTS:
             raise ValueError(f"variant must be one of {', '.join(VARIANTS)}")
         self.controls.variant = variant
-        return Response(200, self.controls.state())
+        return Response(200, self.state())
 
     def add_fault(self, kind: str) -> Callable[[Request], Awaitable[Response]]:
         async def handler(request: Request) -> Response:
@@ -274,13 +297,28 @@ class OfflineModelApp:
             if kind == HANG:
                 fault.seconds = float(data.get("seconds", 30))
             self.controls.add(fault)
-            return Response(200, self.controls.state())
+            return Response(200, self.state())
 
         return handler
 
+    async def set_limits(self, request: Request) -> Response:
+        data = request.json()
+        if not isinstance(data, dict) or set(data) - {"model", "requests_per_s", "tokens_per_min", "burst_s"}:
+            raise ValueError("limits take model (absent: every model), requests_per_s, tokens_per_min and burst_s")
+        model = data.pop("model", None)
+        if model is not None and not isinstance(model, str):
+            raise ValueError("model must be a string")
+        try:
+            limits = RateLimits(**data)  # checks the values
+        except TypeError:
+            raise ValueError("limits must be numbers (or null for no limit)") from None
+        self.limiter.configure(limits, model)
+        return Response(200, self.state())
+
     async def reset(self, request: Request) -> Response:
         self.controls.reset()
-        return Response(200, self.controls.state())
+        self.limiter.reset(self.start_limits)
+        return Response(200, self.state())
 
     async def calls(self, request: Request) -> Response:
         request_id = request.query.get("request_id", [None])[0]
