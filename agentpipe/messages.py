@@ -21,6 +21,8 @@ from pydantic import (
     model_serializer,
 )
 
+from agentpipe.flow import Priority
+
 Status = Literal["ok", "error", "rejected", "timed_out"]
 # The contract's major version: every message carries it. Adding an optional field is a compatible
 # change and keeps the number; removing, renaming or retyping a field raises it (docs/contract.md).
@@ -85,6 +87,19 @@ class AgentRequest(BaseModel):
     )
     temperature: float | None = Field(
         default=None, ge=0, le=2, description="The sampling temperature; absent: the model's default."
+    )
+    priority: Priority | None = Field(
+        default=None,
+        description="interactive or batch: when the model's budget is short, interactive requests' calls go first. "
+        "Absent: batch when replay_of is set, else interactive.",
+    )
+    deadline_s: float | None = Field(
+        default=None,
+        gt=0,
+        le=30 * 24 * 3600,
+        description="How long, in seconds from its first wait, the request may be held back by the model "
+        "provider's rate limits before it ends with status error; absent or longer: "
+        "AGENTPIPE_LLM_RATE_LIMIT_DEADLINE_S (default 3600).",
     )
     # Set by the intake for records that came from Kafka; absent over HTTP ingress.
     source: Source | None = Field(

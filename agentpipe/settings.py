@@ -16,6 +16,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from agentpipe.flow import BudgetLimits
+
 OFFLINE_MODEL_NAME = "agentpipe-offline-deterministic"
 # Restate nodes and Kafka brokers of the cluster topology: three tolerate the loss of one.
 CLUSTER_SIZE = 3
@@ -107,9 +109,20 @@ class Settings(BaseSettings):
     # USD per 1M tokens, per model, for `agentpipe usage`'s estimate, as JSON:
     # {"gpt-4o-mini": {"input": 0.15, "output": 0.60}}. Models not listed are shown without a cost.
     prices: dict[str, ModelPrice] = Field(default_factory=dict)
+    # Attempts of one LLM step on 5xx, 408, 409, timeouts and lost connections. A 429 spends none:
+    # the call waits for the model's budget, for as long as the request's deadline allows.
     llm_max_attempts: int = Field(default=5, ge=1, le=100)
     llm_initial_backoff_ms: int = Field(default=200, ge=1)
     llm_max_backoff_ms: int = Field(default=5_000, ge=1)
+    # Provider budgets (docs/operations.md, Flow control), per model, "*" for any other, as JSON:
+    # {"gpt-4o-mini": {"requests_per_minute": 500, "tokens_per_minute": 200000, "max_in_flight": 50}}.
+    # Every LLM call of a listed model waits for a permit from the model's one budget, shared by all
+    # agent-service processes. A model not listed is limited only once its provider says so (a 429,
+    # or little left of the limit its headers state); then it gets a budget too.
+    llm_budgets: dict[str, BudgetLimits] = Field(default_factory=dict)
+    # How long a request may be held back by rate limits, from its first wait, before it ends with
+    # status error ("rate limited for 3,600 s"); a request's deadline_s may ask for less.
+    llm_rate_limit_deadline_s: float = Field(default=3600.0, gt=0, le=30 * 24 * 3600.0)
 
     # Bounds (each must be at least 1: zero never means "unlimited")
     max_record_bytes: int = Field(default=256 * 1024, ge=1024, le=16 * 1024 * 1024)

@@ -23,4 +23,5 @@ PATTERN = Pattern(
     handler="route",
     request=RoutingRequest,
     work=route_to_specialist,
+    llm_calls=2,
 )

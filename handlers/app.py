@@ -14,8 +14,9 @@ from restate.server_types import RestateAppT
 from agentpipe.settings import get_settings
 from handlers.approvals import approval_intake, review
 from handlers.catalog import PATTERNS
-from handlers.intake import add_taker
+from handlers.provider_budget import budget
 from handlers.request_ids import request_ids_object
+from handlers.taker import add_taker
 
 
 # What the patterns' record intake depends on, and where decisions enter.
@@ -24,7 +25,7 @@ def services() -> list[restate.Service | restate.VirtualObject | restate.Workflo
     for pattern in PATTERNS.values():
         if not pattern.keyed:
             add_taker(request_ids, pattern)
-    return [request_ids, approval_intake, review, *(pattern.component() for pattern in PATTERNS.values())]
+    return [request_ids, approval_intake, review, budget, *(pattern.component() for pattern in PATTERNS.values())]
 
 
 def build_app() -> RestateAppT:

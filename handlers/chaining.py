@@ -31,4 +31,6 @@ async def chain(run: PatternRun[ChainingRequest], request: ChainingRequest) -> O
     return Outcome(output=table)
 
 
-PATTERN = Pattern(name="chaining", service="CallChainingService", handler="run", request=ChainingRequest, work=chain)
+PATTERN = Pattern(
+    name="chaining", service="CallChainingService", handler="run", request=ChainingRequest, work=chain, llm_calls=3
+)

@@ -11,6 +11,8 @@ REQUEST_IDS = "RequestIds"
 SESSION_CLAIM_PREFIX = "request-id:"
 # The state key of a RequestIds object's claim.
 FIRST = "first"
+# The state key of a request parked until its model's budget admits it (handlers/admission.py).
+PARKED = "parked"
 
 
 def claim_key(pattern: str, request_id: str) -> str:
@@ -27,9 +29,14 @@ def taker_handler(pattern: str) -> str:
     return pattern.replace("-", "_")
 
 
+def admitted_handler(pattern: str) -> str:
+    """``RequestIds``' handler that starts a parked request of ``pattern`` when its budget admits it."""
+    return f"{taker_handler(pattern)}_admitted"
+
+
 def runs_pattern_sql(service: str, pattern: str) -> str:
     """A ``sys_invocation`` condition: the invocation runs a request of this pattern (over HTTP or from Kafka)."""
     return (
         f"(target_service_name = '{service}' OR (target_service_name = '{REQUEST_IDS}' "
-        f"AND target_handler_name = '{taker_handler(pattern)}'))"
+        f"AND target_handler_name IN ('{taker_handler(pattern)}', '{admitted_handler(pattern)}')))"
     )

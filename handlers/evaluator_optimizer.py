@@ -46,4 +46,5 @@ PATTERN = Pattern(
     handler="improve_until_good",
     request=EvaluatorRequest,
     work=improve,
+    llm_calls=4,
 )

@@ -78,5 +78,4 @@ PATTERN = Pattern(
     handler="moderate",
     request=ModerationRequest,
     work=moderate_content,
-    waits_for_people=True,
 )

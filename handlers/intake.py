@@ -31,18 +31,18 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from agentpipe.logs import bind_request, get_logger
 from agentpipe.messages import Source, describe_validation_error
 from agentpipe.settings import get_settings
-from handlers.claim_keys import FIRST, REQUEST_IDS, claim_key, session_claim_key, taker_handler
+from handlers.budgeted_calls import CallFlow
+from handlers.claim_keys import REQUEST_IDS, claim_key, session_claim_key, taker_handler
 from handlers.pattern import FORGET_CLAIM_HANDLER
 from handlers.records import RejectedRecord, decode_json_object, printable
 from handlers.request_ids import (
     CLAIM_RETENTION,
-    FORGET_HANDLER,
     Claim,
     Claimed,
     fingerprint,
     take_claim,
 )
-from handlers.runtime import R, model_refusal, publish_dead_letter, run_pattern
+from handlers.runtime import R, model_refusal, publish_dead_letter, request_flow, run_pattern
 
 if TYPE_CHECKING:
     from handlers.pattern import Pattern
@@ -55,7 +55,7 @@ MAX_SESSION_ID_CHARS = 256
 class IntakeOutcome(BaseModel):
     """What became of one record: its request ran (``result`` is the result's status), or it did not."""
 
-    status: Literal["handed-on", "processed", "duplicate", "dead-lettered"]
+    status: Literal["handed-on", "processed", "duplicate", "dead-lettered", "parked"]
     request_id: str | None = None
     result: str | None = None
     error: str | None = None
@@ -165,7 +165,13 @@ async def ingest(ctx: restate.Context, raw: bytes, pattern: Pattern[Any], sessio
 
 
 async def run_claimed(
-    ctx: restate.Context, pattern: Pattern[R], request: R, claimed: Claimed, key: str | None, raw: bytes
+    ctx: restate.Context,
+    pattern: Pattern[R],
+    request: R,
+    claimed: Claimed,
+    key: str | None,
+    raw: bytes,
+    flow: CallFlow | None = None,
 ) -> IntakeOutcome:
     """The first time: run the request; a repeat: nothing; a conflict: a dead letter naming the first."""
     assert request.request_id is not None
@@ -180,7 +186,8 @@ async def run_claimed(
     if claimed.outcome == "repeat":
         log.info("request already taken", first=claimed.first_source)
         return IntakeOutcome(status="duplicate", request_id=request.request_id)
-    result = await run_pattern(ctx, pattern.name, request, pattern.work, keyed=pattern.keyed)
+    flow = flow or request_flow(request, pattern.llm_calls)
+    result = await run_pattern(ctx, pattern.name, request, pattern.work, keyed=pattern.keyed, flow=flow)
     return IntakeOutcome(status="processed", request_id=request.request_id, result=result.status)
 
 
@@ -193,33 +200,6 @@ class HandedRequest(BaseModel):
     fingerprint: str
     record_key: str | None = None
     record: bytes = b""  # the record's value, for a conflict's dead letter
-
-
-def add_taker(claims: restate.VirtualObject, pattern: Pattern[Any]) -> None:
-    """``RequestIds/<pattern>``: claim the request id and, the first time, run the request under it."""
-
-    async def take(ctx: restate.ObjectContext, handed: HandedRequest) -> IntakeOutcome:
-        try:
-            # The ingest validated it already; a model that reads its own output differently is a bug,
-            # and a retry would meet it again: the record becomes a dead letter, its id stays unclaimed.
-            request = pattern.request.model_validate(handed.request)
-        except ValidationError as exc:
-            error = f"request cannot be read back after validation: {printable(describe_validation_error(exc), 500)}"
-            try:
-                source: Source | None = Source.model_validate(handed.request.get("source"))
-            except ValidationError:
-                source = None
-            letter = await publish_dead_letter(ctx, handed.record_key, source, error, handed.record)
-            return IntakeOutcome(status="dead-lettered", error=letter.error)
-        assert request.request_id is not None
-        bind_request(ctx.request().id, request.request_id, pattern.name)
-        claim = Claim(fingerprint=handed.fingerprint, source=request.source, invocation_id=ctx.request().id)
-        claimed = await take_claim(ctx, FIRST, claim)
-        if claimed.outcome == "first":
-            ctx.generic_send(REQUEST_IDS, FORGET_HANDLER, b"", key=ctx.key(), send_delay=CLAIM_RETENTION)
-        return await run_claimed(ctx, pattern, request, claimed, handed.record_key, handed.record)
-
-    claims.handler(taker_handler(pattern.name), inactivity_timeout=pattern.idle_timeout())(take)
 
 
 async def forget_session_claim(ctx: restate.ObjectContext, request_id: str) -> None:

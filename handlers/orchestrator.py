@@ -14,6 +14,7 @@ from restate import TerminalError
 from agentpipe import vocabulary
 from agentpipe.messages import MESSAGE_DESCRIPTION, AgentRequest
 from handlers import prompts
+from handlers.budgeted_calls import LlmCall
 from handlers.pattern import Pattern
 from handlers.runtime import Outcome, PatternRun
 
@@ -83,8 +84,8 @@ async def plan(run: PatternRun[OrchestratorRequest], task: str) -> list[Task]:
 
 async def orchestrate(run: PatternRun[OrchestratorRequest], request: OrchestratorRequest) -> Outcome:
     tasks = await plan(run, request.message)
-    futures = [
-        run.llm_future(
+    calls = [
+        LlmCall(
             f"Worker: {task.task_type}",
             [
                 {"role": "system", "content": prompts.WORKER},
@@ -97,7 +98,7 @@ async def orchestrate(run: PatternRun[OrchestratorRequest], request: Orchestrato
         )
         for task in tasks
     ]
-    replies = await run.gather(*futures)
+    replies = await run.llm_all(calls)
     return Outcome(output=[f"{task.task_type}: {reply.text}" for task, reply in zip(tasks, replies, strict=True)])
 
 
@@ -107,4 +108,5 @@ PATTERN = Pattern(
     handler="process_text",
     request=OrchestratorRequest,
     work=orchestrate,
+    llm_calls=4,
 )

@@ -9,6 +9,7 @@ from pydantic import Field
 
 from agentpipe.messages import MESSAGE_DESCRIPTION, AgentRequest
 from handlers import prompts
+from handlers.budgeted_calls import LlmCall
 from handlers.pattern import Pattern
 from handlers.runtime import Outcome, PatternRun
 
@@ -23,14 +24,11 @@ STEP_NAMES = {"sentiment": "Analyze sentiment", "key_points": "Extract key point
 
 
 async def analyze(run: PatternRun[ParallelAgentsRequest], request: ParallelAgentsRequest) -> Outcome:
-    futures = [
-        run.llm_future(
-            STEP_NAMES[task],
-            [{"role": "system", "content": system}, {"role": "user", "content": request.message}],
-        )
+    calls = [
+        LlmCall(STEP_NAMES[task], [{"role": "system", "content": system}, {"role": "user", "content": request.message}])
         for task, system in prompts.PARALLEL_ANALYSES.items()
     ]
-    return Outcome(output=[reply.text for reply in await run.gather(*futures)])
+    return Outcome(output=[reply.text for reply in await run.llm_all(calls)])
 
 
 PATTERN = Pattern(
@@ -39,4 +37,5 @@ PATTERN = Pattern(
     handler="analyze_text",
     request=ParallelAgentsRequest,
     work=analyze,
+    llm_calls=3,
 )

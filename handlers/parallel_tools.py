@@ -30,5 +30,10 @@ async def weather_agent(run: PatternRun[ParallelToolsRequest], request: Parallel
 
 
 PATTERN = Pattern(
-    name="parallel-tools", service="ParallelToolAgent", handler="run", request=ParallelToolsRequest, work=weather_agent
+    name="parallel-tools",
+    service="ParallelToolAgent",
+    handler="run",
+    request=ParallelToolsRequest,
+    work=weather_agent,
+    llm_calls=2,
 )

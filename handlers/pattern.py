@@ -22,7 +22,7 @@ from restate.serde import BytesSerde
 
 from agentpipe.messages import AgentResult
 from handlers.policies import invocation_retry_policy, waiting_inactivity_timeout
-from handlers.runtime import R, Work, run_pattern
+from handlers.runtime import R, Work, request_flow, run_pattern
 
 # The private handler of every pattern service that Kafka subscriptions deliver raw records to.
 INGEST_HANDLER = "ingest"
@@ -38,23 +38,28 @@ class Pattern(Generic[R]):
     request: type[R]  # what a request record must be; every field has a default, so {} runs the example
     work: Work[R]  # the algorithm
     keyed: bool = False  # a Virtual Object keyed by the record key (chat: the session id)
+    # The LLM calls a request usually makes: when its model is limited, its first permit covers that
+    # many, so it waits for the model's budget once rather than before every call.
+    llm_calls: int = 1
     # Further handlers of a keyed pattern's object that only read its state (chat: history).
     readers: tuple[Callable[[restate.ObjectSharedContext], Awaitable[Any]], ...] = ()
-    # It waits for people (human-in-the-loop) or for other services' invocations (remote agents):
-    # Restate suspends it soon after it goes idle, so a waiting request holds none of the invoker's
-    # slots (settings.restate_invoker_limit) that the invocations it waits for may need.
-    waits_for_people: bool = False
-    calls_other_services: bool = False
 
-    def idle_timeout(self) -> timedelta | None:
-        """The inactivity timeout of the handlers that run this pattern's requests; None: the server's."""
-        return waiting_inactivity_timeout() if self.waits_for_people or self.calls_other_services else None
+    def idle_timeout(self) -> timedelta:
+        """The inactivity timeout of the handlers that run this pattern's requests.
+
+        Every pattern may wait: for its model's budget (handlers/provider_budget.py), for a person
+        (human-in-the-loop), for another service's invocation (remote agents). Restate suspends it
+        soon after it goes idle, so a waiting request holds none of the invoker's slots
+        (settings.restate_invoker_limit) that what it waits for (the budget's own invocations) may need.
+        """
+        return waiting_inactivity_timeout()
 
     def component(self) -> restate.Service | restate.VirtualObject:
         """The Restate service (or object) that runs this pattern: its typed handler and its record intake."""
 
         async def handle(ctx: restate.Context, request: R) -> AgentResult:
-            return await run_pattern(ctx, self.name, request, self.work, keyed=self.keyed)
+            flow = request_flow(request, self.llm_calls)
+            return await run_pattern(ctx, self.name, request, self.work, keyed=self.keyed, flow=flow)
 
         # The SDK reads the handler's signature for its input and output types.
         handle.__annotations__ = {
@@ -91,7 +96,7 @@ class Pattern(Generic[R]):
             accept="*/*",
             input_serde=BytesSerde(),
             ingress_private=True,
-            inactivity_timeout=idle if self.keyed else None,
+            inactivity_timeout=idle if self.keyed else None,  # chat's runs the message
         )(ingest_record)
         if self.keyed:
             component.handler(FORGET_CLAIM_HANDLER, ingress_private=True)(forget_session_claim)

@@ -15,7 +15,12 @@ from handlers.runtime import Outcome, PatternRun
 async def call_remote_specialist(run: PatternRun[RoutingRequest], request: RoutingRequest) -> Outcome:
     route = await classify(run, request.message)
     question = SpecialistQuestion(
-        request_id=run.request_id, question=request.message, model=request.model, temperature=request.temperature
+        request_id=run.request_id,
+        question=request.message,
+        model=request.model,
+        temperature=request.temperature,
+        priority=run.flow.priority,
+        deadline_s=request.deadline_s,
     )
     # Called by name: the specialists live in the other deployment, not in this process.
     answer = await run.ctx.generic_call(specialist_service(route), "run", question.model_dump_json().encode())
@@ -30,5 +35,4 @@ PATTERN = Pattern(
     handler="route",
     request=RoutingRequest,
     work=call_remote_specialist,
-    calls_other_services=True,
 )

@@ -6,6 +6,7 @@ from pydantic import BaseModel, Field
 from restate import TerminalError
 
 from agentpipe import vocabulary
+from agentpipe.flow import Priority
 from agentpipe.messages import MESSAGE_DESCRIPTION, AgentRequest, Usage
 from handlers import prompts
 from handlers.runtime import PatternRun
@@ -25,6 +26,9 @@ class SpecialistQuestion(BaseModel):
     question: str
     model: str | None = None  # the request's choice, so the specialist answers with the same model
     temperature: float | None = None
+    # The request's flow control, so the specialist's call waits in the same queue with the same deadline.
+    priority: Priority = "interactive"
+    deadline_s: float | None = None
 
 
 class SpecialistAnswer(BaseModel):

@@ -20,12 +20,14 @@ from pydantic import BaseModel
 from restate import RunOptions, TerminalError
 from restate.server_context import DisconnectedException
 
+from agentpipe.flow import effective_priority
 from agentpipe.kafka_publisher import PermanentPublishError, get_publisher
 from agentpipe.logs import bind_request, get_logger, scrub_secrets
 from agentpipe.messages import AgentRequest, AgentResult, DeadLetter, Source, Status, Usage, now_rfc3339
 from agentpipe.settings import get_settings
 from agentpipe.topics import dead_letters_topic, result_topic
-from handlers.llm import LlmReply, Message, ToolSpec, chat_completion, llm_run_options
+from handlers.budgeted_calls import BudgetedCaller, CallFlow, LlmCall, settle
+from handlers.llm import LlmReply, Message, ToolSpec
 from handlers.records import printable
 
 log = get_logger(__name__)
@@ -94,6 +96,7 @@ class PatternRun(Generic[Q]):
     model: str | None = None  # None: the settings' model, read inside each LLM step
     temperature: float | None = None
     usage: Usage = field(default_factory=Usage)  # the LLM calls this run has taken from its journal
+    flow: CallFlow = field(default_factory=lambda: CallFlow(priority="interactive"))
     _bounds: Bounds | None = None
 
     async def bounds(self) -> Bounds:
@@ -109,44 +112,24 @@ class PatternRun(Generic[Q]):
         tools: list[ToolSpec] | None = None,
         response_format: dict[str, Any] | None = None,
     ) -> LlmReply:
-        """A journaled Chat Completions call."""
-        log.info("llm step", step=step)
-        reply = await self.llm_future(step, messages, tools=tools, response_format=response_format)
-        self.usage = self.usage.plus(reply.usage())
+        """A journaled Chat Completions call (after a permit from the model's budget, when it is limited)."""
+        [reply] = await self.llm_all([LlmCall(step, messages, tools, response_format)])
         return reply
 
-    def llm_future(
-        self,
-        step: str,
-        messages: list[Message],
-        *,
-        tools: list[ToolSpec] | None = None,
-        response_format: dict[str, Any] | None = None,
-    ) -> restate.RestateDurableFuture[LlmReply]:
-        """Like ``llm`` but not awaited, so several calls run concurrently; take them with ``gather``,
-        which counts their usage."""
-        return self.ctx.run_typed(
-            step,
-            chat_completion,
-            llm_run_options(),
-            step,
-            messages,
-            request_id=self.request_id,
-            pattern=self.pattern,
-            tools=tools,
-            response_format=response_format,
-            model=self.model,
-            temperature=self.temperature,
-        )
+    async def llm_all(self, calls: list[LlmCall]) -> list[LlmReply]:
+        """Several LLM calls at once, each its own journaled step; their replies in order."""
+        for call in calls:
+            log.info("llm step", step=call.step)
+        caller = BudgetedCaller(self.ctx, self.request_id, self.pattern, self.model, self.temperature, self.flow)
+        replies = await caller.run(calls)
+        for reply in replies:
+            self.usage = self.usage.plus(reply.usage())
+        return replies
 
     async def gather(self, *futures: restate.RestateDurableFuture[T]) -> list[T]:
         """Wait for concurrent steps together (one suspension, not one per step); their values in order."""
         await restate.gather(*futures)
-        values = [await future for future in futures]
-        for value in values:
-            if isinstance(value, LlmReply):
-                self.usage = self.usage.plus(value.usage())
-        return values
+        return [await future for future in futures]
 
     async def ask(self, step: str, system: str, user: str) -> str:
         """The common case: one system prompt, one user message, text back."""
@@ -167,6 +150,7 @@ class PatternRun(Generic[Q]):
             result = fn(**kwargs)  # tools are plain or async functions
             return await result if inspect.isawaitable(result) else result
 
+        self.flow.started = True  # a tool may act on the world: the request can no longer start over
         return self.ctx.run_typed(step, call, options)
 
 
@@ -211,12 +195,27 @@ async def check_model(run: PatternRun[Any], model: str) -> None:
 Work = Callable[[PatternRun[R], R], Awaitable[Outcome]]
 
 
+def request_flow(request: AgentRequest, llm_calls: int = 1) -> CallFlow:
+    """A request's flow control as it starts: its priority, its own deadline and the LLM calls its
+    pattern usually makes (a permit covers that many); nothing held yet."""
+    return CallFlow(effective_priority(request.priority, request.replay_of), request.deadline_s, llm_calls)
+
+
 async def run_pattern(
-    ctx: restate.Context, pattern: str, request: R, work: Work[R], keyed: bool = False
+    ctx: restate.Context, pattern: str, request: R, work: Work[R], keyed: bool = False, flow: CallFlow | None = None
 ) -> AgentResult:
+    """Run one request and publish its one result; ``flow``: how its LLM calls wait (default: request_flow)."""
     request_id = request_id_for(ctx, request)
     bind_request(ctx.request().id, request_id, pattern)
-    run = PatternRun(ctx, pattern, request_id, request, model=request.model, temperature=request.temperature)
+    run = PatternRun(
+        ctx,
+        pattern,
+        request_id,
+        request,
+        model=request.model,
+        temperature=request.temperature,
+        flow=flow or request_flow(request),
+    )
     cancelled: TerminalError | None = None
     try:
         problem = oversized(request)
@@ -236,6 +235,7 @@ async def run_pattern(
         # Restate's other control flow (suspension, retryable step failures) is a BaseException.
         log.exception("pattern raised an unexpected error")
         outcome = Outcome(output="", status="error", error=f"internal error: {type(exc).__name__}: {exc}")
+    settle(ctx, run.flow)
     result = AgentResult(
         request_id=request_id,
         pattern=pattern,

@@ -36,5 +36,10 @@ async def support_agent(run: PatternRun[ToolRoutingRequest], request: ToolRoutin
 
 
 PATTERN = Pattern(
-    name="tool-routing", service="ToolRouterService", handler="route", request=ToolRoutingRequest, work=support_agent
+    name="tool-routing",
+    service="ToolRouterService",
+    handler="route",
+    request=ToolRoutingRequest,
+    work=support_agent,
+    llm_calls=2,
 )

@@ -30,6 +30,13 @@ TEST_STATE_DIR = Path(os.environ.get("AGENTPIPE_TEST_STATE_DIR", ROOT / ".agentp
 CLUSTER_STATE_DIR = Path(os.environ.get("AGENTPIPE_TEST_CLUSTER_STATE_DIR", ROOT / ".agentpipe" / "test-cluster"))
 TESTS = Path(__file__).resolve().parent
 SECOND_MODEL = "agentpipe-offline-second"
+# Model names the flow-control tests limit at the offline model, each with a budget of its own:
+# one with a budget configured for it (AGENTPIPE_LLM_BUDGETS: 1800 requests a minute), the others
+# with none, so their budgets learn the limit from the provider's answers.
+LIMITED_MODEL = "agentpipe-offline-limited"
+LIMITED_RPM = 1800
+LEARNING_MODEL = "agentpipe-offline-learning"
+DEADLINE_MODEL = "agentpipe-offline-deadline"
 # Folders of tests/ whose every test runs against the stack.
 E2E_FOLDERS = ("patterns", "reliability", "bench", "cluster", "inbox")
 
@@ -70,8 +77,12 @@ def pytest_configure(config):
         os.environ["OPENAI_BASE_URL"] = f"http://127.0.0.1:{port}/v1"
         os.environ["OPENAI_API_KEY"] = TEST_API_KEY
         os.environ.setdefault("AGENTPIPE_REVIEW_TIMEOUT_S", "600")
-        # A second model name requests may choose (the offline model answers to any name).
-        os.environ.setdefault("AGENTPIPE_ALLOWED_MODELS", json.dumps([SECOND_MODEL]))
+        # More model names requests may choose (the offline model answers to any name).
+        models = [SECOND_MODEL, LIMITED_MODEL, LEARNING_MODEL, DEADLINE_MODEL]
+        os.environ.setdefault("AGENTPIPE_ALLOWED_MODELS", json.dumps(models))
+        os.environ.setdefault(
+            "AGENTPIPE_LLM_BUDGETS", json.dumps({LIMITED_MODEL: {"requests_per_minute": LIMITED_RPM}})
+        )
         if config.getoption("--topology") == "single":
             # Few invoker slots: an invocation that holds one while it waits for another invocation
             # stalls the suite for a minute (tests/patterns/test_backlog.py shows none does). The

@@ -6,11 +6,13 @@ RemoteAgentRouterService → (Restate) → <Specialist>Agent/run → LLM step �
 from __future__ import annotations
 
 import restate
+from restate import TerminalError
 
 from agentpipe import vocabulary
 from agentpipe.logs import bind_request
 from handlers import prompts
-from handlers.policies import invocation_retry_policy
+from handlers.budgeted_calls import CallFlow, settle
+from handlers.policies import invocation_retry_policy, waiting_inactivity_timeout
 from handlers.remote_agent_routing import PATTERN as REMOTE_ROUTING
 from handlers.routing import SpecialistAnswer, SpecialistQuestion, specialist_service
 from handlers.runtime import PatternRun
@@ -19,7 +21,8 @@ from handlers.runtime import PatternRun
 def _specialist(route: str) -> restate.Service:
     service = restate.Service(specialist_service(route), invocation_retry_policy=invocation_retry_policy())
 
-    @service.handler()
+    # Its LLM call may wait for the model's budget: suspended, it holds no invoker slot.
+    @service.handler(inactivity_timeout=waiting_inactivity_timeout())
     async def run(ctx: restate.Context, question: SpecialistQuestion) -> SpecialistAnswer:
         bind_request(ctx.request().id, question.request_id, REMOTE_ROUTING.name)
         agent = PatternRun(
@@ -29,8 +32,14 @@ def _specialist(route: str) -> restate.Service:
             question,
             model=question.model,
             temperature=question.temperature,
+            flow=CallFlow(question.priority, question.deadline_s),
         )
-        answer = await agent.ask(f"{route.capitalize()} specialist", prompts.SPECIALISTS[route], question.question)
+        try:
+            answer = await agent.ask(f"{route.capitalize()} specialist", prompts.SPECIALISTS[route], question.question)
+        except TerminalError:
+            settle(ctx, agent.flow)  # not in a finally: a suspension passes through here too
+            raise
+        settle(ctx, agent.flow)
         return SpecialistAnswer(answer=answer, usage=agent.usage)
 
     return service

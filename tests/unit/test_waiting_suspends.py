@@ -1,6 +1,6 @@
-"""Handlers that wait for people or for other invocations suspend soon after they go idle
-(handlers/policies.py, pattern.py, approvals.py, intake.py): a waiting invocation must not hold
-an invoker slot that what it waits for may need."""
+"""Handlers that wait suspend soon after they go idle (handlers/policies.py, pattern.py,
+approvals.py, intake.py): for a person, for other invocations, for their model's budget. A
+waiting invocation must not hold an invoker slot that what it waits for may need."""
 
 from __future__ import annotations
 
@@ -43,23 +43,31 @@ def test_the_shorter_of_ours_and_the_servers_wins(monkeypatch, server_wide: str,
 
 def test_only_the_handlers_that_wait_get_it() -> None:
     from handlers.app import services
+    from handlers.catalog import PATTERNS
+    from handlers.claim_keys import admitted_handler, taker_handler
+    from handlers.remote_agents.specialists import SERVICES as SPECIALISTS
 
     short = {
         (service.name, handler.name)
-        for service in services()
+        for service in [*services(), *SPECIALISTS]
         for handler in service.handlers.values()
         if handler.inactivity_timeout is not None
     }
+    runs_requests = {(p.service, p.handler) for p in PATTERNS.values()}
+    runs_requests |= {("RequestIds", taker_handler(p.name)) for p in PATTERNS.values() if not p.keyed}
+    runs_requests |= {("RequestIds", admitted_handler(p.name)) for p in PATTERNS.values() if not p.keyed}
     assert short == {
+        # Every handler that runs a request: it may wait for its model's budget (and HITL for a
+        # person, remote agent routing for a specialist).
+        *runs_requests,
+        ("Chat", "ingest"),  # runs the message in its session
+        ("BillingAgent", "run"),
+        ("AccountAgent", "run"),
+        ("ProductAgent", "run"),
         # For a person.
         ("ApprovalReview", "run"),
-        ("HumanInTheLoopService", "moderate"),
-        ("RequestIds", "human_in_the_loop"),
         # For the review to apply a decision.
         ("ApprovalIntake", "ingest"),
-        # For a remote specialist's answer.
-        ("RemoteAgentRouterService", "route"),
-        ("RequestIds", "remote_agent_routing"),
     }
 
 
