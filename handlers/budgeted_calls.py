@@ -130,7 +130,11 @@ def settle(ctx: restate.Context, flow: CallFlow) -> None:
     held = flow.held
     if held is None or flow.leased:
         return
-    if not (flow.credits or flow.tokens_used or flow.tokens_estimated or flow.signals):
+    signals = flow.signals
+    tokens_matter = held.limits.tokens_per_minute is not None or (signals is not None and signals.limit_tokens)
+    # Nothing to give back, no token limit to charge against, nothing new from the provider: no report
+    # (most requests of a pattern that makes the calls it said it would).
+    if not (flow.credits or tokens_matter or (signals is not None and signals.near_limit())):
         return
     outcome = Report(
         unused_calls=flow.credits,

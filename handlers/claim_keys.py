@@ -11,8 +11,6 @@ REQUEST_IDS = "RequestIds"
 SESSION_CLAIM_PREFIX = "request-id:"
 # The state key of a RequestIds object's claim.
 FIRST = "first"
-# The state key of a request parked until its model's budget admits it (handlers/admission.py).
-PARKED = "parked"
 
 
 def claim_key(pattern: str, request_id: str) -> str:

@@ -23,17 +23,21 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 import restate
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from agentpipe.flow import budget_key, effective_priority
 from agentpipe.logs import bind_request, get_logger
-from agentpipe.messages import Source, describe_validation_error
+from agentpipe.messages import AgentRequest, Source, describe_validation_error
 from agentpipe.settings import get_settings
-from handlers.budgeted_calls import CallFlow
-from handlers.claim_keys import REQUEST_IDS, claim_key, session_claim_key, taker_handler
+from handlers.budgeted_calls import REPLY_TOKENS_ESTIMATE, CallFlow
+from handlers.claim_keys import REQUEST_IDS, admitted_handler, claim_key, session_claim_key, taker_handler
+from handlers.llm import configured_limits, flow_settings
 from handlers.pattern import FORGET_CLAIM_HANDLER
+from handlers.provider_budget import AdmitTarget, Ask, Parking, acquire
 from handlers.records import RejectedRecord, decode_json_object, printable
 from handlers.request_ids import (
     CLAIM_RETENTION,
@@ -142,12 +146,15 @@ async def ingest(ctx: restate.Context, raw: bytes, pattern: Pattern[Any], sessio
         handed = HandedRequest(
             request=request.model_dump(mode="json"), fingerprint=body_fingerprint, record_key=key, record=raw
         )
-        ctx.generic_send(
-            REQUEST_IDS,
-            taker_handler(pattern.name),
-            handed.model_dump_json().encode(),
-            key=claim_key(pattern.name, request.request_id),
-        )
+        target = claim_key(pattern.name, request.request_id)
+        model = request.model or get_settings().llm_model
+        if configured_limits(model).limited:
+            # Its model has a budget: the request waits in the budget's queue, not yet claimed, and
+            # the budget starts it (claim and run) when its turn comes. Read from the settings like the
+            # checks above: an ingest runs once, in one attempt, before any step.
+            park_at_ingest(ctx, pattern, request, handed, model, target)
+            return IntakeOutcome(status="parked", request_id=request.request_id)
+        ctx.generic_send(REQUEST_IDS, taker_handler(pattern.name), handed.model_dump_json().encode(), key=target)
         return IntakeOutcome(status="handed-on", request_id=request.request_id)
     # Keyed (chat): the session's object is the claim's home, so the message keeps its place in order.
     object_ctx = cast(restate.ObjectContext, ctx)
@@ -189,6 +196,32 @@ async def run_claimed(
     flow = flow or request_flow(request, pattern.llm_calls)
     result = await run_pattern(ctx, pattern.name, request, pattern.work, keyed=pattern.keyed, flow=flow)
     return IntakeOutcome(status="processed", request_id=request.request_id, result=result.status)
+
+
+def admit_target(pattern: Pattern[Any], claim_object_key: str) -> AdmitTarget:
+    """Where a parked request of ``pattern`` is started when its budget admits it (handlers/taker.py)."""
+    return AdmitTarget(service=REQUEST_IDS, handler=admitted_handler(pattern.name), key=claim_object_key)
+
+
+def park_at_ingest(
+    ctx: restate.Context, pattern: Pattern[Any], request: AgentRequest, handed: HandedRequest, model: str, target: str
+) -> None:
+    """Ask the model's budget to admit the request; it carries the request with its place in the queue."""
+    assert request.request_id is not None
+    flow = flow_settings(budget_key(get_settings().llm_base_url, model), model)
+    priority = effective_priority(request.priority, request.replay_of)
+    calls = pattern.llm_calls
+    ask = Ask(
+        parking=Parking(target=admit_target(pattern, target), request=handed.model_dump(mode="json"), flow=flow),
+        queue="interactive" if priority == "interactive" else "batch",
+        calls=calls,
+        tokens=calls * (len(handed.request.get("message", "")) // 4 + REPLY_TOKENS_ESTIMATE),
+        deadline_s=min(flow.deadline_s, request.deadline_s or math.inf),
+        request_id=request.request_id,
+        limits=flow.limits,
+        lease_s=flow.lease_s,
+    )
+    ctx.object_send(acquire, flow.budget_key, ask)
 
 
 class HandedRequest(BaseModel):

@@ -18,37 +18,53 @@ when its turn comes, so a queue of ten thousand costs one state read per permit.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import restate
 from pydantic import BaseModel
 
 from agentpipe.flow import BUDGET_STATE, PROVIDER_BUDGET, QUEUES, BudgetLimits, BudgetState, Queue
 from handlers import budget_policy as policy
+from handlers.llm import FlowSettings
 from handlers.policies import invocation_retry_policy
 from handlers.provider_signals import ProviderSignals
 
-# A tick is not scheduled closer than this to the last one: permits due within it go together.
-MIN_TICK_S = 0.005
+# A tick is not scheduled sooner than this: permits due within it go out together, a few at a time
+# (well inside a provider's burst), rather than each in an invocation of the budget's own.
+MIN_TICK_S = 0.25
 
 
 class AdmitTarget(BaseModel):
-    """Where a parked request's permit goes: the handler that starts it again (handlers/admission.py)."""
+    """Where a parked request's permit goes: the handler that starts it (handlers/taker.py)."""
 
     service: str
     handler: str
     key: str
 
 
+class Parking(BaseModel):
+    """A request that waits for its permit before it starts: where the permit goes, and what the
+    request needs to start then. It travels with the permit, so nothing else holds it meanwhile."""
+
+    target: AdmitTarget
+    request: dict[str, Any]  # what the intake handed on (handlers/intake.HandedRequest, as JSON)
+    flow: FlowSettings
+    claimed: bool = False  # its id is claimed already (held back by a limit learned after the claim)
+
+
 class Ask(BaseModel):
     """A call asks for a permit: the answer resolves ``awakeable_id`` with a ``Permit``, or for a
-    parked request goes to ``admit`` as an ``Admitted`` (also when its deadline passes first)."""
+    parked request goes to its ``parking`` target as an ``Admitted`` (also when its deadline passes first)."""
 
     awakeable_id: str | None = None
-    admit: AdmitTarget | None = None
+    parking: Parking | None = None
     queue: Queue
     calls: int = 1  # how many calls the permit is to cover (made one after another, or at once)
     tokens: int  # the calls' estimated tokens in all (prompts and replies)
-    deadline_at: float  # epoch seconds; after it the caller no longer waits
+    # Epoch seconds after which the caller no longer waits; an asker without a clock gives
+    # deadline_s, counted from when the budget takes the ask.
+    deadline_at: float | None = None
+    deadline_s: float | None = None
     request_id: str
     limits: BudgetLimits  # as configured where the call runs
     lease_s: float
@@ -66,6 +82,8 @@ class Admitted(BaseModel):
     """What a parked request gets when its turn comes: a permit, or none because its deadline passed."""
 
     permit: Permit | None = None
+    parking: Parking
+    first_wait_at: float  # when it started to wait (its deadline counts from then)
 
 
 class Report(BaseModel):
@@ -82,7 +100,7 @@ class Report(BaseModel):
 
 class Waiter(BaseModel):
     awakeable_id: str | None = None
-    admit: AdmitTarget | None = None
+    parking: Parking | None = None
     calls: int = 1
     tokens: int
     deadline_at: float
@@ -121,12 +139,14 @@ def _grant(ctx: restate.ObjectContext, state: BudgetState, now: float, waiter: W
     if waiter.awakeable_id is not None:
         ctx.resolve_awakeable(waiter.awakeable_id, permit)
     else:
-        _admit(ctx, waiter, Admitted(permit=permit))
+        _admit(ctx, waiter, permit)
 
 
-def _admit(ctx: restate.ObjectContext, waiter: Waiter, admitted: Admitted) -> None:
-    assert waiter.admit is not None
-    target = waiter.admit
+def _admit(ctx: restate.ObjectContext, waiter: Waiter, permit: Permit | None) -> None:
+    """Start a parked request: with a permit, or without one when its deadline passed in the queue."""
+    assert waiter.parking is not None
+    target = waiter.parking.target
+    admitted = Admitted(permit=permit, parking=waiter.parking, first_wait_at=waiter.asked_at)
     # By name: the parked request's handler lives with its claim (RequestIds), which depends on this module.
     ctx.generic_send(target.service, target.handler, admitted.model_dump_json().encode(), key=target.key)
 
@@ -147,8 +167,8 @@ async def _serve(ctx: restate.ObjectContext, state: BudgetState, now: float, lea
                 _grant(ctx, state, now, waiter, lease_s)
             elif waiter is not None:
                 state.expired += 1
-                if waiter.admit is not None:  # nobody waits on it: the parked request must hear it
-                    _admit(ctx, waiter, Admitted(permit=None))
+                if waiter.parking is not None:  # nobody waits on it: the parked request must hear it
+                    _admit(ctx, waiter, None)
             ctx.clear(key)
             ends.head += 1
 
@@ -163,8 +183,10 @@ def _wake_when_room(ctx: restate.ObjectContext, state: BudgetState, now: float, 
 
 def _tick_at(ctx: restate.ObjectContext, state: BudgetState, now: float, due: float) -> None:
     due = max(due, now + MIN_TICK_S)
-    if state.tick_at is not None and now <= state.tick_at <= due:
-        return  # one is coming no later than that
+    if state.tick_at is not None and state.tick_at <= due:
+        # One is coming no later than that (or is due already, queued behind other calls of this
+        # object: another would only queue behind it, and a flood of asks would make thousands).
+        return
     state.tick_at = due
     ctx.object_send(tick, ctx.key(), None, send_delay=timedelta(seconds=due - now))
 
@@ -179,12 +201,13 @@ async def acquire(ctx: restate.ObjectContext, ask: Ask) -> None:
     """Grant at once when nobody waits ahead and there is room; else queue the caller."""
     state, now = await _load(ctx, ask.limits)
     ahead = sum(state.queues[q].length for q in QUEUES[: QUEUES.index(ask.queue) + 1])
+    deadline_at = ask.deadline_at if ask.deadline_at is not None else now + (ask.deadline_s or 0.0)
     waiter = Waiter(
         awakeable_id=ask.awakeable_id,
-        admit=ask.admit,
+        parking=ask.parking,
         calls=ask.calls,
         tokens=ask.tokens,
-        deadline_at=ask.deadline_at,
+        deadline_at=deadline_at,
         asked_at=now,
         request_id=ask.request_id,
     )

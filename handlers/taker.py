@@ -1,17 +1,20 @@
 """``RequestIds``' handlers that run what the intakes hand on: claim the id, run the request or park it.
 
     <pattern>/ingest ──one-way──▶ RequestIds[<pattern>:<id>]/<pattern>: claim
-        → first: run it here; its first LLM call needs a permit and nothing is done yet:
-              park it (state "parked") and ask the model's budget to admit it; the invocation ends
+        → first: run it here; if its first LLM call needs a permit of a limit learned from the provider
+          and nothing is done yet: park it (the budget keeps it) and end
         → repeat: done · conflict: dead letter
-    ProviderBudget … its turn ──▶ RequestIds[<pattern>:<id>]/<pattern>_admitted(permit)
-        → run it from the start, its first call with that permit (no permit: its deadline passed)
+    <pattern>/ingest ──one-way──▶ ProviderBudget[<provider>/<model>]/acquire (a budget configured for
+                                   its model: the request parks before it is claimed)
+    ProviderBudget … its turn ──▶ RequestIds[<pattern>:<id>]/<pattern>_admitted(permit, the request)
+        → claim (unless claimed already) → run it from the start, its first call with that permit
+          (no permit: its deadline passed in the queue; a repeat or a conflict gives the permit back)
 
-A backlog put on a topic at once (a replay) waits as state entries of its claims and of the
-budget, not as thousands of suspended invocations: nothing holds one of Restate's invoker slots
-(an invocation waiting on an awakeable holds one until it suspends) and nothing is replayed. Only
-a request that has done nothing worth keeping parks: what it did before its first LLM call are
-reads (settings), which it does again when admitted.
+A backlog put on a topic at once (a replay) waits as entries of its budget's queue, each holding
+its request, not as thousands of suspended invocations: nothing holds one of Restate's invoker
+slots (an invocation waiting on an awakeable holds one until it suspends) and nothing is replayed.
+Only a request that has done nothing worth keeping parks: what it did before its first LLM call
+are reads (settings), which it does again when admitted.
 """
 
 from __future__ import annotations
@@ -19,29 +22,20 @@ from __future__ import annotations
 from typing import Any
 
 import restate
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from agentpipe.logs import bind_request, get_logger
 from agentpipe.messages import AgentRequest, Source, describe_validation_error
-from handlers.budgeted_calls import Parked
-from handlers.claim_keys import FIRST, PARKED, REQUEST_IDS, admitted_handler, taker_handler
-from handlers.intake import HandedRequest, IntakeOutcome, run_claimed
-from handlers.llm import FlowSettings
+from handlers.budgeted_calls import CallFlow, Parked
+from handlers.claim_keys import FIRST, REQUEST_IDS, admitted_handler, taker_handler
+from handlers.intake import HandedRequest, IntakeOutcome, admit_target, run_claimed
 from handlers.pattern import Pattern
-from handlers.provider_budget import AdmitTarget, Admitted, acquire
+from handlers.provider_budget import Admitted, Parking, Report, acquire, report
 from handlers.records import printable
 from handlers.request_ids import CLAIM_RETENTION, FORGET_HANDLER, Claim, Claimed, take_claim
 from handlers.runtime import publish_dead_letter, request_flow
 
 log = get_logger(__name__)
-
-
-class ParkedRequest(BaseModel):
-    """A claim's parked request: what the ingest handed on, and how its first call was held back."""
-
-    handed: HandedRequest
-    flow: FlowSettings
-    first_wait_at: float
 
 
 async def read_back(
@@ -64,16 +58,23 @@ async def read_back(
         return IntakeOutcome(status="dead-lettered", error=letter.error)
 
 
-def park(
-    ctx: restate.ObjectContext, pattern: Pattern[Any], request: AgentRequest, handed: HandedRequest, parked: Parked
-) -> IntakeOutcome:
-    """Keep the request with its claim and ask its model's budget to start it when its turn comes."""
-    assert request.request_id is not None
-    ctx.set(PARKED, ParkedRequest(handed=handed, flow=parked.flow, first_wait_at=parked.first_wait_at))
-    admit = AdmitTarget(service=REQUEST_IDS, handler=admitted_handler(pattern.name), key=ctx.key())
-    ctx.object_send(acquire, parked.flow.budget_key, parked.ask.model_copy(update={"admit": admit}))
+async def claim(ctx: restate.ObjectContext, handed: HandedRequest, request: AgentRequest) -> Claimed:
+    """Claim the request id for this body (the first time: forgotten after the retention)."""
+    entry = Claim(fingerprint=handed.fingerprint, source=request.source, invocation_id=ctx.request().id)
+    claimed = await take_claim(ctx, FIRST, entry)
+    if claimed.outcome == "first":
+        ctx.generic_send(REQUEST_IDS, FORGET_HANDLER, b"", key=ctx.key(), send_delay=CLAIM_RETENTION)
+    return claimed
+
+
+def park(ctx: restate.ObjectContext, pattern: Pattern[Any], handed: HandedRequest, parked: Parked) -> IntakeOutcome:
+    """Hand the claimed request to its model's budget, which starts it again when its turn comes."""
+    parking = Parking(
+        target=admit_target(pattern, ctx.key()), request=handed.model_dump(mode="json"), flow=parked.flow, claimed=True
+    )
+    ctx.object_send(acquire, parked.flow.budget_key, parked.ask.model_copy(update={"parking": parking}))
     log.info("request parked until its model's budget admits it", queue=parked.ask.queue)
-    return IntakeOutcome(status="parked", request_id=request.request_id)
+    return IntakeOutcome(status="parked", request_id=parked.ask.request_id)
 
 
 def add_taker(claims: restate.VirtualObject, pattern: Pattern[Any]) -> None:
@@ -86,38 +87,52 @@ def add_taker(claims: restate.VirtualObject, pattern: Pattern[Any]) -> None:
             return request
         assert request.request_id is not None
         bind_request(ctx.request().id, request.request_id, pattern.name)
-        claim = Claim(fingerprint=handed.fingerprint, source=request.source, invocation_id=ctx.request().id)
-        claimed = await take_claim(ctx, FIRST, claim)
-        if claimed.outcome == "first":
-            ctx.generic_send(REQUEST_IDS, FORGET_HANDLER, b"", key=ctx.key(), send_delay=CLAIM_RETENTION)
+        claimed = await claim(ctx, handed, request)
         flow = request_flow(request, pattern.llm_calls)
         flow.parkable = True
         try:
             return await run_claimed(ctx, pattern, request, claimed, handed.record_key, handed.record, flow)
         except Parked as parked:
-            return park(ctx, pattern, request, handed, parked)
+            return park(ctx, pattern, handed, parked)
 
     async def admitted(ctx: restate.ObjectContext, admission: Admitted) -> IntakeOutcome:
-        """The budget's turn came for the parked request: run it, its first call with the permit."""
-        parked = await ctx.get(PARKED, type_hint=ParkedRequest)
-        if parked is None:
-            return IntakeOutcome(status="duplicate")  # nothing parked here (an admission delivered twice)
-        ctx.clear(PARKED)
-        request = await read_back(ctx, pattern, parked.handed)
+        """The budget's turn came for a parked request: claim it (if not yet), run it with the permit."""
+        handed = HandedRequest.model_validate(admission.parking.request)
+        request = await read_back(ctx, pattern, handed)
         if isinstance(request, IntakeOutcome):
             return request
         assert request.request_id is not None
         bind_request(ctx.request().id, request.request_id, pattern.name)
-        # The claim names the invocation that runs the request now, for `agentpipe status` and `cancel`.
-        claim = await ctx.get(FIRST, type_hint=Claim)
-        if claim is not None:
-            ctx.set(FIRST, claim.model_copy(update={"invocation_id": ctx.request().id}))
         flow = request_flow(request, pattern.llm_calls)
-        flow.held, flow.first_wait_at = parked.flow, parked.first_wait_at
+        flow.held, flow.first_wait_at = admission.parking.flow, admission.first_wait_at
         flow.admission, flow.admission_expired = admission.permit, admission.permit is None
-        first = Claimed(outcome="first")
-        return await run_claimed(ctx, pattern, request, first, parked.handed.record_key, parked.handed.record, flow)
+        if admission.parking.claimed:
+            # The claim names the invocation that runs the request now, for `agentpipe status` and `cancel`.
+            entry = await ctx.get(FIRST, type_hint=Claim)
+            if entry is not None:
+                ctx.set(FIRST, entry.model_copy(update={"invocation_id": ctx.request().id}))
+            claimed = Claimed(outcome="first")
+        else:
+            claimed = await claim(ctx, handed, request)
+            if claimed.outcome != "first":
+                give_back(ctx, flow)  # a repeat or a conflict makes no call
+        return await run_claimed(ctx, pattern, request, claimed, handed.record_key, handed.record, flow)
 
     idle = pattern.idle_timeout()
     claims.handler(taker_handler(pattern.name), inactivity_timeout=idle)(take)
     claims.handler(admitted_handler(pattern.name), inactivity_timeout=idle)(admitted)
+
+
+def give_back(ctx: restate.Context, flow: CallFlow) -> None:
+    """Return an admission's permit unused."""
+    permit, held = flow.admission, flow.held
+    if permit is None or held is None:
+        return
+    flow.admission = None
+    unused = Report(
+        lease=permit.lease if flow.leased else None,
+        unused_calls=permit.calls,
+        tokens_estimated=permit.tokens,
+        limits=held.limits,
+    )
+    ctx.object_send(report, held.budget_key, unused)

@@ -37,6 +37,7 @@ LIMITED_MODEL = "agentpipe-offline-limited"
 LIMITED_RPM = 1800
 LEARNING_MODEL = "agentpipe-offline-learning"
 DEADLINE_MODEL = "agentpipe-offline-deadline"
+QUEUED_MODEL = "agentpipe-offline-queued"
 # Folders of tests/ whose every test runs against the stack.
 E2E_FOLDERS = ("patterns", "reliability", "bench", "cluster", "inbox")
 
@@ -78,11 +79,14 @@ def pytest_configure(config):
         os.environ["OPENAI_API_KEY"] = TEST_API_KEY
         os.environ.setdefault("AGENTPIPE_REVIEW_TIMEOUT_S", "600")
         # More model names requests may choose (the offline model answers to any name).
-        models = [SECOND_MODEL, LIMITED_MODEL, LEARNING_MODEL, DEADLINE_MODEL]
+        models = [SECOND_MODEL, LIMITED_MODEL, LEARNING_MODEL, DEADLINE_MODEL, QUEUED_MODEL]
         os.environ.setdefault("AGENTPIPE_ALLOWED_MODELS", json.dumps(models))
         os.environ.setdefault(
             "AGENTPIPE_LLM_BUDGETS", json.dumps({LIMITED_MODEL: {"requests_per_minute": LIMITED_RPM}})
         )
+        if config.getoption("--topology") == "cluster":
+            # Three processes share each provider budget (tests/cluster/test_flow_control_cluster.py).
+            os.environ.setdefault("AGENTPIPE_CLUSTER_AGENT_SERVICES", "3")
         if config.getoption("--topology") == "single":
             # Few invoker slots: an invocation that holds one while it waits for another invocation
             # stalls the suite for a minute (tests/patterns/test_backlog.py shows none does). The
