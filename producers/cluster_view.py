@@ -1,9 +1,10 @@
-"""What the cluster looks like now: Restate nodes, Kafka brokers and partition leaders, and which
-Restate node consumes which partitions of each subscription's consumer group.
+"""What the cluster looks like now: Restate nodes, Kafka brokers and partition leaders, which
+Restate node consumes which partitions of each subscription's consumer group, and where the
+backlog waits (on the topics, and in the provider budgets: producers/flow_view.py).
 
 Read-only, from the outside: the admin API and ingress health of each Restate node, the
-brokers' metadata, and the consumer groups of the subscriptions (subscriptions/desired.py).
-Works on the single-node stack too (one node, one broker).
+brokers' metadata, the consumer groups of the subscriptions (subscriptions/desired.py) and
+Restate's SQL introspection. Works on the single-node stack too (one node, one broker).
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from confluent_kafka.admin import AdminClient
 
 from agentpipe.settings import CLUSTER_SIZE, get_settings
 from producers.broker import kafka_config
+from producers.errors import ClientError
+from producers.flow_view import BudgetView, TopicBacklog, budgets, topic_backlog
 from stack.components import http_ok
 from subscriptions.desired import desired_subscriptions
 
@@ -58,6 +61,8 @@ class ClusterView:
     expected_brokers: int
     topics: list[TopicPartitions] = field(default_factory=list)
     groups: list[GroupAssignment] = field(default_factory=list)
+    backlog: list[TopicBacklog] = field(default_factory=list)
+    budgets: list[BudgetView] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -147,6 +152,14 @@ def kafka_view(view: ClusterView, timeout: float) -> None:
         }
         state = description.state.name if isinstance(description.state, ConsumerGroupState) else str(description.state)
         view.groups.append(GroupAssignment(group_id, topic, state.lower(), members))
+    view.backlog = topic_backlog(admin, subscriptions, timeout)
+
+
+def budget_view(view: ClusterView) -> None:
+    try:
+        view.budgets = budgets()
+    except ClientError as exc:
+        view.problems.append(f"provider budgets could not be read: {exc}")
 
 
 def cluster_view(timeout: float = 5.0) -> ClusterView:
@@ -154,4 +167,5 @@ def cluster_view(timeout: float = 5.0) -> ClusterView:
     topology = settings.topology or "single"
     view = ClusterView(topology, restate_nodes(), {}, CLUSTER_SIZE if topology == "cluster" else 1)
     kafka_view(view, timeout)
+    budget_view(view)
     return view

@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, TypedDict, cast
 
+from agentpipe.flow import PROVIDER_BUDGET
 from agentpipe.settings import get_settings
 from handlers.catalog import PATTERNS
 from handlers.claim_keys import FIRST, REQUEST_IDS, claim_key, session_claim_key, taker_handler
@@ -145,7 +146,50 @@ def _state(invocation: InvocationRow, request_id: str) -> tuple[str, str | None]
     return {"backing-off": "retrying"}.get(restate_status, restate_status), None
 
 
+@dataclass(frozen=True)
+class BudgetWait:
+    budget: str  # the budget's key: <provider>/<model>
+    queue: str
+    since: float  # epoch seconds
+    parked: bool  # waits unstarted (its invocation ended; the budget starts it)
+
+
+def waiting_in_budget(request_id: str) -> BudgetWait | None:
+    """The budget queue entry of a request that waits for a permit, if it does (producers/flow_view.py)."""
+    # Waiter entries are JSON with the request id in a field of its own, written by pydantic. A '%' or
+    # '_' in the id matches more rows than its own, never fewer: the rows are checked below.
+    pattern = "%" + json.dumps({"request_id": request_id}, separators=(",", ":"))[1:-1] + "%"
+    rows = query(
+        f"SELECT service_key, key, value_utf8 FROM state WHERE service_name = {sql_literal(PROVIDER_BUDGET)} "
+        f"AND key LIKE 'waiter:%' AND value_utf8 LIKE {sql_literal(pattern)} LIMIT 10"
+    )
+    for row in rows:
+        try:
+            waiter = json.loads(row.get("value_utf8") or "null")
+        except ValueError:
+            continue
+        if isinstance(waiter, dict) and waiter.get("request_id") == request_id:
+            queue = str(row["key"]).split(":")[1] if ":" in str(row["key"]) else "?"
+            parked = waiter.get("parking") is not None
+            return BudgetWait(str(row["service_key"]), queue, float(waiter.get("asked_at") or 0.0), parked)
+    return None
+
+
 def request_status(request_id: str) -> RequestStatus:
+    wait = waiting_in_budget(request_id)
+    if wait is not None and wait.parked:
+        # Not started, or started over: no invocation runs it while its model's budget has no room.
+        return RequestStatus(
+            request_id=request_id,
+            state="waiting for the model's budget",
+            restate_status="parked",
+            invocation_id="",
+            target=f"{PROVIDER_BUDGET}/{wait.budget} ({wait.queue} queue)",
+            journal_size=0,
+            created_at=None,
+            modified_at=None,
+            completed_at=None,
+        )
     invocation = find_invocation(request_id)
     if invocation is None:
         raise NotFound(f"no invocation for request id {request_id!r} (unknown, not yet delivered, or past retention)")
@@ -168,6 +212,11 @@ def request_status(request_id: str) -> RequestStatus:
 def cancel_request(request_id: str, timeout: float = 30.0) -> RequestStatus:
     """Ask Restate to cancel the request's invocation and wait until it has stopped."""
     status = request_status(request_id)
+    if status.restate_status == "parked":
+        raise NotOk(
+            f"request {request_id} waits for its model's budget and has not started ({status.target}); "
+            "it can be cancelled once it runs, and ends with an error if its deadline passes first"
+        )
     if status.restate_status == "completed":
         raise NotOk(f"request {request_id} is already {status.state} ({status.invocation_id}); nothing to cancel")
     with admin_errors(), admin_client(timeout=get_settings().client_admin_timeout_s) as client:

@@ -1,0 +1,74 @@
+"""`agentpipe status` shows where a backlog waits: records on a request topic that its subscription
+has not taken in yet, and calls and parked requests in a provider budget."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from agentpipe.settings import get_settings
+from agentpipe.topics import request_topic
+from offline_model.client import OfflineModelControl
+from producers.broker import kafka_config
+from producers.flow_view import topic_backlog
+from subscriptions.desired import Subscription
+from tests.cli.cli_run import agentpipe, json_lines
+from tests.conftest import QUEUED_MODEL
+from tests.kafka_io import new_id, producer
+
+
+def test_status_counts_the_records_a_subscription_has_not_taken_in(stack):
+    topic = new_id("backlog-topic")
+    admin = AdminClient(kafka_config())
+    admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])[topic].result(30)
+    p = producer()
+    for i in range(7):
+        p.produce(topic, value=b"{}", partition=i % 2)
+    assert p.flush(30) == 0
+    sub = Subscription(topic, "Nobody", "ingest")
+    [nothing_taken] = topic_backlog(admin, [sub], 10)
+    assert nothing_taken.waiting == 7 and nothing_taken.problem is None
+    # The group takes in three records of partition 0 (of its four).
+    consumer = Consumer({**kafka_config(), "group.id": sub.group_id, "enable.auto.commit": False})
+    consumer.commit(offsets=[TopicPartition(topic, 0, 3)], asynchronous=False)
+    consumer.close()
+    [some_taken] = topic_backlog(admin, [sub], 10)
+    assert some_taken.waiting == 4
+
+
+def test_status_shows_the_requests_waiting_in_a_models_budget(stack):
+    control = OfflineModelControl(get_settings().offline_model_url)
+    control.set_limits(requests_per_s=0.1, model=QUEUED_MODEL)
+    try:
+        p = producer()
+        ids = [new_id("queued") for _ in range(6)]
+        for request_id in ids:
+            body = {"request_id": request_id, "model": QUEUED_MODEL, "priority": "batch", "deadline_s": 20}
+            p.produce(request_topic("chaining"), value=json.dumps(body).encode())
+        assert p.flush(30) == 0
+        deadline = time.monotonic() + 30
+        while True:
+            proc = agentpipe("status", "--json")
+            assert proc.returncode == 0, proc.stderr
+            [view] = json_lines(proc.stdout)
+            budget = next((b for b in view["budgets"] if b["key"].endswith(f"/{QUEUED_MODEL}")), None)
+            if budget is not None and budget["waiting"]["batch"] >= 3:
+                break
+            assert time.monotonic() < deadline, f"no backlog in the budget: {budget}"
+            time.sleep(0.5)
+        assert budget["rate_limited"] >= 1 and budget["stated_requests_per_minute"] == 6
+        assert budget["waiting"]["interactive"] == 0
+        chaining = next(b for b in view["backlog"] if b["topic"] == request_topic("chaining"))
+        assert chaining["waiting"] is not None and chaining["problem"] is None
+        # The last one waits, parked, in the batch queue: status says so, and cancel says why it cannot.
+        proc = agentpipe("status", ids[-1], "--json")
+        assert proc.returncode == 0, proc.stderr
+        [status] = json_lines(proc.stdout)
+        assert status["state"] == "waiting for the model's budget" and QUEUED_MODEL in status["target"], status
+        proc = agentpipe("cancel", ids[-1])
+        assert proc.returncode == 1 and "waits for its model's budget" in proc.stderr
+    finally:
+        control.set_limits(None, model=QUEUED_MODEL)
