@@ -10,6 +10,7 @@ deadline passes while it waits must end with an error that says so.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -27,7 +28,11 @@ from tests.reliability.faults import kill_component, wait_component_back
 
 RATE = LIMITED_RPM / 60  # calls per second the offline model takes of the limited model
 BURST_S = 1.0  # the offline model's bucket holds a second of calls
-BACKLOG = 600
+# In the always-replay pass every await suspends and every step replays its journal: the pass
+# checks that flow control replays deterministically, on backlogs small enough to drain that way,
+# and its timing bounds (the drain against the limit, chat during it) are for the normal pass.
+ALWAYS_REPLAY = os.environ.get("AGENTPIPE_RESTATE_INACTIVITY_TIMEOUT") == "0s"
+BACKLOG = 30 if ALWAYS_REPLAY else 600
 CALLS_PER_REQUEST = 3  # chaining
 # Chat goes ahead of the backlog: answered within this many seconds of being produced (the offline
 # model answers at once, so this is all flow: the hand-on, the budget's queue, the publish).
@@ -80,10 +85,13 @@ def test_a_backlog_drains_at_the_providers_limit_and_chat_goes_first(stack):
         started = time.monotonic()
         ids = produce_backlog(LIMITED_MODEL, BACKLOG, priority="batch")  # as a replay's are
         chat_producer = producer()
-        next_chat = started + 15.0  # once the backlog has been taken in and waits for its budget
-        while len(results_for(reader.seen, ids)) < BACKLOG and time.monotonic() - started < 3 * ideal_s:
+        next_chat = started + (1.0 if ALWAYS_REPLAY else 15.0)  # once the backlog waits for its budget
+        while (
+            len(results_for(reader.seen, ids)) < BACKLOG
+            and time.monotonic() - started < 3 * ideal_s + 600 * ALWAYS_REPLAY
+        ):
             now = time.monotonic()
-            if now >= next_chat and now - started < ideal_s - 10:
+            if now >= next_chat and (now - started < ideal_s - 10 or (ALWAYS_REPLAY and not chats)):
                 chat_id = new_id("chat-during-drain")
                 body = {"request_id": chat_id, "message": "Is my order on its way?", "model": LIMITED_MODEL}
                 chat_producer.produce(request_topic("chat"), value=json.dumps(body).encode(), key=new_id("session"))
@@ -98,7 +106,8 @@ def test_a_backlog_drains_at_the_providers_limit_and_chat_goes_first(stack):
     results = results_for(reader.seen, ids)
     statuses = Counter(r["value"]["status"] for r in results.values())
     assert statuses == {"ok": BACKLOG}, [r["value"]["error"] for r in results.values() if r["value"]["error"]][:3]
-    assert drained_s <= 1.15 * ideal_s, f"drained in {drained_s:.1f}s, the limit allows {ideal_s:.0f}s"
+    if not ALWAYS_REPLAY:
+        assert drained_s <= 1.15 * ideal_s, f"drained in {drained_s:.1f}s, the limit allows {ideal_s:.0f}s"
     codes = Counter(call["status"] for call in calls)
     assert codes[200] == BACKLOG * CALLS_PER_REQUEST
     assert codes[429] <= 0.05 * len(calls), codes
@@ -107,10 +116,11 @@ def test_a_backlog_drains_at_the_providers_limit_and_chat_goes_first(stack):
     assert busiest <= RATE + RATE * BURST_S, busiest
 
     answered = results_for(reader.seen, chats)
-    assert len(chats) >= 5 and set(answered) == set(chats)
-    waited = {rid: completed_at(answered[rid]["value"]) - produced for rid, produced in chats.items()}
-    assert all(answered[rid]["value"]["status"] == "ok" for rid in chats)
-    assert max(waited.values()) <= CHAT_WITHIN_S, f"chat answered after {sorted(waited.values())} s during the drain"
+    assert set(answered) == set(chats) and all(answered[rid]["value"]["status"] == "ok" for rid in chats)
+    if not ALWAYS_REPLAY:
+        assert len(chats) >= 5
+        waited = {rid: completed_at(answered[rid]["value"]) - produced for rid, produced in chats.items()}
+        assert max(waited.values()) <= CHAT_WITHIN_S, f"chat answered after {sorted(waited.values())} s in the drain"
 
 
 def completed_at(result: dict) -> float:
@@ -120,12 +130,12 @@ def completed_at(result: dict) -> float:
 def test_a_budget_learns_the_limit_from_the_providers_answers(stack):
     """No budget is configured for this model: its first 429s (and the headers stating the limit)
     give it one, and the backlog drains at the limit with nothing failed."""
-    count = 300
+    count = 30 if ALWAYS_REPLAY else 300
     ideal_s = count * CALLS_PER_REQUEST / RATE
     with limited(LEARNING_MODEL, RATE) as control, result_reader("chaining") as reader:
         started = time.monotonic()
         ids = produce_backlog(LEARNING_MODEL, count, priority="batch")
-        reader.collect(lambda seen: len(results_for(seen, ids)) == count, timeout=3 * ideal_s)
+        reader.collect(lambda seen: len(results_for(seen, ids)) == count, timeout=3 * ideal_s + 600 * ALWAYS_REPLAY)
         drained_s = time.monotonic() - started
         calls = model_calls(control, ids)
     results = results_for(reader.seen, ids)
@@ -135,7 +145,8 @@ def test_a_budget_learns_the_limit_from_the_providers_answers(stack):
     # invoker slot) goes out unpaced, and what exceeds the provider's burst is answered 429.
     first_wave = get_settings().restate_invoker_limit * get_settings().restate_partitions
     assert codes[429] <= first_wave + 0.05 * len(calls), codes
-    assert drained_s <= 1.25 * ideal_s, f"drained in {drained_s:.1f}s, the limit allows {ideal_s:.0f}s"
+    if not ALWAYS_REPLAY:
+        assert drained_s <= 1.15 * ideal_s, f"drained in {drained_s:.1f}s, the limit allows {ideal_s:.0f}s"
     busiest = most_calls_in_a_second([c["started_at"] for c in calls if c["status"] == 200])
     assert busiest <= RATE + RATE * BURST_S, busiest
 
@@ -168,13 +179,14 @@ def test_a_restart_mid_drain_loses_nothing_and_keeps_the_budget(stack, component
     """The budget lives in Restate's state and the parked requests with their claims: a crash of the
     agent service or of restate-server in the middle of a drain loses no request, gives none two
     answers and does not let the backlog rush the provider when things come back."""
-    count = 240
+    count = 30 if ALWAYS_REPLAY else 240
     with limited(LIMITED_MODEL, RATE) as control, result_reader("chaining") as reader:
         ids = produce_backlog(LIMITED_MODEL, count, priority="batch")
-        reader.collect(lambda seen: len(results_for(seen, ids)) >= count // 3, timeout=120)
+        reader.collect(lambda seen: len(results_for(seen, ids)) >= count // 3, timeout=120 + 300 * ALWAYS_REPLAY)
+        fault_at = time.time()
         old_pid = kill_component(component)
         wait_component_back(component, old_pid)
-        reader.collect(lambda seen: len(results_for(seen, ids)) == count, timeout=240)
+        reader.collect(lambda seen: len(results_for(seen, ids)) == count, timeout=240 + 600 * ALWAYS_REPLAY)
         reader.read_to_current_end()
         calls = model_calls(control, ids)
     records = [
@@ -187,6 +199,9 @@ def test_a_restart_mid_drain_loses_nothing_and_keeps_the_budget(stack, component
         answers.setdefault(r["request_id"], set()).add(json.dumps(r["output"]))
     assert set(answers) == set(ids) and all(len(a) == 1 for a in answers.values())
     codes = Counter(call["status"] for call in calls)
-    assert codes[429] <= 0.05 * len(calls), codes
+    # A call in flight at the crash is made again when its invocation resumes (its step never finished),
+    # once, outside the budget's pace; beyond those, the budget keeps the 429s as rare as in any drain.
+    cut_off = [c for c in calls if c["started_at"] < fault_at and (c["finished_at"] or fault_at + 1) > fault_at]
+    assert codes[429] <= 0.05 * len(calls) + len(cut_off), (codes, len(cut_off))
     busiest = most_calls_in_a_second([c["started_at"] for c in calls if c["status"] == 200])
     assert busiest <= RATE + RATE * BURST_S, busiest
