@@ -51,6 +51,11 @@ class BenchConfig:
     in_flight_hold: float = 5.0  # approvals kind: seconds all N stay waiting (sampled) before they are approved
     profile_seconds: float = 15.0
     profile_latency: float = 100.0
+    # The pipeline's open loop at these multiples of its own closed-loop throughput (empty: none).
+    overload: list[float] = field(default_factory=list)
+    # A backlog of this many chaining requests against a provider limited to limited_rate calls/s (0: none).
+    limited: int = 0
+    limited_rate: float = 30.0
     label: str = ""
     compare: Path | None = None
     out: Path = RESULTS_DIR
@@ -202,6 +207,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         help=f"approvals: seconds all of them stay waiting before they are approved (default {d.in_flight_hold:g})",
     )
+    parser.add_argument(
+        "--overload",
+        type=_floats,
+        metavar="MULTIPLES",
+        help="after the closed loops, the pipeline's open loop at these multiples of its own closed-loop "
+        "throughput at the same model latency, e.g. 1.5,2 (needs mode closed and variant restate-kafka)",
+    )
+    parser.add_argument(
+        "--limited",
+        type=int,
+        metavar="N",
+        help="a backlog of N chaining requests against the offline model limiting one model "
+        "(agentpipe-bench-limited, which the stack must allow) to --limited-rate calls a second, with chat "
+        "during the drain (0 skips; default 0)",
+    )
+    parser.add_argument(
+        "--limited-rate", type=float, help=f"calls a second the limited model takes (default {d.limited_rate:g})"
+    )
     parser.add_argument("--profile-seconds", type=float, help="py-spy sampling time (0 skips profiling)")
     parser.add_argument("--profile-latency", type=float, help="model latency (ms) while profiling")
     parser.add_argument(
@@ -246,6 +269,9 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
         "in_flight_hold",
         "profile_seconds",
         "profile_latency",
+        "overload",
+        "limited",
+        "limited_rate",
         "label",
         "compare",
         "out",

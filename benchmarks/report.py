@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks import flow
+
 LABELS = {
     "restate-kafka": "Restate via Kafka (durable)",
     "restate-ingress": "(c) Restate via HTTP ingress",
@@ -97,6 +99,8 @@ def open_loop_targets(runs: list[dict]) -> list[dict]:
     for ours in runs:
         basis = ours.get("rate_basis") or {}
         if (ours["variant"], ours["mode"]) != ("restate-kafka", "open") or not basis or basis.get("fallback"):
+            continue
+        if "fraction" not in basis:  # an open loop above capacity (--overload): its own section
             continue
         latency, offered = ours["model_latency_ms"], ours["rate"]
         theirs = next(
@@ -400,6 +404,9 @@ def markdown(data: dict) -> str:
         *cpu_table(data["runs"]),
         "",
     ]
+    lines += flow.overload_section(data["runs"])
+    if data.get("limited"):
+        lines += flow.limited_section(data["limited"])
     if data.get("overhead"):
         o = data["overhead"]
         lines += [

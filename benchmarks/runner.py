@@ -19,7 +19,7 @@ import psutil
 
 from agentpipe.settings import get_settings
 from agentpipe.topics import request_topic, result_topic
-from benchmarks import approvals, baselines, floor, load, monitor, overhead, profile, report
+from benchmarks import approvals, baselines, floor, flow, load, monitor, overhead, profile, report
 from benchmarks.config import BenchConfig, derived_rate, open_rate_fraction, ordered_modes, slow_model_problem
 from handlers import prompts
 from handlers.catalog import PATTERNS
@@ -132,14 +132,24 @@ class Bench:
         )
 
     async def one_run(
-        self, latency: float, variant: str, mode: str, rate: float | None = None, rate_basis: dict | None = None
+        self,
+        latency: float,
+        variant: str,
+        mode: str,
+        rate: float | None = None,
+        rate_basis: dict | None = None,
+        tag: str = "",
     ) -> dict:
-        """One load run; an open loop offers ``rate`` (default the configured one), derived as ``rate_basis`` says."""
+        """One load run; an open loop offers ``rate`` (default the configured one), derived as ``rate_basis`` says.
+
+        ``tag`` sets its request ids apart from another run's of the same variant, mode and latency (a
+        request id used twice is a repeat, which the pipeline drops).
+        """
         rate = self.config.rate if rate is None else rate
         label = f"{variant} {mode} @ {latency:g} ms" + (f", {rate:g} req/s" if mode == "open" else "")
         say(f"run {label}")
         target, process = await self.open_target(variant)
-        id_prefix = f"bench-{self.run_id}-{variant.split('-')[-1][:4]}-{mode}-{latency:g}"
+        id_prefix = f"bench-{self.run_id}-{variant.split('-')[-1][:4]}-{mode}-{latency:g}{tag}"
         try:
             driven = await self.drive(target, mode, id_prefix, self.request_timeout(latency), rate)
         finally:
@@ -171,6 +181,30 @@ class Bench:
             "cpu_ms_per_request": {"worker": cpu_ms[worker], "restate": cpu_ms["restate"] if durable else None},
             "llm_calls_per_request": self.llm_calls_per_request(driven),
         }
+
+    async def overload(self, latency: float, runs: list[dict]) -> list[dict]:
+        """The pipeline's open loop at the configured multiples of its closed-loop throughput at ``latency``."""
+        closed = next(
+            (
+                r
+                for r in runs
+                if r["variant"] == "restate-kafka" and r["mode"] == "closed" and r["model_latency_ms"] == latency
+            ),
+            None,
+        )
+        summary = closed["summary"] if closed else {}
+        # Results seen in the window; a window too short to see any (a --quick run's cold first run)
+        # falls back on what completed over it.
+        capacity = summary.get("throughput_rps") or round(summary.get("ok", 0) / summary.get("window_s", 1.0), 1)
+        if not self.config.overload or not capacity:
+            return []
+        over = []
+        for multiple in self.config.overload:
+            basis = {"multiple_of_capacity": multiple, "capacity_rps": capacity}
+            rate = round(multiple * capacity, 1)
+            over.append(await self.one_run(latency, "restate-kafka", "open", rate, basis, tag=f"-x{multiple:g}"))
+            await asyncio.sleep(0.5)
+        return over
 
     def llm_calls_per_request(self, driven: load.LoadRun, sample: int = 20) -> float | None:
         ok = [o.request_id for o in driven.outcomes if o.status == "ok"]
@@ -454,7 +488,7 @@ async def run_benchmark(config: BenchConfig, command: str) -> tuple[dict, dict[s
     bench = Bench(config, model, sampler, watcher, load.new_run_id())
     runs: list[dict] = []
     open_rates: dict[str, float] = {}
-    overhead_result = in_flight = profile_result = None
+    overhead_result = in_flight = profile_result = limited = None
     try:
         for latency in config.latencies:
             model.set_latency(latency)
@@ -466,12 +500,20 @@ async def run_benchmark(config: BenchConfig, command: str) -> tuple[dict, dict[s
                 for variant in config.variants:
                     runs.append(await bench.one_run(latency, variant, mode, rate, basis))
                     await asyncio.sleep(0.5)
+            runs += await bench.overload(latency, runs)
         if config.overhead_requests > 0:
             overhead_result = await bench.overhead()
         if config.in_flight > 0:
             in_flight = await bench.in_flight()
         if config.profile_seconds > 0:
             profile_result = await bench.profile(pids["agent-service"])
+        if config.limited > 0:
+            model.set_latency(config.latencies[0])
+            say(f"a backlog of {config.limited} against a provider limited to {config.limited_rate:g} calls/s")
+            limited = await flow.limited_drain(
+                watcher, model, bench.run_id, config.limited, config.limited_rate, bench.body.get("message", "")
+            )
+            say(f"  {limited}")
     finally:
         model.set_latency(previous_latency)
         watcher.close()
@@ -504,6 +546,7 @@ async def run_benchmark(config: BenchConfig, command: str) -> tuple[dict, dict[s
         "overhead": overhead_result,
         "in_flight": in_flight,
         "profile": profile_result,
+        "limited": limited,
     }
     if config.compare:
         before = json.loads(Path(config.compare).read_text())

@@ -19,12 +19,13 @@ from __future__ import annotations
 from agentpipe.flow import STATED_FOR_S, Bucket, BudgetState
 from handlers.provider_signals import ProviderSignals
 
-HEADROOM = 0.95
+HEADROOM = 0.97
 # A 429 without retry-after pauses the budget this long.
 DEFAULT_PAUSE_S = 1.0
 PROBE_FLOOR_PER_S = 0.1
-PROBE_STEP_S = 10.0
-PROBE_RAISE = 1.1
+PROBE_STEP_S = 5.0
+PROBE_RAISE = 1.5
+PROBE_MIN_CALLS = 10
 
 
 def rates(state: BudgetState) -> tuple[float | None, float | None]:
@@ -157,10 +158,12 @@ def learn(state: BudgetState, now: float, signals: ProviderSignals | None, rate_
     state.paused_until = max(state.paused_until, now + (pause if pause is not None else DEFAULT_PAUSE_S))
     request_rate, _ = rates(state)
     configured_or_stated = state.limits.requests_per_minute or state.learned.requests_per_minute
-    if not configured_or_stated:
-        # Nothing says how fast: probe, starting from half of what was granted lately.
-        learned = state.learned
-        observed = learned.window_granted / max(1.0, now - learned.window_at)
+    learned = state.learned
+    recent = learned.window_granted if now - learned.window_at <= PROBE_STEP_S else 0
+    if not configured_or_stated and (request_rate is not None or recent >= PROBE_MIN_CALLS):
+        # Nothing says how fast: probe, from half the rate that met the 429. A 429 after a few calls
+        # says nothing of a rate (one burst, a provider's hiccup): it only pauses the budget.
+        observed = recent / max(1.0, now - learned.window_at)
         current = request_rate if request_rate is not None else observed
         learned.probed_per_s = max(PROBE_FLOOR_PER_S, current / 2)
         learned.probed_at = now

@@ -98,8 +98,9 @@ class LlmAttempt(BaseModel):
 
 
 # Models this process has seen limited (a 429, or little left of a stated limit): until when their
-# calls ask the model's budget for a permit although none is configured. Read only inside steps.
-LEARNED_FOR_S = 600.0
+# calls ask the model's budget for a permit although none is configured (renewed by each such
+# answer). Read only inside steps.
+LEARNED_FOR_S = 60.0
 _limited_until: dict[str, float] = {}
 
 

@@ -38,6 +38,7 @@ LIMITED_RPM = 1800
 LEARNING_MODEL = "agentpipe-offline-learning"
 DEADLINE_MODEL = "agentpipe-offline-deadline"
 QUEUED_MODEL = "agentpipe-offline-queued"
+BENCH_LIMITED_MODEL = "agentpipe-bench-limited"  # benchmarks/flow.py: the benchmark's limited provider
 # Folders of tests/ whose every test runs against the stack.
 E2E_FOLDERS = ("patterns", "reliability", "bench", "cluster", "inbox")
 
@@ -79,7 +80,7 @@ def pytest_configure(config):
         os.environ["OPENAI_API_KEY"] = TEST_API_KEY
         os.environ.setdefault("AGENTPIPE_REVIEW_TIMEOUT_S", "600")
         # More model names requests may choose (the offline model answers to any name).
-        models = [SECOND_MODEL, LIMITED_MODEL, LEARNING_MODEL, DEADLINE_MODEL, QUEUED_MODEL]
+        models = [SECOND_MODEL, LIMITED_MODEL, LEARNING_MODEL, DEADLINE_MODEL, QUEUED_MODEL, BENCH_LIMITED_MODEL]
         os.environ.setdefault("AGENTPIPE_ALLOWED_MODELS", json.dumps(models))
         os.environ.setdefault(
             "AGENTPIPE_LLM_BUDGETS", json.dumps({LIMITED_MODEL: {"requests_per_minute": LIMITED_RPM}})

@@ -21,7 +21,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_quick_benchmark_writes_table_plot_and_numbers(stack, tmp_path):
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)],
+        [
+            *(sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)),
+            *("--overload", "1.5", "--limited", "20", "--limited-rate", "20"),
+        ],
         cwd=ROOT,
         env=os.environ.copy(),
         capture_output=True,
@@ -55,7 +58,23 @@ def test_quick_benchmark_writes_table_plot_and_numbers(stack, tmp_path):
     b_closed = next(r for r in data["runs"] if (r["variant"], r["mode"]) == ("baseline-concurrent", "closed"))
     rate = round(0.7 * b_closed["summary"]["throughput_rps"], 1)
     assert data["config"]["open_rates_rps"] == {"0": rate}
-    assert {r["rate"] for r in data["runs"] if r["mode"] == "open"} == {rate}
+    over = [r for r in data["runs"] if (r["rate_basis"] or {}).get("multiple_of_capacity")]
+    assert {r["rate"] for r in data["runs"] if r["mode"] == "open" and r not in over} == {rate}
+    # Above capacity: the pipeline's open loop at 1.5 x its own closed-loop throughput, after it.
+    kafka_closed = next(r for r in data["runs"] if (r["variant"], r["mode"]) == ("restate-kafka", "closed"))
+    [above] = over
+    closed = kafka_closed["summary"]
+    # Capacity: results seen in the closed loop's window, or (a --quick window too short to see any)
+    # what completed over it.
+    capacity = closed["throughput_rps"] or round(closed["ok"] / closed["window_s"], 1)
+    assert above["variant"] == "restate-kafka" and above["rate_basis"]["capacity_rps"] == capacity > 0
+    assert above["rate"] == round(1.5 * capacity, 1) and above["summary"]["ok"] > 0
+    assert "Above capacity" in table
+    # The backlog against a limited provider drained, every request ok, the chat answered meanwhile.
+    limited = data["limited"]
+    assert limited["statuses"] == {"ok": 20} and limited["calls"] >= 60 and limited["drained_s"] > 0
+    assert limited["chat"]["ok"] == limited["chat"]["sent"]
+    assert "A backlog against a limited provider" in table
     assert data["runs"].index(b_closed) < min(i for i, r in enumerate(data["runs"]) if r["mode"] == "open")
     assert any(t["name"].startswith("open loop at 70% of (b)") for t in data["targets"])
     # Every human-in-the-loop request of the in-flight check waited for a person, was approved and came back.

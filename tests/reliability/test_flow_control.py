@@ -73,16 +73,40 @@ def most_calls_in_a_second(starts: list[float]) -> int:
     return most
 
 
+def pace(calls: list[dict], started_at: float) -> str:
+    """When the calls reached the model: the first, the last, and how many in each ten seconds."""
+    ok = sorted(c["started_at"] - started_at for c in calls if c["status"] == 200)
+    if not ok:
+        return "no call reached the model"
+    per_10s = Counter(int(at // 10) * 10 for at in ok)
+    return (
+        f"first call at +{ok[0]:.1f}s, last at +{ok[-1]:.1f}s, per 10 s from the start: {dict(sorted(per_10s.items()))}"
+    )
+
+
 def model_calls(control: OfflineModelControl, request_ids: list[str]) -> list[dict]:
     wanted = set(request_ids)
     return [call for call in control.calls() if call["request_id"] in wanted]
+
+
+def warmed_up(reader: TopicReader, model: str) -> None:
+    """One request on ``model`` through its subscription and its budget before the clock starts.
+
+    A broker killed by an earlier test leaves Restate's consumers reconnecting for seconds
+    (seen: a drain's first call 8.6 s after its records were produced, 2.4 s without the kill);
+    the drain measures flow control, not that recovery.
+    """
+    [probe] = produce_backlog(model, 1)
+    reader.collect(lambda seen: len(results_for(seen, [probe])) == 1, timeout=120)
+    time.sleep(BURST_S + 0.5)  # the probe's calls leave the provider's bucket full again
 
 
 def test_a_backlog_drains_at_the_providers_limit_and_chat_goes_first(stack):
     ideal_s = BACKLOG * CALLS_PER_REQUEST / RATE
     chats: dict[str, float] = {}  # request id -> when it was produced (epoch seconds)
     with limited(LIMITED_MODEL, RATE) as control, result_reader("chaining", "chat") as reader:
-        started = time.monotonic()
+        warmed_up(reader, LIMITED_MODEL)
+        started, started_at = time.monotonic(), time.time()
         ids = produce_backlog(LIMITED_MODEL, BACKLOG, priority="batch")  # as a replay's are
         chat_producer = producer()
         next_chat = started + (1.0 if ALWAYS_REPLAY else 15.0)  # once the backlog waits for its budget
@@ -107,7 +131,9 @@ def test_a_backlog_drains_at_the_providers_limit_and_chat_goes_first(stack):
     statuses = Counter(r["value"]["status"] for r in results.values())
     assert statuses == {"ok": BACKLOG}, [r["value"]["error"] for r in results.values() if r["value"]["error"]][:3]
     if not ALWAYS_REPLAY:
-        assert drained_s <= 1.15 * ideal_s, f"drained in {drained_s:.1f}s, the limit allows {ideal_s:.0f}s"
+        assert drained_s <= 1.15 * ideal_s, f"drained in {drained_s:.1f}s, the limit allows {ideal_s:.0f}s; " + pace(
+            calls, started_at
+        )
     codes = Counter(call["status"] for call in calls)
     assert codes[200] == BACKLOG * CALLS_PER_REQUEST
     assert codes[429] <= 0.05 * len(calls), codes

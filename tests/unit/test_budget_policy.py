@@ -15,8 +15,19 @@ from pydantic import ValidationError
 
 from agentpipe.flow import STATED_FOR_S, BudgetLimits, BudgetState, Learned
 from handlers import budget_policy as policy
-from handlers.budget_policy import DEFAULT_PAUSE_S, HEADROOM, PROBE_FLOOR_PER_S, PROBE_RAISE, PROBE_STEP_S
+from handlers.budget_policy import (
+    DEFAULT_PAUSE_S,
+    HEADROOM,
+    PROBE_FLOOR_PER_S,
+    PROBE_MIN_CALLS,
+    PROBE_RAISE,
+    PROBE_STEP_S,
+)
 from handlers.provider_signals import ProviderSignals
+
+# 600 requests and 60,000 tokens a minute, paced at the headroom: per second, and what a full bucket holds.
+R = 10 * HEADROOM
+T = 1000 * HEADROOM
 
 T0 = 1_700_000_000.0  # epoch seconds, as the budget is given them
 
@@ -94,10 +105,10 @@ def test_nothing_configured_or_stated_paces_nothing() -> None:
 
 
 def test_configured_limits_are_paced_at_headroom_per_second() -> None:
-    assert HEADROOM == 0.95
+    assert HEADROOM == 0.97
     requests, tokens = policy.rates(budget(requests_per_minute=600, tokens_per_minute=60_000))
-    assert requests == pytest.approx(9.5)
-    assert tokens == pytest.approx(950.0)
+    assert requests == pytest.approx(R)
+    assert tokens == pytest.approx(T)
 
 
 @pytest.mark.parametrize(
@@ -122,7 +133,7 @@ def test_a_probed_rate_paces_requests_only_when_nothing_says_how_fast() -> None:
     state.learned.probed_per_s = 3.0
     assert policy.rates(state) == (3.0, None)  # the probe is a rate of our own: no headroom on it
     state.limits = BudgetLimits(requests_per_minute=60)
-    assert policy.rates(state) == (pytest.approx(0.95), None)
+    assert policy.rates(state) == (pytest.approx(HEADROOM), None)
 
 
 # -- refill ----------------------------------------------------------------------------------------------
@@ -131,16 +142,16 @@ def test_a_probed_rate_paces_requests_only_when_nothing_says_how_fast() -> None:
 def test_the_first_refill_fills_both_buckets() -> None:
     state = started(requests_per_minute=600, tokens_per_minute=60_000)
     assert state.started
-    assert state.requests.level == pytest.approx(9.5)  # burst_s 1: a second's worth
-    assert state.tokens.level == pytest.approx(950.0)
+    assert state.requests.level == pytest.approx(R)  # burst_s 1: a second's worth
+    assert state.tokens.level == pytest.approx(T)
     assert state.requests.at == state.tokens.at == T0
 
 
 @pytest.mark.parametrize(
     "limits, level",
     [
-        ({"requests_per_minute": 600, "burst_s": 4}, 38.0),
-        ({"requests_per_minute": 600, "burst_s": 0.5}, 4.75),
+        ({"requests_per_minute": 600, "burst_s": 4}, 4 * R),
+        ({"requests_per_minute": 600, "burst_s": 0.5}, R / 2),
         ({"requests_per_minute": 6}, 1.0),  # never less than one call
     ],
 )
@@ -152,9 +163,9 @@ def test_buckets_fill_at_their_rate_up_to_a_burst() -> None:
     state = started(requests_per_minute=600)  # 9.5/s, holds 9.5
     state.requests.level = 0.0
     policy.refill(state, T0 + 0.5)
-    assert state.requests.level == pytest.approx(4.75)
+    assert state.requests.level == pytest.approx(R / 2)
     policy.refill(state, T0 + 3600)
-    assert state.requests.level == pytest.approx(9.5)
+    assert state.requests.level == pytest.approx(R)
 
 
 def test_a_clock_that_steps_back_takes_nothing_from_a_bucket() -> None:
@@ -168,7 +179,7 @@ def test_a_later_refill_does_not_fill_the_buckets_again() -> None:
     state = started(requests_per_minute=600)
     grant(state, T0)
     policy.refill(state, T0)
-    assert state.requests.level == pytest.approx(8.5)
+    assert state.requests.level == pytest.approx(R - 1)
 
 
 def test_a_lease_lapses_when_its_holder_never_reports() -> None:
@@ -185,7 +196,7 @@ def test_a_lease_lapses_when_its_holder_never_reports() -> None:
 def test_stated_limits_are_forgotten_when_the_provider_stops_stating_them() -> None:
     state = started(requests_per_minute=600)
     policy.learn(state, T0, ProviderSignals(limit_requests=60, limit_tokens=1000), rate_limited=False)
-    assert policy.rates(state) == pytest.approx((0.95, 1000 / 60 * HEADROOM))
+    assert policy.rates(state) == pytest.approx((HEADROOM, 1000 / 60 * HEADROOM))
     policy.refill(state, T0 + STATED_FOR_S)
     assert state.learned.requests_per_minute == 60  # still within STATED_FOR_S
     policy.refill(state, T0 + STATED_FOR_S + 0.001)
@@ -194,7 +205,7 @@ def test_stated_limits_are_forgotten_when_the_provider_stops_stating_them() -> N
         None,
         0.0,
     )
-    assert policy.rates(state) == (pytest.approx(9.5), None)  # the configured pace again
+    assert policy.rates(state) == (pytest.approx(R), None)  # the configured pace again
 
 
 def test_a_provider_that_keeps_stating_its_limits_is_kept_believing() -> None:
@@ -223,13 +234,13 @@ def test_a_budget_with_room_says_now() -> None:
 def test_a_short_request_bucket_says_how_long_until_a_call_is_there() -> None:
     state = started(requests_per_minute=600)
     state.requests.level = 0.5
-    assert policy.wait_s(state, T0, 0) == pytest.approx(0.5 / 9.5)
+    assert policy.wait_s(state, T0, 0) == pytest.approx(0.5 / R)
 
 
 def test_a_short_token_bucket_says_how_long_until_the_tokens_are_there() -> None:
     state = started(tokens_per_minute=60_000)  # 950/s
     state.tokens.level = 50.0
-    assert policy.wait_s(state, T0, 240) == pytest.approx(190 / 950)
+    assert policy.wait_s(state, T0, 240) == pytest.approx(190 / T)
 
 
 def test_a_call_bigger_than_the_token_bucket_waits_only_for_a_full_one() -> None:
@@ -243,9 +254,9 @@ def test_the_longest_reason_to_wait_counts() -> None:
     state = started(requests_per_minute=600, tokens_per_minute=60_000)
     state.requests.level, state.tokens.level = 0.0, 0.0
     state.paused_until = T0 + 0.05
-    assert policy.wait_s(state, T0, 475) == pytest.approx(0.5)  # tokens: 475 at 950/s
+    assert policy.wait_s(state, T0, round(T / 2)) == pytest.approx(round(T / 2) / T)  # tokens: half a second's
     state.paused_until = T0 + 2.0
-    assert policy.wait_s(state, T0, 475) == pytest.approx(2.0)
+    assert policy.wait_s(state, T0, round(T / 2)) == pytest.approx(2.0)
 
 
 def test_a_pause_holds_calls_back_until_it_ends() -> None:
@@ -289,8 +300,8 @@ def test_a_full_in_flight_cap_says_none_even_while_paused() -> None:
 def test_take_spends_a_request_and_the_tokens_estimated() -> None:
     state = started(requests_per_minute=600, tokens_per_minute=60_000)
     policy.take(state, T0, 100, "k", 60.0)
-    assert state.requests.level == pytest.approx(8.5)
-    assert state.tokens.level == pytest.approx(850.0)
+    assert state.requests.level == pytest.approx(R - 1)
+    assert state.tokens.level == pytest.approx(T - 100)
     assert state.granted == 1
 
 
@@ -316,27 +327,27 @@ def test_leases_are_held_only_when_calls_in_flight_are_capped() -> None:
     assert capped.in_flight == {lease: T0 + 45.0}
 
 
-def test_a_probed_rate_is_raised_a_tenth_every_ten_seconds_of_calls() -> None:
+def test_a_probed_rate_is_raised_by_half_every_quiet_step() -> None:
     state = started()
     state.learned.probed_per_s, state.learned.probed_at = 2.0, T0
-    policy.take(state, T0 + 5, 0, "k", 60.0)
+    policy.take(state, T0 + PROBE_STEP_S / 2, 0, "k", 60.0)
     assert state.learned.probed_per_s == 2.0
     policy.take(state, T0 + PROBE_STEP_S, 0, "k", 60.0)
     assert state.learned.probed_per_s == pytest.approx(2.0 * PROBE_RAISE)
     assert state.learned.probed_at == T0 + PROBE_STEP_S
-    policy.take(state, T0 + 15, 0, "k", 60.0)
-    assert state.learned.probed_per_s == pytest.approx(2.2)
-    policy.take(state, T0 + 60, 0, "k", 60.0)  # one raise per call, however long the quiet was
-    assert state.learned.probed_per_s == pytest.approx(2.42)
+    policy.take(state, T0 + 1.5 * PROBE_STEP_S, 0, "k", 60.0)
+    assert state.learned.probed_per_s == pytest.approx(3.0)
+    policy.take(state, T0 + 12 * PROBE_STEP_S, 0, "k", 60.0)  # one raise per call, however long the quiet was
+    assert state.learned.probed_per_s == pytest.approx(4.5)
 
 
-def test_take_counts_the_grants_of_the_last_ten_seconds() -> None:
+def test_take_counts_the_grants_of_the_last_step() -> None:
     state = started()
-    for second in range(11):
+    for second in range(int(PROBE_STEP_S) + 1):
         policy.take(state, T0 + second, 0, "k", 60.0)
-    assert (state.learned.window_at, state.learned.window_granted) == (T0, 11)
-    policy.take(state, T0 + 10.5, 0, "k", 60.0)
-    assert (state.learned.window_at, state.learned.window_granted) == (T0 + 10.5, 1)
+    assert (state.learned.window_at, state.learned.window_granted) == (T0, int(PROBE_STEP_S) + 1)
+    policy.take(state, T0 + PROBE_STEP_S + 0.5, 0, "k", 60.0)
+    assert (state.learned.window_at, state.learned.window_granted) == (T0 + PROBE_STEP_S + 0.5, 1)
 
 
 # -- release ---------------------------------------------------------------------------------------------
@@ -361,22 +372,22 @@ def test_a_call_that_cost_more_than_estimated_is_charged_the_rest() -> None:
     state = started(tokens_per_minute=60_000)
     lease = grant(state, T0, tokens=100)
     policy.release(state, lease, tokens_used=300, tokens_estimated=100)
-    assert state.tokens.level == pytest.approx(650.0)
+    assert state.tokens.level == pytest.approx(T - 300)
 
 
 def test_a_call_may_leave_the_token_bucket_in_debt() -> None:
     state = started(tokens_per_minute=60_000)
     lease = grant(state, T0, tokens=900)
     policy.release(state, lease, tokens_used=2000, tokens_estimated=900)
-    assert state.tokens.level == pytest.approx(-1050.0)
-    assert policy.wait_s(state, T0, 1) == pytest.approx(1051 / 950)
+    assert state.tokens.level == pytest.approx(T - 2000)
+    assert policy.wait_s(state, T0, 1) == pytest.approx((1 - (T - 2000)) / T)
 
 
 def test_a_call_that_cost_less_than_estimated_gets_the_rest_back() -> None:
     state = started(tokens_per_minute=60_000)
     lease = grant(state, T0, tokens=500)
     policy.release(state, lease, tokens_used=200, tokens_estimated=500)
-    assert state.tokens.level == pytest.approx(950.0 - 500 + 300)
+    assert state.tokens.level == pytest.approx(T - 500 + 300)
 
 
 def test_a_refused_call_costs_nothing() -> None:
@@ -400,7 +411,7 @@ def test_a_refund_never_fills_the_token_bucket_beyond_a_burst() -> None:
     lease = grant(state, T0, tokens=600)
     policy.refill(state, T0 + 5)  # full again while the call ran
     policy.release(state, lease, tokens_used=0, tokens_estimated=600)  # and it was refused
-    assert state.tokens.level <= 950.0 + 1e-9
+    assert state.tokens.level <= T + 1e-9
     assert granted_at_once(state, T0 + 5, tokens=100) <= 10
 
 
@@ -409,7 +420,7 @@ def test_a_refused_call_bigger_than_the_bucket_refunds_only_what_it_was_charged(
     lease = grant(state, T0, tokens=3000)
     assert state.tokens.level == pytest.approx(0.0)
     policy.release(state, lease, tokens_used=0, tokens_estimated=3000)
-    assert state.tokens.level == pytest.approx(950.0)
+    assert state.tokens.level == pytest.approx(T)
 
 
 # -- learn -----------------------------------------------------------------------------------------------
@@ -475,7 +486,7 @@ def test_a_429_empties_the_request_bucket_but_keeps_its_debt() -> None:
     state = started(requests_per_minute=600, tokens_per_minute=60_000)
     policy.learn(state, T0, ProviderSignals(retry_after_s=0.0), rate_limited=True)
     assert state.requests.level == 0.0
-    assert state.tokens.level == pytest.approx(950.0)  # tokens were not what ran out
+    assert state.tokens.level == pytest.approx(T)  # tokens were not what ran out
     state.requests.level = -3.0
     policy.learn(state, T0, ProviderSignals(retry_after_s=0.0), rate_limited=True)
     assert state.requests.level == -3.0
@@ -508,10 +519,20 @@ def test_a_first_429_with_nothing_stated_probes_half_the_rate_granted_lately() -
 
 def test_a_quick_first_429_counts_the_grants_over_at_least_a_second() -> None:
     state = started()
-    for _ in range(8):
+    for _ in range(PROBE_MIN_CALLS):
         grant(state, T0)
     policy.learn(state, T0 + 0.2, None, rate_limited=True)
-    assert state.learned.probed_per_s == pytest.approx(4.0)
+    assert state.learned.probed_per_s == pytest.approx(PROBE_MIN_CALLS / 2)
+
+
+def test_a_429_after_a_few_calls_only_pauses() -> None:
+    """A handful of calls says nothing of a rate (one burst, a provider's hiccup): no probe from it."""
+    state = started()
+    for _ in range(PROBE_MIN_CALLS - 1):
+        grant(state, T0)
+    policy.learn(state, T0 + 0.2, ProviderSignals(retry_after_s=0.05), rate_limited=True)
+    assert state.learned.probed_per_s is None and policy.rates(state) == (None, None)
+    assert state.paused_until == pytest.approx(T0 + 0.25)
 
 
 def test_each_further_429_halves_the_probed_rate_down_to_a_floor() -> None:
@@ -524,10 +545,10 @@ def test_each_further_429_halves_the_probed_rate_down_to_a_floor() -> None:
     assert rates == pytest.approx([0.5, 0.25, 0.125, PROBE_FLOOR_PER_S, PROBE_FLOOR_PER_S, PROBE_FLOOR_PER_S])
 
 
-def test_a_first_429_without_any_grant_probes_from_the_floor() -> None:
+def test_a_first_429_without_any_grant_only_pauses() -> None:
     state = started()
     policy.learn(state, T0, None, rate_limited=True)
-    assert state.learned.probed_per_s == PROBE_FLOOR_PER_S
+    assert state.learned.probed_per_s is None and state.paused_until == T0 + DEFAULT_PAUSE_S
 
 
 def test_a_stated_requests_limit_ends_the_probe() -> None:
