@@ -29,11 +29,11 @@ from restate.serde import BytesSerde
 
 from agentpipe.logs import get_logger
 from agentpipe.messages import ApprovalEvent, ApprovalRequest, describe_validation_error, signature_problem
+from agentpipe.records import RejectedRecord, decode_json_object, printable
 from agentpipe.settings import get_settings
 from agentpipe.topics import approval_requests_topic
 from handlers.intake import record_key, record_source
 from handlers.policies import invocation_retry_policy, waiting_inactivity_timeout
-from handlers.records import RejectedRecord, decode_json_object, printable
 from handlers.review_call import REVIEW_HANDLER, REVIEW_SERVICE, ReviewRequest, Verdict
 from handlers.runtime import publish_dead_letter, publish_step
 from subscriptions.desired import APPROVAL_INTAKE

@@ -32,13 +32,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from agentpipe.flow import budget_key, effective_priority
 from agentpipe.logs import bind_request, get_logger
 from agentpipe.messages import AgentRequest, Source, describe_validation_error
+from agentpipe.records import RejectedRecord, decode_json_object, printable
 from agentpipe.settings import get_settings
 from handlers.budgeted_calls import REPLY_TOKENS_ESTIMATE, CallFlow
 from handlers.claim_keys import REQUEST_IDS, admitted_handler, claim_key, session_claim_key, taker_handler
 from handlers.llm import configured_limits, flow_settings
 from handlers.pattern import FORGET_CLAIM_HANDLER
 from handlers.provider_budget import AdmitTarget, Ask, Parking, acquire
-from handlers.records import RejectedRecord, decode_json_object, printable
 from handlers.request_ids import (
     CLAIM_RETENTION,
     Claim,
@@ -54,6 +54,7 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 MAX_SESSION_ID_CHARS = 256
+SOURCE_IS_OURS = "source is set by agentpipe from the record's coordinates; a request may not carry one"
 
 
 class IntakeOutcome(BaseModel):
@@ -75,12 +76,17 @@ def record_source(headers: dict[str, str]) -> Source | None:
 
 
 def record_key(headers: dict[str, str]) -> str | None:
-    """The record key as text; Restate passes it base64-encoded in ``kafka.key``."""
+    """The record key as text; Restate passes it base64-encoded in ``kafka.key``.
+
+    Restate writes URL-safe base64; the standard alphabet is read too, and missing padding, so no
+    key that Restate can send is mistaken for an unreadable one (which skips the checks of a key).
+    """
     encoded = headers.get("kafka.key")
     if encoded is None:
         return None
+    standard = encoded.replace("-", "+").replace("_", "/")
     try:
-        return base64.b64decode(encoded, validate=True).decode("utf-8")
+        return base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
 
@@ -88,6 +94,8 @@ def record_key(headers: dict[str, str]) -> str | None:
 def parse_request(raw: bytes, model: type[R], source: Source | None, header_request_id: str | None = None) -> R:
     """Validate one record value; raises RejectedRecord with a message a person can act on."""
     body = decode_json_object(raw, get_settings().max_record_bytes)
+    if "source" in body:  # the record's coordinates, set below; never what a producer claims
+        raise RejectedRecord(SOURCE_IS_OURS)
     try:
         request = model.model_validate(body)
     except ValidationError as exc:

@@ -24,11 +24,11 @@ from agentpipe.flow import effective_priority
 from agentpipe.kafka_publisher import PermanentPublishError, get_publisher
 from agentpipe.logs import bind_request, get_logger, scrub_secrets
 from agentpipe.messages import AgentRequest, AgentResult, DeadLetter, Source, Status, Usage, now_rfc3339
+from agentpipe.records import printable
 from agentpipe.settings import get_settings
 from agentpipe.topics import dead_letters_topic, result_topic
 from handlers.budgeted_calls import BudgetedCaller, CallFlow, LlmCall, settle
 from handlers.llm import LlmReply, Message, ToolSpec
-from handlers.records import printable
 
 log = get_logger(__name__)
 

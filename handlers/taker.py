@@ -26,12 +26,12 @@ from pydantic import ValidationError
 
 from agentpipe.logs import bind_request, get_logger
 from agentpipe.messages import AgentRequest, Source, describe_validation_error
+from agentpipe.records import printable
 from handlers.budgeted_calls import CallFlow, Parked
 from handlers.claim_keys import FIRST, REQUEST_IDS, admitted_handler, taker_handler
 from handlers.intake import HandedRequest, IntakeOutcome, admit_target, run_claimed
 from handlers.pattern import Pattern
 from handlers.provider_budget import Admitted, Parking, Report, acquire, report
-from handlers.records import printable
 from handlers.request_ids import CLAIM_RETENTION, FORGET_HANDLER, Claim, Claimed, take_claim
 from handlers.runtime import publish_dead_letter, request_flow
 

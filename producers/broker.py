@@ -20,6 +20,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ClusterMetadata
 
+from agentpipe.records import RejectedRecord, decode_json
 from agentpipe.settings import get_settings
 from producers.errors import NotFound, Unreachable, WaitTimeout
 
@@ -76,10 +77,17 @@ class Record:
         return f"{self.topic}/{self.partition}/{self.offset}"
 
     def json(self) -> Any:
-        """The value parsed as JSON, or None when it is not JSON (or nested too deeply to parse)."""
+        """The value parsed as JSON, or None when it is not JSON the pipeline would take.
+
+        The intake's rules (agentpipe/records.py): a value with a lone surrogate, a duplicate key,
+        NaN or nesting beyond the limit is refused there, so every reader here skips it instead of
+        failing on it later (writing it out again, comparing it).
+        """
+        if self.value is None:
+            return None
         try:
-            return json.loads(self.value) if self.value is not None else None
-        except (UnicodeDecodeError, ValueError, RecursionError):
+            return decode_json(self.value, limit=len(self.value))
+        except RejectedRecord:
             return None
 
     @classmethod

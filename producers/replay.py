@@ -20,7 +20,11 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from agentpipe.messages import AgentResult
+from pydantic import ValidationError
+
+from agentpipe.messages import AgentResult, describe_validation_error
+from agentpipe.records import RejectedRecord, decode_json_object, printable
+from agentpipe.settings import get_settings
 from handlers.catalog import PATTERNS
 from producers.broker import (
     Record,
@@ -154,9 +158,17 @@ class ReplayPlanner:
         self.skip_reasons: list[str] = []  # "<coordinates>: why"
 
     def plan(self, record: Record) -> ReplayItem | None:
-        value = record.json()
-        if not isinstance(value, dict):
-            self._skip(record, "value is not a JSON object")
+        # What the pipeline refused the first time (a dead letter), a replay skips and counts: one bad
+        # record must not stop a batch of thousands.
+        try:
+            value = decode_json_object(record.value or b"", get_settings().max_record_bytes)
+        except RejectedRecord as exc:
+            self._skip(record, f"the pipeline refuses it: {exc}")
+            return None
+        try:
+            PATTERNS[self.pattern].request.model_validate({k: v for k, v in value.items() if k not in DERIVED_FIELDS})
+        except ValidationError as exc:
+            self._skip(record, f"not a {self.pattern} request: {printable(describe_validation_error(exc))}")
             return None
         if PATTERNS[self.pattern].keyed and not record.key_text:
             self._skip(record, f"no key, and {self.pattern} needs one (the session id)")

@@ -1,4 +1,4 @@
-"""Decoding raw request records (handlers/records.py) and reading them in the intake (handlers/intake.py):
+"""Decoding raw request records (agentpipe/records.py) and reading them in the intake (handlers/intake.py):
 valid records, and the hostile ones a topic may carry. The end-to-end catalogue of hostile
 records (tests/security/test_hostile_records.py) is run here through the same functions."""
 
@@ -10,6 +10,7 @@ import json
 import pytest
 
 from agentpipe.messages import Source
+from agentpipe.records import MAX_DEPTH, RejectedRecord, decode_json_object, depth, printable
 from agentpipe.settings import get_settings
 from handlers import prompts
 from handlers.catalog import PATTERNS
@@ -24,7 +25,6 @@ from handlers.intake import (
     record_key,
     record_source,
 )
-from handlers.records import RejectedRecord, decode_json_object, printable
 from handlers.tool_routing import ToolRoutingRequest
 from subscriptions.guard import undeliverable
 from tests.security.test_hostile_records import DEAD_LETTER, OK, request_cases
@@ -122,6 +122,32 @@ def test_deep_nesting_is_refused():
     assert rejected(raw, limit=len(raw)) == "record value is nested too deeply to decode"
 
 
+def test_nesting_beyond_what_the_hand_on_can_carry_is_refused():
+    # 220 deep passed Python's decoder and then failed Restate's (limit 200) on the hand-on: no result, no letter.
+    raw = b'{"deep": ' + b"[" * 219 + b"]" * 219 + b"}"
+    assert rejected(raw) == f"record value is nested 220 deep, over the limit of {MAX_DEPTH}"
+    at_limit = b'{"deep": ' + b"[" * (MAX_DEPTH - 1) + b"]" * (MAX_DEPTH - 1) + b"}"
+    assert depth(decode_json_object(at_limit, LIMIT)) == MAX_DEPTH
+
+
+def test_depth_counts_containers():
+    assert [depth(v) for v in (1, "x", [], {}, [[]], {"a": [1, {"b": None}]})] == [0, 0, 1, 1, 2, 3]
+
+
+@pytest.mark.parametrize("number", [b"1e400", b"-1e400", b"1.0e309", b"123456789e999"])
+def test_a_number_that_only_fits_as_infinity_is_refused(number):
+    # Python reads it as inf, which Pydantic passes on and JSON writes out as null (or Infinity).
+    assert rejected(b'{"temperature": ' + number + b"}").startswith(f"number {number.decode()} is too large")
+
+
+def test_large_finite_numbers_pass():
+    assert decode_json_object(b'{"x": 1.5e300, "y": -2e-300, "z": 1e308}', LIMIT) == {
+        "x": 1.5e300,
+        "y": -2e-300,
+        "z": 1e308,
+    }
+
+
 def test_an_integer_too_long_to_convert_is_refused():
     raw = b'{"n": ' + b"9" * 5000 + b"}"
     assert rejected(raw, limit=len(raw)).startswith("record value cannot be decoded: ")
@@ -182,7 +208,17 @@ def test_record_key_decodes_restates_base64_key():
     assert record_key(headers_of(SOURCE)) is None
 
 
-@pytest.mark.parametrize("encoded", ["not base64!", "YWJ", base64.b64encode(b"s-\xff\xfe").decode()])
+@pytest.mark.parametrize("key", [b"s?>", b"s??", "sitzung-\u00fc~>?".encode(), bytes(range(32, 127))])
+def test_record_key_reads_url_safe_base64_as_restate_sends_it(key):
+    # Keys whose base64 holds '+' or '/' read the same in either alphabet, padded or not.
+    url_safe = base64.urlsafe_b64encode(key).decode()
+    assert {"-", "_"} & set(base64.urlsafe_b64encode(b"s?>" + b"s??").decode())
+    assert record_key({"kafka.key": url_safe}) == key.decode()
+    assert record_key({"kafka.key": url_safe.rstrip("=")}) == key.decode()
+    assert record_key({"kafka.key": base64.b64encode(key).decode()}) == key.decode()
+
+
+@pytest.mark.parametrize("encoded", ["not base64!", "Y", "YW=J", base64.b64encode(b"s-\xff\xfe").decode()])
 def test_a_key_that_is_not_base64_of_utf8_is_none(encoded):
     assert record_key({"kafka.key": encoded}) is None
 
@@ -199,6 +235,14 @@ def test_a_session_key_must_be_there_and_bounded():
 def test_parse_request_validates_and_keeps_the_records_id_and_source():
     request = parse_request(b'{"request_id": "r-1", "message": "Revenue grew by 7%."}', ChainingRequest, SOURCE)
     assert (request.request_id, request.message, request.source) == ("r-1", "Revenue grew by 7%.", SOURCE)
+
+
+@pytest.mark.parametrize("claimed", [{"topic": "elsewhere", "partition": 0, "offset": 1}, {"x": 1}, "a/0/1", None])
+def test_a_source_in_the_body_is_refused(claimed):
+    # Only the intake names a record's coordinates (a dead letter points at them): a claimed one is refused.
+    raw = json.dumps({"request_id": "r-1", "source": claimed}).encode()
+    with pytest.raises(RejectedRecord, match="source is set by agentpipe"):
+        parse_request(raw, ChainingRequest, SOURCE)
 
 
 def test_a_request_without_an_id_gets_the_header_id_else_its_coordinates():

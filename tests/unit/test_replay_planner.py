@@ -80,3 +80,27 @@ def test_replay_refuses_a_temperature_that_is_not_a_number(capsys):
         build_parser().parse_args(["replay", "t", "--pattern", "chaining", "--temperature", "warm"])
     assert exc.value.code == 2
     assert "--temperature" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        (b'{"message": "\\ud800 half a character"}', "lone surrogate"),
+        (b'{"message": "a", "message": "b"}', "duplicate key"),
+        (b'{"temperature": 1e400}', "too large"),
+        (b'{"message": ' + b"[" * 100 + b"]" * 100 + b"}", "nested 101 deep"),
+        (b"not json", "not valid JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (b'{"temperature": "hot"}', "not a chaining request"),
+    ],
+)
+def test_a_record_the_pipeline_refuses_is_skipped_and_counted_not_fatal(raw, why):
+    planner = ReplayPlanner("chaining", batch="replay-0000abcd")
+    good = [record({"message": f"m{i}"}, offset=i) for i in range(3)]
+    items = list(planner.items([good[0], record(raw, offset=9), *good[1:]]))
+    assert [i.body["message"] for i in items] == ["m0", "m1", "m2"]
+    assert [i.request_id for i in items] == [f"replay-0000abcd-0000{n}" for n in range(3)]
+    assert planner.skipped == 1
+    [reason] = planner.skip_reasons
+    assert reason.startswith("agent.requests.chaining/1/9: ") and why in reason
+    reason.encode("utf-8")  # printable: a lone surrogate in the reason would break the report

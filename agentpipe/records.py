@@ -2,15 +2,25 @@
 
 Records are hostile until decoded. Besides "not JSON" and "too large" this
 refuses what Python's json module would accept but could break later or
-mean two things: NaN and Infinity, duplicate keys, nesting too deep for the
-parser, integers too long to convert, and strings with lone surrogates
-(they parse, but cannot be written out as UTF-8 again).
+mean two things: NaN and Infinity (and numbers like 1e400 that only fit as
+infinity), duplicate keys, nesting deeper than MAX_DEPTH, integers too long
+to convert, and strings with lone surrogates (they parse, but cannot be
+written out as UTF-8 again).
+
+The client reads records with the same rules (producers/broker.py), so what
+the pipeline refuses, a replay or a comparison skips and counts.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
+
+# How deep a record may nest. The intake hands a request on inside a few envelopes, and Restate's SDK
+# refuses JSON nested beyond 200 when it reads a handler's input: a record nested 190 deep would pass
+# here and then fail the hand-on, with neither a result nor a dead letter.
+MAX_DEPTH = 64
 
 
 class RejectedRecord(Exception):
@@ -36,6 +46,28 @@ def _no_constants(name: str) -> Any:
     raise RejectedRecord(f"{name} is not allowed in JSON records")
 
 
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise RejectedRecord(f"number {printable(text, 40)} is too large (it only fits as infinity)")
+    return value
+
+
+def depth(value: Any) -> int:
+    """How deep ``value`` nests: a scalar is 0, ``[]`` and ``{}`` are 1 (iterative: no recursion limit)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            stack.extend((child, level + 1) for child in item.values())
+            deepest = max(deepest, level + 1)
+        elif isinstance(item, list):
+            stack.extend((child, level + 1) for child in item)
+            deepest = max(deepest, level + 1)
+    return deepest
+
+
 def decode_json(raw: bytes, limit: int, what: str = "record value") -> Any:
     """The JSON value of ``raw``; raises RejectedRecord for anything else."""
     if len(raw) > limit:
@@ -45,7 +77,7 @@ def decode_json(raw: bytes, limit: int, what: str = "record value") -> Any:
     except UnicodeDecodeError as exc:
         raise RejectedRecord(f"{what} is not valid UTF-8: {exc.reason} at byte {exc.start}") from None
     try:
-        value = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
+        value = json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_no_constants, parse_float=_finite)
     except RejectedRecord:
         raise
     except json.JSONDecodeError as exc:
@@ -54,6 +86,8 @@ def decode_json(raw: bytes, limit: int, what: str = "record value") -> Any:
         raise RejectedRecord(f"{what} is nested too deeply to decode") from None
     except ValueError as exc:  # e.g. an integer literal longer than Python converts
         raise RejectedRecord(f"{what} cannot be decoded: {printable(str(exc))}") from None
+    if depth(value) > MAX_DEPTH:
+        raise RejectedRecord(f"{what} is nested {depth(value)} deep, over the limit of {MAX_DEPTH}")
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
