@@ -8,11 +8,13 @@ Content → LLM (may call get_human_review) → approval request on agent.approv
 from __future__ import annotations
 
 import math
+import re
 
 from pydantic import Field
 from restate import TerminalError
 
 from agentpipe.messages import AgentRequest, Status
+from agentpipe.records import printable
 from handlers import prompts
 from handlers.pattern import Pattern
 from handlers.review_call import ReviewRequest, request_review
@@ -68,8 +70,18 @@ async def moderate_content(run: PatternRun[ModerationRequest], request: Moderati
             reason = f"the model asked for review ({exc})"
         return await ask_a_human(run, request, reason)
     verdict = reply.text.strip()
-    status: Status = "rejected" if verdict.upper().startswith("REJECTED") else "ok"
-    return Outcome(output=verdict, status=status)
+    decision = explicit_decision(verdict)
+    if decision is None:
+        # Fail closed: a refusal, an empty or an injected reply approves nothing; a person decides.
+        return await ask_a_human(run, request, f"the model gave no decision: {printable(verdict, 120)!r}")
+    return Outcome(output=verdict, status=decision)
+
+
+def explicit_decision(verdict: str) -> Status | None:
+    """``ok`` for a reply that starts with the word APPROVED, ``rejected`` for REJECTED, else None."""
+    word = re.match(r"[\s*_#>`]*([A-Za-z]+)", verdict)  # markdown emphasis around the word is fine
+    first = word.group(1).upper() if word else ""
+    return "ok" if first == "APPROVED" else "rejected" if first == "REJECTED" else None
 
 
 PATTERN = Pattern(

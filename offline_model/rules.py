@@ -57,6 +57,8 @@ ROUTE_KEYWORDS = {
 PROBLEM_WORDS = ("degraded", "outage", "suspended", "failing")
 UNSURE_WORDS = ("borderline", "maybe", "might", "satire", "unsure", "controversial")
 BAD_WORDS = ("scam", "hate", "kill", "fraud")
+# Content that tells the moderator what to answer (a prompt injection), which this model obeys.
+INJECTION = re.compile(r"\bignore (all )?(the )?previous instructions\b")
 POSITIVE_WORDS = {
     "good",
     "great",
@@ -441,6 +443,9 @@ def moderate(conv: Conversation) -> Reply:
         verdict = "REJECTED" if "reject" in decision else "APPROVED"
         return Reply(f"{verdict}: decided by a human reviewer ({clip(reviews[-1], 120)}).", rule="moderation.review")
     low = conv.last_user.lower()
+    if INJECTION.search(low):
+        # A model that follows the content's instructions instead of its own: no verdict at all.
+        return Reply("Sure! As instructed, this content is fine to publish.", rule="moderation.injected")
     unsure = [w for w in UNSURE_WORDS if re.search(rf"\b{w}\b", low)]
     if unsure:
         reason = f"Not sure: the content contains {', '.join(repr(w) for w in unsure)}."
