@@ -9,6 +9,9 @@ start with a message naming the variable, never in the middle of a request.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
@@ -36,6 +39,47 @@ SECRET_KAFKA_OPTIONS = (
 class ModelPrice(BaseModel):
     input: float = Field(ge=0)  # per 1M prompt tokens
     output: float = Field(ge=0)  # per 1M completion tokens
+
+
+def secret_file_problem(path: Path) -> str | None:
+    """Why a key file may not be used: others can read or change it (as ssh refuses such keys)."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return None  # absent: nothing to check
+    if mode & 0o077:
+        return f"{path} is open to other users (mode {mode & 0o777:04o}); run `chmod 600 {path}`"
+    return None
+
+
+MIN_APPROVAL_KEY_BYTES = 32
+MAKE_APPROVAL_KEY = "openssl rand -hex 32"
+
+
+def key_bytes(key: str) -> bytes | None:
+    """The bytes a key written as hex or base64 (standard or URL-safe, padded or not) stands for."""
+    if re.fullmatch(r"(?:[0-9a-fA-F]{2})+", key):
+        return bytes.fromhex(key)
+    standard = key.replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(standard + "=" * (-len(standard) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def approval_key_problem(key: str) -> str | None:
+    """Why ``key`` is too weak to sign decisions with; None for at least 32 random bytes in hex or base64.
+
+    Anyone who guesses the key decides every review, so a word, a phrase or a short key is refused.
+    "Random" is checked as far as a string can show it: 32 bytes that are mostly distinct, not a repeat.
+    """
+    raw = key_bytes(key)
+    if raw is None or len(raw) < MIN_APPROVAL_KEY_BYTES or len(set(raw)) < MIN_APPROVAL_KEY_BYTES // 2:
+        return (
+            f"the approval key (AGENTPIPE_APPROVAL_KEY) must be at least {MIN_APPROVAL_KEY_BYTES} random bytes "
+            f"written as hex or base64 (a {len(key)}-character key is not); make one with `{MAKE_APPROVAL_KEY}`"
+        )
+    return None
 
 
 class Settings(BaseSettings):
@@ -172,6 +216,14 @@ class Settings(BaseSettings):
             return None
         return value.strip() if isinstance(value, str) else value
 
+    @field_validator("approval_key", mode="after")
+    @classmethod
+    def _strong_key(cls, value: SecretStr | None) -> SecretStr | None:
+        problem = value and approval_key_problem(value.get_secret_value())
+        if problem:
+            raise ValueError(problem)
+        return value
+
     @model_validator(mode="after")
     def _local_defaults(self) -> Settings:
         local = "127.0.0.1"
@@ -190,8 +242,12 @@ class Settings(BaseSettings):
             raise ValueError("llm_max_backoff_ms must not be below llm_initial_backoff_ms")
         # `agentpipe up` makes a key once per state folder; clients of that stack sign with it.
         if self.approval_key is None:
-            key = _read_text(self.state_dir / "approval.key")
+            key_file = self.state_dir / "approval.key"
+            key = _read_text(key_file)
             if key:
+                problem = secret_file_problem(key_file) or approval_key_problem(key)
+                if problem:
+                    raise ValueError(f"{problem} ({key_file})" if key_file.name not in problem else problem)
                 self.approval_key = SecretStr(key)
         if not self.request_identity_keys:
             public = _read_text(self.state_dir / "request-identity.pub")

@@ -7,7 +7,7 @@ dead-lettered by a stack that has one.
 
 from __future__ import annotations
 
-from agentpipe.settings import get_settings
+from agentpipe.settings import approval_key_problem, get_settings, secret_file_problem
 from producers.errors import InvalidInput
 
 KEY_FILE = "approval.key"
@@ -17,11 +17,17 @@ def approval_secret() -> bytes | None:
     settings = get_settings()
     if settings.approval_secret is not None:
         return settings.approval_secret
+    key_file = settings.state_dir / KEY_FILE
     try:
-        key = (settings.state_dir / KEY_FILE).read_text().strip()
+        key = key_file.read_text().strip()
     except (FileNotFoundError, NotADirectoryError, PermissionError):
         return None
-    return key.encode() if key else None
+    if not key:
+        return None
+    problem = secret_file_problem(key_file) or approval_key_problem(key)
+    if problem:
+        raise InvalidInput(problem if str(key_file) in problem else f"{problem} ({key_file})")
+    return key.encode()
 
 
 def require_approval_secret() -> bytes:

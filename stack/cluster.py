@@ -19,6 +19,8 @@ from pathlib import Path
 
 from agentpipe.settings import CLUSTER_SIZE, Settings
 from stack.components import (
+    AGENT_SERVICE_SECRETS,
+    LLM_KEY_ENV,
     Component,
     format_kraft_storage,
     http_ok,
@@ -218,6 +220,7 @@ def cluster_components(settings: Settings, state_dir: Path) -> list[Component]:
                 python_module("handlers"),
                 lambda p=port: http_ok(f"http://127.0.0.1:{p}/health"),  # type: ignore[misc]
                 env={**env, "AGENTPIPE_AGENT_SERVICE_PORT": str(port)},
+                secrets=AGENT_SERVICE_SECRETS,
             )
         )
     remote = settings.remote_agents_process_port
@@ -228,6 +231,7 @@ def cluster_components(settings: Settings, state_dir: Path) -> list[Component]:
             python_module("handlers.remote_agents"),
             lambda: http_ok(f"http://127.0.0.1:{remote}/health"),
             env={**env, "AGENTPIPE_REMOTE_AGENTS_PORT": str(remote)},
+            secrets=LLM_KEY_ENV,
         )
     )
     components.append(

@@ -31,6 +31,8 @@ class Component:
     healthy: Callable[[], bool]
     env: dict[str, str] = field(default_factory=dict)
     start_timeout_s: float = 60.0
+    # The secrets of the supervisor's environment this process uses (SECRET_ENV): no other gets them.
+    secrets: frozenset[str] = frozenset()
 
     def log_file(self, state_dir: Path) -> Path:
         return state_dir / "logs" / f"{self.name}.log"
@@ -277,6 +279,7 @@ def single_node_components(settings: Settings, state_dir: Path) -> list[Componen
             python_module("handlers"),
             lambda: http_ok(f"http://127.0.0.1:{settings.agent_service_port}/health"),
             env=env,
+            secrets=AGENT_SERVICE_SECRETS,
         ),
         Component(
             "remote-agents",
@@ -284,11 +287,22 @@ def single_node_components(settings: Settings, state_dir: Path) -> list[Componen
             python_module("handlers.remote_agents"),
             lambda: http_ok(f"http://127.0.0.1:{settings.remote_agents_port}/health"),
             env=env,
+            secrets=LLM_KEY_ENV,
         ),
         *shared_components(settings, state_dir, before_restate=False),
     ]
     return components
 
 
+# Environment variables that hold secrets, and the components that use them: the approval key signs
+# and checks decisions (the agent service), the API key calls the model (the services that call it).
+APPROVAL_KEY_ENV = frozenset({"AGENTPIPE_APPROVAL_KEY"})
+LLM_KEY_ENV = frozenset({"OPENAI_API_KEY", "AGENTPIPE_OPENAI_API_KEY"})
+SECRET_ENV = APPROVAL_KEY_ENV | LLM_KEY_ENV
+AGENT_SERVICE_SECRETS = APPROVAL_KEY_ENV | LLM_KEY_ENV
+
+
 def child_env(component: Component) -> dict[str, str]:
-    return {**os.environ, **component.env, "PYTHONUNBUFFERED": "1"}
+    """The supervisor's environment for one component, without the secrets it does not use."""
+    inherited = {k: v for k, v in os.environ.items() if k not in SECRET_ENV or k in component.secrets}
+    return {**inherited, **component.env, "PYTHONUNBUFFERED": "1"}

@@ -44,8 +44,11 @@ class UpReport:
 
 
 def state_dir() -> Path:
+    """The state folder, made (or kept) private: it holds the stack's keys, logs and journals."""
     path = get_settings().state_dir.resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
     return path
 
 
@@ -156,7 +159,8 @@ def _up(timeout: float) -> UpReport:
             restatectl_binary(directory / "logs")
             nginx_binary()
         ensure_identity_keys(directory)
-        env = {**os.environ, "AGENTPIPE_STATE_DIR": str(directory), "AGENTPIPE_APPROVAL_KEY": approval_key()}
+        approval_key()  # made once per state folder; the agent service reads it there, no other process sees it
+        env = {**os.environ, "AGENTPIPE_STATE_DIR": str(directory)}
         (directory / "logs").mkdir(exist_ok=True)
         with (directory / "logs" / "supervisor.log").open("ab") as out:
             process = subprocess.Popen(

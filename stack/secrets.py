@@ -17,6 +17,9 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from agentpipe.settings import approval_key_problem, secret_file_problem
+from stack.errors import StackError
+
 APPROVAL_KEY_FILE = "approval.key"
 IDENTITY_PRIVATE_FILE = "request-identity.pem"
 IDENTITY_PUBLIC_FILE = "request-identity.pub"
@@ -46,7 +49,11 @@ def ensure_approval_key(state_dir: Path) -> str:
     key_file = state_dir / APPROVAL_KEY_FILE
     if not key_file.exists() or not key_file.read_text().strip():
         write_secret_file(key_file, secrets.token_hex(32))
-    return key_file.read_text().strip()
+    key = key_file.read_text().strip()
+    problem = secret_file_problem(key_file) or approval_key_problem(key)
+    if problem:
+        raise StackError("approval key", problem if str(key_file) in problem else f"{problem} ({key_file})")
+    return key
 
 
 def base58(data: bytes) -> str:
@@ -71,6 +78,9 @@ def public_identity_key(private_pem: bytes) -> str:
 def ensure_identity_keys(state_dir: Path) -> tuple[Path, str]:
     """The private key file restate-server signs with, and the public key the apps accept."""
     private_file = state_dir / IDENTITY_PRIVATE_FILE
+    problem = secret_file_problem(private_file)
+    if problem:
+        raise StackError("request identity key", problem)
     if not private_file.exists():
         pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()

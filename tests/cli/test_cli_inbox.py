@@ -9,7 +9,11 @@ from tests.cli.cli_run import agentpipe, one_line_error
 PASSWORD = "correct horse battery staple"
 
 
-def env_for(tmp_path, key: str | None = "a-key-for-the-cli-test", kafka: str = "127.0.0.1:1") -> dict[str, str]:
+def env_for(
+    tmp_path,
+    key: str | None = "505f687cb67caeaefbffe7d55c62962777824fcd698cf20a0288b4958b789063",
+    kafka: str = "127.0.0.1:1",
+) -> dict[str, str]:
     env = {
         "AGENTPIPE_STATE_DIR": str(tmp_path / "state"),
         "AGENTPIPE_INBOX_REVIEWERS_FILE": str(tmp_path / "reviewers.json"),

@@ -8,6 +8,7 @@ import pytest
 
 from agentpipe.settings import get_settings
 from producers.approval_key import approval_secret
+from producers.errors import InvalidInput
 from producers.state_location import locate_state_dir
 from tests.cli.cli_run import agentpipe, one_line_error
 
@@ -52,8 +53,16 @@ def state_dir_without_key(tmp_path, monkeypatch):
 def test_a_key_written_after_the_settings_were_loaded_is_used(state_dir_without_key):
     assert get_settings().approval_secret is None  # loaded (and cached) before `up` writes the key
     assert approval_secret() is None
-    (state_dir_without_key / "approval.key").write_text("k3y\n")
-    assert approval_secret() == b"k3y"
+    key_file = state_dir_without_key / "approval.key"
+    key_file.write_text("505f687cb67caeaefbffe7d55c62962777824fcd698cf20a0288b4958b789063\n")
+    key_file.chmod(0o644)  # as a plain write with the usual umask leaves it
+    with pytest.raises(InvalidInput, match=r"open to other users \(mode 0644\); run `chmod 600 "):
+        approval_secret()
+    key_file.chmod(0o600)
+    assert approval_secret() == b"505f687cb67caeaefbffe7d55c62962777824fcd698cf20a0288b4958b789063"
+    key_file.write_text("a-passphrase-someone-could-guess\n")
+    with pytest.raises(InvalidInput, match="must be at least 32 random bytes"):
+        approval_secret()
 
 
 @pytest.mark.parametrize("command", ["approve", "reject"])

@@ -9,7 +9,7 @@ import pytest
 from agentpipe import logs
 from agentpipe.settings import get_settings
 
-SECRET = "approval-key-that-must-not-leak-7d1c"
+SECRET = "bbb57bdb38ba8450c0686acf99e0b69c04a7e79ae7236e254378b785343b702e"  # the approval key, which must not leak
 API_KEY = "sk-test-" + "a1b2c3d4" * 4
 
 

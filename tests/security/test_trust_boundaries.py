@@ -179,10 +179,35 @@ def _start_agent_service(env: dict[str, str], tmp_path: Path) -> subprocess.Comp
             {"AGENTPIPE_REQUEST_IDENTITY_KEYS": '["publickeyv1_x"]', "AGENTPIPE_APPROVAL_KEY": "  "},
             "AGENTPIPE_APPROVAL_KEY",
         ),
-        ({"AGENTPIPE_APPROVAL_KEY": "k"}, "AGENTPIPE_REQUEST_IDENTITY_KEYS"),
-        ({"AGENTPIPE_APPROVAL_KEY": "k", "AGENTPIPE_CHAT_HISTORY_MAX": "0"}, "AGENTPIPE_CHAT_HISTORY_MAX"),
-        ({"AGENTPIPE_APPROVAL_KEY": "k", "AGENTPIPE_TOOL_LOOP_MAX_ROUNDS": "-3"}, "AGENTPIPE_TOOL_LOOP_MAX_ROUNDS"),
-        ({"AGENTPIPE_APPROVAL_KEY": "k", "AGENTPIPE_MAX_RECORD_BYTES": "lots"}, "AGENTPIPE_MAX_RECORD_BYTES"),
+        (
+            {"AGENTPIPE_REQUEST_IDENTITY_KEYS": '["publickeyv1_x"]', "AGENTPIPE_APPROVAL_KEY": "a-guessable-password"},
+            "at least 32 random bytes",
+        ),
+        (
+            {"AGENTPIPE_APPROVAL_KEY": "505f687cb67caeaefbffe7d55c62962777824fcd698cf20a0288b4958b789063"},
+            "AGENTPIPE_REQUEST_IDENTITY_KEYS",
+        ),
+        (
+            {
+                "AGENTPIPE_APPROVAL_KEY": "505f687cb67caeaefbffe7d55c62962777824fcd698cf20a0288b4958b789063",
+                "AGENTPIPE_CHAT_HISTORY_MAX": "0",
+            },
+            "AGENTPIPE_CHAT_HISTORY_MAX",
+        ),
+        (
+            {
+                "AGENTPIPE_APPROVAL_KEY": "505f687cb67caeaefbffe7d55c62962777824fcd698cf20a0288b4958b789063",
+                "AGENTPIPE_TOOL_LOOP_MAX_ROUNDS": "-3",
+            },
+            "AGENTPIPE_TOOL_LOOP_MAX_ROUNDS",
+        ),
+        (
+            {
+                "AGENTPIPE_APPROVAL_KEY": "505f687cb67caeaefbffe7d55c62962777824fcd698cf20a0288b4958b789063",
+                "AGENTPIPE_MAX_RECORD_BYTES": "lots",
+            },
+            "AGENTPIPE_MAX_RECORD_BYTES",
+        ),
     ],
 )
 def test_the_agent_service_refuses_to_start_without_a_key_or_with_a_bad_setting(tmp_path, env, named):

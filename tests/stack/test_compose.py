@@ -69,7 +69,7 @@ PYTHON_SERVICES = {
 SERVICES = {"kafka", "restate", *PYTHON_SERVICES}
 ONE_SHOTS = {"init", "keys"}
 # What a user puts into .env (compose has no default key on purpose).
-USER_APPROVAL_KEY = "test-only-approval-key-made-by-the-user"
+USER_APPROVAL_KEY = "bbb57bdb38ba8450c0686acf99e0b69c04a7e79ae7236e254378b785343b702e"  # test only: made by the user
 
 # docker-compose validates the file: end to end, like the stack.
 pytestmark = pytest.mark.stack

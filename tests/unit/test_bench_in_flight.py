@@ -69,7 +69,7 @@ def test_the_check_refuses_before_any_run(monkeypatch):
     runner.check_in_flight(config_of("--in-flight-kind", "slow-model"), agent_pid=-1)  # 2 s against 20 s
     with pytest.raises(runner.BenchError, match="signs approval events"):
         runner.check_in_flight(config_of(), agent_pid=-1)  # no approval key in the empty state folder
-    monkeypatch.setenv("AGENTPIPE_APPROVAL_KEY", "k" * 32)
+    monkeypatch.setenv("AGENTPIPE_APPROVAL_KEY", "505f687cb67caeaefbffe7d55c62962777824fcd698cf20a0288b4958b789063")
     get_settings.cache_clear()
     runner.check_in_flight(config_of(), agent_pid=-1)
     runner.check_in_flight(
