@@ -103,7 +103,7 @@ class AgentRequest(BaseModel):
     )
     # Set by the intake for records that came from Kafka; absent over HTTP ingress.
     source: Source | None = Field(
-        default=None, description="Set by agentpipe to the record's coordinates; a value given here is replaced."
+        default=None, description="Set by agentpipe to the record's coordinates; a request that carries one is refused."
     )
 
 

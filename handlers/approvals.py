@@ -34,7 +34,7 @@ from agentpipe.settings import get_settings
 from agentpipe.topics import approval_requests_topic
 from handlers.intake import record_key, record_source
 from handlers.policies import invocation_retry_policy, waiting_inactivity_timeout
-from handlers.review_call import REVIEW_HANDLER, REVIEW_SERVICE, ReviewRequest, Verdict
+from handlers.review_call import REVIEW_HANDLER, REVIEW_SERVICE, VERDICT_HANDLER, ReviewClosed, ReviewRequest, Verdict
 from handlers.runtime import publish_dead_letter, publish_step
 from subscriptions.desired import APPROVAL_INTAKE
 
@@ -64,7 +64,7 @@ def _set_status(ctx: restate.WorkflowContext, status: ReviewStatus) -> None:
     workflow_retention=timedelta(seconds=get_settings().approval_retention_s),
     inactivity_timeout=waiting_inactivity_timeout(),
 )
-async def run(ctx: restate.WorkflowContext, request: ReviewRequest) -> Verdict:
+async def run(ctx: restate.WorkflowContext, request: ReviewRequest) -> ReviewClosed:
     approval_id = ctx.key()
     ctx.set(REQUEST_ID, request.request_id)
     _set_status(ctx, "pending")
@@ -98,7 +98,16 @@ async def run(ctx: restate.WorkflowContext, request: ReviewRequest) -> Verdict:
         case _:
             verdict = await _close(ctx, Verdict(decision="timed_out"))
     _set_status(ctx, verdict.decision)
-    return verdict
+    return ReviewClosed()
+
+
+@review.handler(VERDICT_HANDLER)
+async def verdict_of(ctx: restate.WorkflowSharedContext) -> Verdict:
+    """The closed review's verdict, for the request that asked for it (a private call, never ingress)."""
+    taken = await ctx.promise(DECISION, type_hint=Verdict).peek()
+    if taken is None:
+        raise TerminalError(f"review {ctx.key()!r} is not closed yet", status_code=409)
+    return taken
 
 
 async def _close(ctx: restate.WorkflowContext, closing: Verdict) -> Verdict:

@@ -21,6 +21,7 @@ import restate
 from restate.serde import BytesSerde
 
 from agentpipe.messages import AgentResult
+from handlers.http_entry import claim_over_http
 from handlers.policies import invocation_retry_policy, waiting_inactivity_timeout
 from handlers.runtime import R, Work, request_flow, run_pattern
 
@@ -58,6 +59,7 @@ class Pattern(Generic[R]):
         """The Restate service (or object) that runs this pattern: its typed handler and its record intake."""
 
         async def handle(ctx: restate.Context, request: R) -> AgentResult:
+            await claim_over_http(ctx, self, request, FORGET_CLAIM_HANDLER)
             flow = request_flow(request, self.llm_calls)
             return await run_pattern(ctx, self.name, request, self.work, keyed=self.keyed, flow=flow)
 

@@ -28,13 +28,15 @@ import restate
 from pydantic import BaseModel
 
 from agentpipe.messages import AgentRequest, Source
-from handlers.claim_keys import REQUEST_IDS
+from handlers.claim_keys import FIRST, REQUEST_IDS
 from handlers.policies import invocation_retry_policy
 
 # Restate's default idempotency retention: how long a request id is de-duplicated.
 CLAIM_RETENTION = timedelta(days=1)
 # The handler that clears a RequestIds object's claim after the retention.
 FORGET_HANDLER = "forget"
+# The handler that claims an id for a request that came over HTTP (handlers/http_entry.py).
+CLAIM_HANDLER = "claim"
 
 
 class Claim(BaseModel):
@@ -71,8 +73,17 @@ async def forget(ctx: restate.ObjectContext) -> None:
     ctx.clear_all()
 
 
+async def claim(ctx: restate.ObjectContext, entry: Claim) -> Claimed:
+    """Claim this object's request id for a request that runs elsewhere (its HTTP invocation)."""
+    claimed = await take_claim(ctx, FIRST, entry)
+    if claimed.outcome == "first":
+        ctx.generic_send(REQUEST_IDS, FORGET_HANDLER, b"", key=ctx.key(), send_delay=CLAIM_RETENTION)
+    return claimed
+
+
 def request_ids_object() -> restate.VirtualObject:
     """The claims' object with its ``forget``; handlers/intake.py adds one handler per pattern that runs requests."""
     claims = restate.VirtualObject(REQUEST_IDS, ingress_private=True, invocation_retry_policy=invocation_retry_policy())
     claims.handler(FORGET_HANDLER)(forget)
+    claims.handler(CLAIM_HANDLER)(claim)
     return claims

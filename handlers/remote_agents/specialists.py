@@ -19,7 +19,10 @@ from handlers.runtime import PatternRun
 
 
 def _specialist(route: str) -> restate.Service:
-    service = restate.Service(specialist_service(route), invocation_retry_policy=invocation_retry_policy())
+    # Private: only the remote-agent router calls a specialist (with a model and temperature it checked).
+    service = restate.Service(
+        specialist_service(route), ingress_private=True, invocation_retry_policy=invocation_retry_policy()
+    )
 
     # Its LLM call may wait for the model's budget: suspended, it holds no invoker slot.
     @service.handler(inactivity_timeout=waiting_inactivity_timeout())

@@ -428,9 +428,30 @@ class Guard:
         elif request.method == "POST" and not same_origin(request):
             refusal = PlainTextResponse("cross-origin request refused", 403)
         if refusal is not None:
+            # Read the body first: hypercorn closes a keep-alive connection, without saying so, when
+            # the answer is sent before the request's body arrived, and the client's next request on
+            # it then fails ("Server disconnected without sending a response", seen under load).
+            await drain_body(receive, REFUSED_BODY_DRAIN_BYTES)
             await refusal(scope, receive, send_with_headers)
             return
         await self.app(scope, receive, send_with_headers)
+
+
+# How much of a refused request's body is read so its connection stays usable; beyond it, let it close.
+REFUSED_BODY_DRAIN_BYTES = 64 * 1024
+
+
+async def drain_body(receive: Callable[[], Awaitable[Any]], limit: int) -> bool:
+    """Read the request's body to its end, up to ``limit`` bytes; True when the end was reached."""
+    read = 0
+    while read <= limit:
+        message = await receive()
+        if message["type"] != "http.request":
+            return False  # the client went away
+        read += len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return True
+    return False
 
 
 def build_app(inbox: Inbox) -> ASGIApp:

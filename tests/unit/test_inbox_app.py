@@ -151,3 +151,37 @@ def test_a_broken_reviewer_file_lets_nobody_in(client, inbox):
     inbox.reviewers.path.write_text("{broken")
     assert client.get("/").status_code == 503
     assert client.get("/login").status_code == 503
+
+
+def test_a_refused_request_is_read_to_its_end_before_the_refusal(inbox):
+    # A refusal sent before the body arrived made hypercorn close the keep-alive connection silently;
+    # the client's next request on it failed (tests/inbox, under load). The body is read first now.
+    import asyncio
+
+    from producers.inbox.app import REFUSED_BODY_DRAIN_BYTES, Guard, drain_body
+
+    chunks = [{"type": "http.request", "body": b"approval_id=a", "more_body": True}]
+    chunks += [{"type": "http.request", "body": b"&decision=approved", "more_body": False}]
+    sent: list[dict] = []
+
+    async def receive():
+        return chunks.pop(0)
+
+    async def send(message):
+        sent.append(message)
+
+    async def app(scope, receive, send):  # never reached: not signed in
+        raise AssertionError("the guarded app ran")
+
+    scope = {"type": "http", "method": "POST", "path": "/decide", "headers": [], "query_string": b""}
+    asyncio.run(Guard(app, inbox)(scope, receive, send))
+    assert not chunks, "the body was not read before the refusal"
+    assert sent[0]["status"] == 401
+
+    big = [{"type": "http.request", "body": b"x" * 1024, "more_body": True}] * (REFUSED_BODY_DRAIN_BYTES // 1024 + 5)
+
+    async def endless():
+        return big.pop(0)
+
+    assert asyncio.run(drain_body(endless, REFUSED_BODY_DRAIN_BYTES)) is False  # bounded: gives up, does not hang
+    assert len(big) < 5 + 2
