@@ -2,7 +2,9 @@
 
     POST /<Service>/<handler>  → refuse what only the intake may set (source) or only Kafka may ask
                                  (a chat reset) → name the request id (body, request-id header, invocation id)
-                               → claim it: RequestIds[<pattern>:<id>]/claim (chat: in the session's state)
+                               → is it held? RequestIds[<pattern>:<id>]/peek (shared: a record's request
+                                 may run in that object for hours) → if not, claim it there
+                                 (chat: in the session's state, where this handler runs)
                                  first: run it here · repeat or conflict: 409, nothing published
 
 So the one result under a request id comes from the invocation that claimed it, whichever way the
@@ -20,7 +22,16 @@ from restate import TerminalError
 from agentpipe.messages import AgentRequest
 from agentpipe.topics import result_topic
 from handlers.claim_keys import REQUEST_IDS, claim_key, session_claim_key
-from handlers.request_ids import CLAIM_HANDLER, CLAIM_RETENTION, Claim, Claimed, fingerprint, take_claim
+from handlers.request_ids import (
+    CLAIM_HANDLER,
+    CLAIM_RETENTION,
+    PEEK_HANDLER,
+    Claim,
+    Claimed,
+    Peeked,
+    fingerprint,
+    take_claim,
+)
 from handlers.runtime import request_id_for
 
 if TYPE_CHECKING:
@@ -58,13 +69,12 @@ async def claim_over_http(ctx: restate.Context, pattern: Pattern[Any], request: 
                 send_delay=CLAIM_RETENTION,
             )
     else:
-        answer = await ctx.generic_call(
-            REQUEST_IDS,
-            CLAIM_HANDLER,
-            entry.model_dump_json().encode(),
-            key=claim_key(pattern.name, request.request_id),
-        )
-        claimed = Claimed.model_validate_json(answer)
+        key, arg = claim_key(pattern.name, request.request_id), entry.model_dump_json().encode()
+        peeked = Peeked.model_validate_json(await ctx.generic_call(REQUEST_IDS, PEEK_HANDLER, arg, key=key))
+        if peeked.taken is not None:
+            claimed = peeked.taken
+        else:
+            claimed = Claimed.model_validate_json(await ctx.generic_call(REQUEST_IDS, CLAIM_HANDLER, arg, key=key))
     if claimed.outcome != "first":
         raise TerminalError(taken_message(pattern.name, request.request_id, claimed), status_code=TAKEN)
 

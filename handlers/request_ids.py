@@ -35,7 +35,10 @@ from handlers.policies import invocation_retry_policy
 CLAIM_RETENTION = timedelta(days=1)
 # The handler that clears a RequestIds object's claim after the retention.
 FORGET_HANDLER = "forget"
-# The handler that claims an id for a request that came over HTTP (handlers/http_entry.py).
+# The handlers that claim an id for a request that came over HTTP (handlers/http_entry.py): a shared
+# look first (a record's request runs in this object's exclusive handler, for hours when it waits for
+# a person, and an exclusive call would wait behind it), then the exclusive claim when the id is free.
+PEEK_HANDLER = "peek"
 CLAIM_HANDLER = "claim"
 
 
@@ -73,6 +76,19 @@ async def forget(ctx: restate.ObjectContext) -> None:
     ctx.clear_all()
 
 
+class Peeked(BaseModel):
+    taken: Claimed | None = None  # None: nobody holds the id yet
+
+
+async def peek(ctx: restate.ObjectSharedContext, entry: Claim) -> Peeked:
+    """Whether this object's request id is held, and whether by ``entry``'s body; changes nothing."""
+    first = await ctx.get(FIRST, type_hint=Claim)
+    if first is None:
+        return Peeked()
+    outcome = "repeat" if first.fingerprint == entry.fingerprint else "conflict"
+    return Peeked(taken=Claimed(outcome=outcome, first_source=first.source))
+
+
 async def claim(ctx: restate.ObjectContext, entry: Claim) -> Claimed:
     """Claim this object's request id for a request that runs elsewhere (its HTTP invocation)."""
     claimed = await take_claim(ctx, FIRST, entry)
@@ -85,5 +101,6 @@ def request_ids_object() -> restate.VirtualObject:
     """The claims' object with its ``forget``; handlers/intake.py adds one handler per pattern that runs requests."""
     claims = restate.VirtualObject(REQUEST_IDS, ingress_private=True, invocation_retry_policy=invocation_retry_policy())
     claims.handler(FORGET_HANDLER)(forget)
+    claims.handler(PEEK_HANDLER, kind="shared")(peek)
     claims.handler(CLAIM_HANDLER)(claim)
     return claims
