@@ -22,7 +22,9 @@ from stack.components import (
     AGENT_SERVICE_SECRETS,
     LLM_KEY_ENV,
     Component,
+    Listen,
     format_kraft_storage,
+    front_component,
     http_ok,
     java_command,
     kafka_properties,
@@ -30,8 +32,10 @@ from stack.components import (
     port_open,
     python_module,
     restate_listeners,
+    restate_sockets,
     shared_components,
 )
+from stack.front import FrontRoute
 from stack.installs import nginx_binary, restate_binaries
 from stack.secrets import ensure_identity_keys
 
@@ -84,13 +88,23 @@ def _broker_command(settings: Settings, state_dir: Path, index: int) -> list[str
     return [*java, "kafka.Kafka", str(props)]
 
 
-def restate_node_config(settings: Settings, index: int, base_dir: Path | str, identity_key_file: Path | str) -> str:
+def node_name(index: int) -> str:
+    return f"node-{index + 1}"
+
+
+def node_base_dir(state_dir: Path, index: int) -> Path:
+    return state_dir / "restate-data" / node_name(index)
+
+
+def restate_node_config(
+    settings: Settings, index: int, base_dir: Path | str, identity_key_file: Path | str, listen: Listen = "tcp"
+) -> str:
     """One node of the Restate cluster: every role, replication 2 for logs and partitions."""
     ingress, admin, node = settings.restate_ports(index)
     host = settings.bind_host
     metadata = ", ".join(f'"http://127.0.0.1:{settings.restate_ports(i)[2]}/"' for i in range(CLUSTER_SIZE))
     return f"""\
-node-name = "node-{index + 1}"
+node-name = "{node_name(index)}"
 cluster-name = "agentpipe"
 base-dir = "{base_dir}"
 bind-address = "{host}:{node}"
@@ -106,16 +120,14 @@ log-format = "json"
 [metadata-client]
 addresses = [{metadata}]
 
-{restate_listeners(settings, admin, ingress, identity_key_file)}"""
+{restate_listeners(settings, admin, ingress, identity_key_file, listen)}"""
 
 
 def _restate_node_command(settings: Settings, state_dir: Path, index: int) -> list[str]:
     server, _cli = restate_binaries(state_dir / "logs")
     identity_key, _public = ensure_identity_keys(state_dir)
     config = state_dir / f"restate-{index + 1}.toml"
-    config.write_text(
-        restate_node_config(settings, index, state_dir / "restate-data" / f"node-{index + 1}", identity_key)
-    )
+    config.write_text(restate_node_config(settings, index, node_base_dir(state_dir, index), identity_key, "unix"))
     return [str(server), "--config-file", str(config), "--no-logo", "--listen-mode", "tcp"]
 
 
@@ -205,12 +217,19 @@ def cluster_components(settings: Settings, state_dir: Path) -> list[Component]:
         components.append(
             Component(
                 f"restate-{i + 1}",
-                list(settings.restate_ports(i)),
+                [node_port],
                 lambda i=i: _restate_node_command(settings, state_dir, i),  # type: ignore[misc]
                 lambda p=node_port: port_open(p),  # type: ignore[misc]
                 env={"RUST_BACKTRACE": "0"},
             )
         )
+    routes = []
+    for i in range(CLUSTER_SIZE):
+        ingress, admin, _node = settings.restate_ports(i)
+        ingress_socket, admin_socket = restate_sockets(node_base_dir(state_dir, i), node_name(i))
+        routes.append(FrontRoute(kind="ingress", listen=ingress, backend=f"unix:{ingress_socket}"))
+        routes.append(FrontRoute(kind="admin", listen=admin, backend=f"unix:{admin_socket}"))
+    components.append(front_component(settings, routes))
     for i in range(settings.cluster_agent_services):
         port = settings.agent_service_process_port(i)
         components.append(

@@ -6,6 +6,7 @@ the offline model, restate-server, and the two deployments.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -14,11 +15,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import httpx
 
 from agentpipe.settings import Settings
 from stack.errors import StackError
+from stack.front import ROUTES_ENV, FrontRoute, reachable_socket
 from stack.installs import STACK_DIR, kafka_classpath, restate_binaries
 from stack.secrets import ensure_identity_keys
 
@@ -170,12 +173,26 @@ def _restate_command(settings: Settings, state_dir: Path) -> list[str]:
     server, _cli = restate_binaries(state_dir / "logs")
     identity_key, _public = ensure_identity_keys(state_dir)
     config = state_dir / "restate.toml"
-    config.write_text(restate_config(settings, state_dir / "restate-data", identity_key))
-    # TCP only: unix sockets live under base-dir, and a deep checkout exceeds their 108-byte path limit.
+    config.write_text(restate_config(settings, state_dir / "restate-data", identity_key, listen="unix"))
+    # The node's own port on TCP only (its socket would be one more path under base-dir); ingress and
+    # admin on Unix sockets, behind the front. restate-server names a socket relative to its working
+    # folder, so a deep checkout stays within the 108 bytes of a socket path.
     return [str(server), "--config-file", str(config), "--no-logo", "--listen-mode", "tcp"]
 
 
-def restate_config(settings: Settings, base_dir: Path | str, identity_key_file: Path | str) -> str:
+Listen = Literal["tcp", "unix"]
+# restate-server's name for the single node; its sockets are <base-dir>/<node-name>/*.sock.
+SINGLE_NODE_NAME = "agentpipe"
+
+
+def restate_sockets(base_dir: Path, node_name: str) -> tuple[Path, Path]:
+    """Where a node listening on Unix sockets takes ingress and admin calls."""
+    return base_dir / node_name / "ingress.sock", base_dir / node_name / "admin.sock"
+
+
+def restate_config(
+    settings: Settings, base_dir: Path | str, identity_key_file: Path | str, listen: Listen = "tcp"
+) -> str:
     """restate-server's config; compose.yaml's copy is checked against the same settings.
 
     Every listener binds ``bind_host`` (127.0.0.1 unless widened). The server signs each
@@ -189,7 +206,7 @@ def restate_config(settings: Settings, base_dir: Path | str, identity_key_file: 
     """
     host = settings.bind_host
     return f"""\
-node-name = "agentpipe"
+node-name = "{SINGLE_NODE_NAME}"
 base-dir = "{base_dir}"
 bind-address = "{host}:{settings.restate_node_port}"
 advertised-address = "http://127.0.0.1:{settings.restate_node_port}/"
@@ -198,18 +215,27 @@ default-num-partitions = {settings.restate_partitions}
 rocksdb-total-memory-size = "512 MiB"
 log-format = "json"
 
-{restate_listeners(settings, settings.restate_admin_port, settings.restate_ingress_port, identity_key_file)}"""
+{restate_listeners(settings, settings.restate_admin_port, settings.restate_ingress_port, identity_key_file, listen)}"""
 
 
-def restate_listeners(settings: Settings, admin: int, ingress: int, identity_key_file: Path | str) -> str:
-    """The admin and ingress listeners and the invoker's settings, the same on every node."""
+def restate_listeners(
+    settings: Settings, admin: int, ingress: int, identity_key_file: Path | str, listen: Listen = "tcp"
+) -> str:
+    """The admin and ingress listeners and the invoker's settings, the same on every node.
+
+    ``unix``: the local stack's, where they listen on Unix sockets under base-dir
+    (``<base-dir>/<node-name>/ingress.sock``, ``admin.sock``) and the front (stack/front.py) takes
+    the TCP ports; ``tcp``: compose's, on the container network.
+    """
     host = settings.bind_host
+    admin_at = 'listen-mode = "unix"' if listen == "unix" else f'bind-address = "{host}:{admin}"'
+    ingress_at = 'listen-mode = "unix"' if listen == "unix" else f'bind-address = "{host}:{ingress}"'
     return f"""\
 [admin]
-bind-address = "{host}:{admin}"
+{admin_at}
 
 [ingress]
-bind-address = "{host}:{ingress}"
+{ingress_at}
 request-size-limit = "{settings.restate_ingress_limit_bytes} B"
 
 [worker.invoker]
@@ -217,6 +243,28 @@ inactivity-timeout = "{settings.restate_inactivity_timeout}"
 concurrent-invocations-limit = {settings.restate_invoker_limit}
 request-identity-private-key-pem-file = "{identity_key_file}"
 """
+
+
+def socket_http_ok(path: Path, url_path: str, timeout: float = 1.0) -> bool:
+    """Whether an HTTP server on the Unix socket ``path`` answers ``url_path`` with a success."""
+    try:
+        transport = httpx.HTTPTransport(uds=reachable_socket(path))
+        with httpx.Client(transport=transport, base_url="http://restate", timeout=timeout) as client:
+            return client.get(url_path).is_success
+    except (httpx.HTTPError, OSError, SystemExit):
+        return False
+
+
+def front_component(settings: Settings, routes: list[FrontRoute]) -> Component:
+    """The front of restate-server's ingress and admin sockets (stack/front.py), on their TCP ports."""
+    ports = [route.listen for route in routes]
+    return Component(
+        "front",
+        ports,
+        python_module("stack.front"),
+        lambda: all(port_open(port) for port in ports),
+        env={ROUTES_ENV: json.dumps([route.model_dump() for route in routes])},
+    )
 
 
 def python_module(module: str) -> Callable[[], list[str]]:
@@ -262,16 +310,21 @@ def single_node_components(settings: Settings, state_dir: Path) -> list[Componen
         ),
         *shared_components(settings, state_dir, before_restate=True),
     ]
+    ingress_socket, admin_socket = restate_sockets(state_dir / "restate-data", SINGLE_NODE_NAME)
     components += [
         Component(
             "restate",
-            [settings.restate_ingress_port, settings.restate_admin_port, settings.restate_node_port],
+            [settings.restate_node_port],
             lambda: _restate_command(settings, state_dir),
-            lambda: (
-                http_ok(f"{settings.restate_admin_url}/health")
-                and http_ok(f"{settings.restate_ingress_url}/restate/health")
-            ),
+            lambda: socket_http_ok(admin_socket, "/health") and socket_http_ok(ingress_socket, "/restate/health"),
             env={"RUST_BACKTRACE": "0"},
+        ),
+        front_component(
+            settings,
+            [
+                FrontRoute(kind="ingress", listen=settings.restate_ingress_port, backend=f"unix:{ingress_socket}"),
+                FrontRoute(kind="admin", listen=settings.restate_admin_port, backend=f"unix:{admin_socket}"),
+            ],
         ),
         Component(
             "agent-service",

@@ -57,6 +57,19 @@ def ingress(path: str, body: dict | None = None):
     return response.json() if response.content else None
 
 
+def behind_the_front() -> httpx.Client:
+    """A client of restate-server's own ingress, on its Unix socket: what the front stands before.
+
+    The single-node stack's (tests run it); a test uses it to show that Restate itself refuses too.
+    """
+    from stack.components import SINGLE_NODE_NAME, restate_sockets
+    from stack.front import reachable_socket
+
+    ingress_socket, _admin = restate_sockets(get_settings().state_dir.resolve() / "restate-data", SINGLE_NODE_NAME)
+    transport = httpx.HTTPTransport(uds=reachable_socket(ingress_socket))
+    return httpx.Client(transport=transport, base_url="http://restate", timeout=10)
+
+
 def state_of(service: str, key: str) -> dict:
     """The state of one Virtual Object or Workflow key, read through SQL introspection ({} when none)."""
     rows = sql(f"SELECT key, value_utf8 FROM state WHERE service_name = '{service}' AND service_key = '{key}'")

@@ -12,6 +12,7 @@ from agentpipe.messages import approval_signature
 from agentpipe.settings import get_settings
 from agentpipe.topics import approvals_topic
 from tests.kafka_io import produce
+from tests.restate_api import behind_the_front
 from tests.security.test_trust_boundaries import hitl_reader, pending_review, result_of
 from tests.unit.test_public_surface import PUBLIC
 
@@ -32,7 +33,10 @@ def test_restate_serves_only_the_allow_list_publicly(stack):
 def test_an_internal_specialist_refuses_outsiders(stack):
     body = {"request_id": "x", "question": "refund?", "model": "gpt-4-anything", "temperature": 1.9}
     response = httpx.post(f"{get_settings().restate_ingress_url}/BillingAgent/run", json=body, timeout=10)
-    assert response.status_code == 400 and "not public" in response.text, response.text
+    assert response.status_code == 404 and "not served" in response.text, response.text
+    with behind_the_front() as restate:  # restate-server itself refuses it too
+        direct = restate.post("/BillingAgent/run", json=body)
+    assert direct.status_code == 400 and "not public" in direct.text, direct.text
 
 
 def test_a_reviews_output_names_no_reviewer_comment_or_content(stack):
@@ -44,7 +48,9 @@ def test_a_reviews_output_names_no_reviewer_comment_or_content(stack):
         produce(approvals_topic(), decision, key=approval_id)
         assert result_of(reader, request_id)["output"] == "approved by rita-r: cf-77 ok"
     for route in ("output", "attach"):
-        response = httpx.get(f"{ingress}/restate/workflow/ApprovalReview/{approval_id}/{route}", timeout=10)
-        shown = response.text
-        assert "rita-r" not in shown and "cf-77" not in shown and "approved" not in shown, (route, shown)
+        path = f"/restate/workflow/ApprovalReview/{approval_id}/{route}"
+        assert httpx.get(ingress + path, timeout=10).status_code == 404  # the front does not serve it
+        with behind_the_front() as restate:  # restate-server does, to anyone who names the key
+            shown = restate.get(path).text
+        assert shown and "rita-r" not in shown and "cf-77" not in shown and "approved" not in shown, (route, shown)
         assert "borderline" not in shown.lower(), (route, shown)

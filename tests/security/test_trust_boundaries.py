@@ -30,7 +30,7 @@ from agentpipe.topics import approval_requests_topic, approvals_topic, result_to
 from stack.secrets import public_identity_key
 from subscriptions.restate_admin import DeploymentInUse, register_deployment, revision_uri
 from tests.kafka_io import TopicReader, produce, send_request
-from tests.restate_api import state_of
+from tests.restate_api import behind_the_front, state_of
 
 ROOT = Path(__file__).resolve().parents[2]
 BORDERLINE = "A borderline joke about skipping taxes; might be satire."
@@ -90,13 +90,13 @@ def test_no_http_caller_can_decide_or_reach_a_private_handler(stack):
             f"RequestIds/chaining:{request_id}/forget",
             f"Chat/{approval_id}/forget_request_id",
         ):
-            response = httpx.post(
-                f"{ingress}/{path}",
-                json=forged,
-                timeout=10,
-                headers={"kafka.topic": approvals_topic(), "kafka.partition": "0", "kafka.offset": "0"},
-            )
-            assert response.status_code == 400 and "not public" in response.text, (path, response.text)
+            headers = {"kafka.topic": approvals_topic(), "kafka.partition": "0", "kafka.offset": "0"}
+            response = httpx.post(f"{ingress}/{path}", json=forged, timeout=10, headers=headers)
+            assert response.status_code == 404 and "not served" in response.text, (path, response.text)
+            # Behind the front, restate-server refuses it as well.
+            with behind_the_front() as restate:
+                direct = restate.post(f"/{path}", json=forged, headers=headers)
+            assert direct.status_code == 400 and "not public" in direct.text, (path, direct.text)
         # The review holds no awakeable: nothing in its state can be completed over /restate/awakeables.
         assert set(state_of("ApprovalReview", approval_id)) == {"status", "request_id", "requested"}
         assert state_of("ApprovalReview", approval_id)["status"] == "pending"

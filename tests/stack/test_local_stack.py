@@ -45,7 +45,7 @@ PORTS = {
         "AGENTPIPE_OFFLINE_MODEL_PORT": 31099,
     }.items()
 }
-COMPONENTS = ("kafka", "offline-model", "restate", "agent-service", "remote-agents")
+COMPONENTS = ("kafka", "offline-model", "restate", "front", "agent-service", "remote-agents")
 WARM_UP_LIMIT_S = 60.0
 
 # Each test starts (or tries to start) a stack of its own: Java, npm.
@@ -319,7 +319,13 @@ def test_missing_java_is_a_one_line_cause(state_dir, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "component, variable", [("kafka", "AGENTPIPE_KAFKA_PORT"), ("restate", "AGENTPIPE_RESTATE_ADMIN_PORT")]
+    "component, variable",
+    [
+        ("kafka", "AGENTPIPE_KAFKA_PORT"),
+        ("restate", "AGENTPIPE_RESTATE_NODE_PORT"),
+        # restate-server's ingress and admin API listen on Unix sockets; the front takes their ports.
+        ("front", "AGENTPIPE_RESTATE_ADMIN_PORT"),
+    ],
 )
 def test_taken_port_names_component_port_and_pid(state_dir, component, variable):
     port = PORTS[variable]
