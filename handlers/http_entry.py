@@ -13,7 +13,6 @@ request came in: a caller cannot publish a result under an id a Kafka record (or
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any, cast
 
 import restate
@@ -21,16 +20,15 @@ from restate import TerminalError
 
 from agentpipe.messages import AgentRequest
 from agentpipe.topics import result_topic
-from handlers.claim_keys import REQUEST_IDS, claim_key, session_claim_key
+from handlers.claim_keys import REQUEST_IDS, claim_key
 from handlers.request_ids import (
     CLAIM_HANDLER,
-    CLAIM_RETENTION,
     PEEK_HANDLER,
     Claim,
     Claimed,
     Peeked,
     fingerprint,
-    take_claim,
+    take_session_claim,
 )
 from handlers.runtime import request_id_for
 
@@ -59,15 +57,7 @@ async def claim_over_http(ctx: restate.Context, pattern: Pattern[Any], request: 
     if pattern.keyed:
         # The session's object is the claim's home (as for its records); this handler runs on it.
         session = cast(restate.ObjectContext, ctx)
-        claimed = await take_claim(session, session_claim_key(request.request_id), entry)
-        if claimed.outcome == "first":
-            ctx.generic_send(
-                pattern.service,
-                forget,
-                json.dumps(request.request_id).encode(),
-                key=session.key(),
-                send_delay=CLAIM_RETENTION,
-            )
+        claimed = await take_session_claim(session, pattern.service, forget, request.request_id, entry)
     else:
         key, arg = claim_key(pattern.name, request.request_id), entry.model_dump_json().encode()
         peeked = Peeked.model_validate_json(await ctx.generic_call(REQUEST_IDS, PEEK_HANDLER, arg, key=key))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import math
 from typing import TYPE_CHECKING, Any, Literal, cast
 
@@ -40,11 +39,10 @@ from handlers.llm import configured_limits, flow_settings
 from handlers.pattern import FORGET_CLAIM_HANDLER
 from handlers.provider_budget import AdmitTarget, Ask, Parking, acquire
 from handlers.request_ids import (
-    CLAIM_RETENTION,
     Claim,
     Claimed,
     fingerprint,
-    take_claim,
+    take_session_claim,
 )
 from handlers.runtime import R, model_refusal, publish_dead_letter, request_flow, run_pattern
 
@@ -167,15 +165,7 @@ async def ingest(ctx: restate.Context, raw: bytes, pattern: Pattern[Any], sessio
     # Keyed (chat): the session's object is the claim's home, so the message keeps its place in order.
     object_ctx = cast(restate.ObjectContext, ctx)
     claim = Claim(fingerprint=body_fingerprint, source=source, invocation_id=ctx.request().id)
-    claimed = await take_claim(object_ctx, session_claim_key(request.request_id), claim)
-    if claimed.outcome == "first":
-        ctx.generic_send(
-            pattern.service,
-            FORGET_CLAIM_HANDLER,
-            json.dumps(request.request_id).encode(),
-            key=object_ctx.key(),
-            send_delay=CLAIM_RETENTION,
-        )
+    claimed = await take_session_claim(object_ctx, pattern.service, FORGET_CLAIM_HANDLER, request.request_id, claim)
     return await run_claimed(ctx, pattern, request, claimed, key, raw)
 
 

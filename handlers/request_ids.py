@@ -28,7 +28,7 @@ import restate
 from pydantic import BaseModel
 
 from agentpipe.messages import AgentRequest, Source
-from handlers.claim_keys import FIRST, REQUEST_IDS
+from handlers.claim_keys import FIRST, REQUEST_IDS, session_claim_key
 from handlers.policies import invocation_retry_policy
 
 # Restate's default idempotency retention: how long a request id is de-duplicated.
@@ -70,6 +70,18 @@ async def take_claim(ctx: restate.ObjectContext, state_key: str, claim: Claim) -
         return Claimed(outcome="first")
     outcome = "repeat" if first.fingerprint == claim.fingerprint else "conflict"
     return Claimed(outcome=outcome, first_source=first.source)
+
+
+async def take_session_claim(
+    ctx: restate.ObjectContext, service: str, forget_handler: str, request_id: str, claim: Claim
+) -> Claimed:
+    """A keyed pattern's claim of ``request_id`` in its session's own state, forgotten after the retention."""
+    claimed = await take_claim(ctx, session_claim_key(request_id), claim)
+    if claimed.outcome == "first":
+        ctx.generic_send(
+            service, forget_handler, json.dumps(request_id).encode(), key=ctx.key(), send_delay=CLAIM_RETENTION
+        )
+    return claimed
 
 
 async def forget(ctx: restate.ObjectContext) -> None:

@@ -21,6 +21,7 @@ import pytest
 
 from agentpipe.settings import get_settings
 from agentpipe.topics import request_topic
+from benchmarks.flow import busiest_second
 from offline_model.client import OfflineModelControl
 from tests.conftest import DEADLINE_MODEL, LEARNING_MODEL, LIMITED_MODEL, LIMITED_RPM
 from tests.kafka_io import TopicReader, as_dict, new_id, producer, result_reader, results_for
@@ -61,16 +62,6 @@ def produce_backlog(model: str, count: int, **extra: object) -> list[str]:
 
 def read_some(reader: TopicReader, seconds: float = 0.2) -> None:
     reader.seen.extend(as_dict(record) for record in reader.poll_batch(seconds))
-
-
-def most_calls_in_a_second(starts: list[float]) -> int:
-    starts = sorted(starts)
-    most, first = 0, 0
-    for last, at in enumerate(starts):
-        while starts[first] <= at - 1.0:
-            first += 1
-        most = max(most, last - first + 1)
-    return most
 
 
 def pace(calls: list[dict], started_at: float) -> str:
@@ -138,7 +129,7 @@ def test_a_backlog_drains_at_the_providers_limit_and_chat_goes_first(stack):
     assert codes[200] == BACKLOG * CALLS_PER_REQUEST
     assert codes[429] <= 0.05 * len(calls), codes
     # What reached the model stayed within its limit and its burst, second by second.
-    busiest = most_calls_in_a_second([c["started_at"] for c in calls if c["status"] == 200])
+    busiest = busiest_second([c["started_at"] for c in calls if c["status"] == 200])
     assert busiest <= RATE + RATE * BURST_S, busiest
 
     answered = results_for(reader.seen, chats)
@@ -173,7 +164,7 @@ def test_a_budget_learns_the_limit_from_the_providers_answers(stack):
     assert codes[429] <= first_wave + 0.05 * len(calls), codes
     if not ALWAYS_REPLAY:
         assert drained_s <= 1.15 * ideal_s, f"drained in {drained_s:.1f}s, the limit allows {ideal_s:.0f}s"
-    busiest = most_calls_in_a_second([c["started_at"] for c in calls if c["status"] == 200])
+    busiest = busiest_second([c["started_at"] for c in calls if c["status"] == 200])
     assert busiest <= RATE + RATE * BURST_S, busiest
 
 
@@ -229,5 +220,5 @@ def test_a_restart_mid_drain_loses_nothing_and_keeps_the_budget(stack, component
     # once, outside the budget's pace; beyond those, the budget keeps the 429s as rare as in any drain.
     cut_off = [c for c in calls if c["started_at"] < fault_at and (c["finished_at"] or fault_at + 1) > fault_at]
     assert codes[429] <= 0.05 * len(calls) + len(cut_off), (codes, len(cut_off))
-    busiest = most_calls_in_a_second([c["started_at"] for c in calls if c["status"] == 200])
+    busiest = busiest_second([c["started_at"] for c in calls if c["status"] == 200])
     assert busiest <= RATE + RATE * BURST_S, busiest
