@@ -14,8 +14,9 @@ import base64
 import hashlib
 import json
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -53,6 +54,8 @@ OPEN_PATHS = {"/login"}
 MAX_FORM_BYTES = 16 * 1024
 MAX_COMMENT_CHARS = 2000
 MAX_STREAMS = 500
+# One session (a tab or a few) needs a stream or two; a session that opens more is not a reviewer's.
+MAX_STREAMS_PER_SESSION = 4
 MAX_VERIFYING = 4  # concurrent password checks; more sign-ins at once are asked to retry
 KEEPALIVE_S = 15.0
 DECISION_WAIT_S = 10.0
@@ -87,6 +90,7 @@ class Inbox:
     login_limit: LoginLimit
     cookie_secure: bool = False
     streams: int = 0
+    streams_of: Counter[str] = field(default_factory=Counter)  # open streams per session token
     verifying: int = 0  # sign-ins being checked now: each argon2 check holds 64 MiB for a moment
 
 
@@ -325,11 +329,27 @@ def sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
+def may_still_see(inbox: Inbox, token: str) -> bool:
+    """The stream's session is signed in and its reviewer still has an account (else the session ends)."""
+    session = inbox.sessions.get(token)
+    if session is None or session.reviewer is None:
+        return False
+    try:
+        still = session.reviewer in inbox.reviewers.names()
+    except InvalidInput:
+        still = False  # an unreadable reviewer file lets nobody in
+    if not still:
+        inbox.sessions.end(token)
+    return still
+
+
 async def events(request: Request) -> Response:
     inbox: Inbox = request.app.state.inbox
     token = session_of(request).token
     if inbox.streams >= MAX_STREAMS:
         return PlainTextResponse("too many open streams", status_code=503)
+    if inbox.streams_of[token] >= MAX_STREAMS_PER_SESSION:
+        return PlainTextResponse(f"this session has {MAX_STREAMS_PER_SESSION} streams open already", status_code=429)
     number = page_number(request.query_params.get("page"))
     queue: asyncio.Queue[Change | None] = asyncio.Queue(maxsize=1000)
 
@@ -343,6 +363,7 @@ async def events(request: Request) -> Response:
 
     async def stream() -> AsyncIterator[str]:
         inbox.streams += 1
+        inbox.streams_of[token] += 1
         inbox.feed.listeners.append(listener)
         connected = inbox.follower.connected
         try:
@@ -350,11 +371,16 @@ async def events(request: Request) -> Response:
             yield sse("snapshot", {"items": [i.view() for i in items], "total": total, "pages": pages})
             while True:
                 try:
-                    change = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                    change: Change | None = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                    quiet = False
                 except TimeoutError:
-                    if not inbox.sessions.signed_in(token):
-                        yield sse("signed-out", {})
-                        return
+                    change, quiet = None, True
+                # Checked before anything is sent, not only when the feed is quiet: a reviewer removed
+                # (or signed out) sees nothing more, however busy the feed.
+                if not may_still_see(inbox, token):
+                    yield sse("signed-out", {})
+                    return
+                if quiet:
                     if connected != inbox.follower.connected:
                         connected = inbox.follower.connected
                         yield sse("feed", {"connected": connected})
@@ -369,6 +395,9 @@ async def events(request: Request) -> Response:
                     yield sse("removed", {"approval_id": change.approval_id, "why": change.why, "total": total})
         finally:
             inbox.streams -= 1
+            inbox.streams_of[token] -= 1
+            if inbox.streams_of[token] <= 0:
+                del inbox.streams_of[token]
             if listener in inbox.feed.listeners:
                 inbox.feed.listeners.remove(listener)
 

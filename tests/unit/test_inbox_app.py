@@ -185,3 +185,27 @@ def test_a_refused_request_is_read_to_its_end_before_the_refusal(inbox):
 
     assert asyncio.run(drain_body(endless, REFUSED_BODY_DRAIN_BYTES)) is False  # bounded: gives up, does not hang
     assert len(big) < 5 + 2
+
+
+def test_one_session_cannot_take_every_stream(client, inbox):
+    from producers.inbox.app import MAX_STREAMS_PER_SESSION
+
+    sign_in(client)
+    token = client.cookies[COOKIE]
+    inbox.streams_of[token] = MAX_STREAMS_PER_SESSION  # as if this many were open
+    refused = client.get("/events")
+    assert refused.status_code == 429 and "streams open already" in refused.text
+    assert inbox.streams_of[token] == MAX_STREAMS_PER_SESSION  # the refusal opened none
+
+
+def test_a_removed_reviewer_sees_no_more_of_the_feed(client, inbox):
+    # Checked before every event the stream sends, not only after 15 quiet seconds.
+    from producers.inbox.app import may_still_see
+
+    sign_in(client)
+    token = client.cookies[COOKIE]
+    assert may_still_see(inbox, token)
+    inbox.reviewers.remove("ada")
+    assert not may_still_see(inbox, token)
+    assert inbox.sessions.get(token) is None  # the session ended with the account
+    assert not may_still_see(inbox, "no-such-session")
