@@ -66,7 +66,11 @@ PYTHON_SERVICES = {
     "keys": ("stack.secrets", None),
     "ingress-guard": ("subscriptions.guard", None),
 }
-SERVICES = {"kafka", "restate", *PYTHON_SERVICES}
+# The front of restate-server's ingress and admin API (stack/front.py): the host reaches Restate through it.
+SERVICES = {"kafka", "restate", "front", *PYTHON_SERVICES}
+# The services that use a secret, and which (every other service gets none).
+USES_APPROVAL_KEY = {"agent-service", "agent-service-2"}
+USES_LLM_KEY = {"agent-service", "agent-service-2", "remote-agents"}
 ONE_SHOTS = {"init", "keys"}
 # What a user puts into .env (compose has no default key on purpose).
 USER_APPROVAL_KEY = "bbb57bdb38ba8450c0686acf99e0b69c04a7e79ae7236e254378b785343b702e"  # test only: made by the user
@@ -301,7 +305,8 @@ def test_host_ports_are_the_defaults(config, defaults):
     services = config["services"]
     expected = {
         "kafka": {defaults.kafka_port},
-        "restate": {defaults.restate_ingress_port, defaults.restate_admin_port},
+        "restate": set(),  # reached through the front
+        "front": {defaults.restate_ingress_port, defaults.restate_admin_port},
         "offline-model": {defaults.offline_model_port},
         "agent-service": {defaults.agent_service_port},
         "remote-agents": {defaults.remote_agents_port},
@@ -379,8 +384,11 @@ def test_restate_config_is_the_local_stacks(config, defaults):
         assert _env(config["services"][name])["AGENTPIPE_RESTATE_KAFKA_CLUSTER"] == defaults.restate_kafka_cluster
 
     bound = {int(mounted[section]["bind-address"].rsplit(":", 1)[1]) for section in ("admin", "ingress")}
-    assert set(_published(restate).values()) == bound, "published ports lead to Restate's admin and ingress"
-    assert all(spec.startswith("127.0.0.1:") for spec in map(str, restate.get("ports", []))), "loopback only"
+    backends = {
+        int(backend.rsplit(":", 1)[1]) for _kind, backend in _front_routes(config["services"]["front"]).values()
+    }
+    assert backends == bound, "the front leads to Restate's admin and ingress"
+    assert not _published(restate), "the host reaches restate-server through the front only"
 
 
 # -- our services ----------------------------------------------------------------
@@ -403,12 +411,18 @@ def test_service_environment_points_at_service_names(config, defaults):
         env = _env(services[name])
         for key, value in expected.items():
             assert env.get(key) == value, f"{name}: {key}={env.get(key)!r}, expected {value!r}"
-        assert "OPENAI_API_KEY" in env and env["OPENAI_API_KEY"] in (None, ""), (
-            f"{name}: OPENAI_API_KEY must be passed through from the environment, not fixed"
-        )
-        assert env.get("AGENTPIPE_APPROVAL_KEY") == USER_APPROVAL_KEY, f"{name}: the key comes from the user"
-        keys.add(env["AGENTPIPE_APPROVAL_KEY"])
-    assert len(keys) == 1, "every service must sign and check approvals with the same key"
+        if name in USES_LLM_KEY:
+            assert "OPENAI_API_KEY" in env and env["OPENAI_API_KEY"] in (None, ""), (
+                f"{name}: OPENAI_API_KEY must be passed through from the environment, not fixed"
+            )
+        else:
+            assert "OPENAI_API_KEY" not in env, f"{name} does not call the model: no API key"
+        if name in USES_APPROVAL_KEY:
+            assert env.get("AGENTPIPE_APPROVAL_KEY") == USER_APPROVAL_KEY, f"{name}: the key comes from the user"
+            keys.add(env["AGENTPIPE_APPROVAL_KEY"])
+        else:
+            assert "AGENTPIPE_APPROVAL_KEY" not in env, f"{name} checks no decision: no approval key"
+    assert len(keys) == 1, "the agent service checks approvals with the user's key"
 
     # The variable names are real settings: the services see what compose means.
     with pytest.MonkeyPatch.context() as mp:
@@ -488,10 +502,32 @@ def test_init_entry_point_gives_up_with_a_one_line_cause():
     assert f"127.0.0.1:{closed_port}" in errors[0]
 
 
+def _front_routes(service: dict) -> dict[int, tuple[str, str]]:
+    """The front's routes: the port it listens on → (kind, where restate-server answers)."""
+    routes = json.loads(str(_env(service)["AGENTPIPE_FRONT_ROUTES"]))
+    return {route["listen"]: (route["kind"], route["backend"]) for route in routes}
+
+
+def test_the_front_stands_before_restate_with_no_secret(config, defaults):
+    front = config["services"]["front"]
+    assert front["command"] == ["python", "-m", "stack.front"]
+    assert _front_routes(front) == {
+        defaults.restate_ingress_port: ("ingress", f"http://restate:{defaults.restate_ingress_port}"),
+        defaults.restate_admin_port: ("admin", f"http://restate:{defaults.restate_admin_port}"),
+    }
+    env = _env(front)
+    assert env["AGENTPIPE_BIND_HOST"] == "0.0.0.0"
+    assert not {"AGENTPIPE_APPROVAL_KEY", "OPENAI_API_KEY"} & set(env), "the front holds no secret"
+    assert all(str(p).startswith("127.0.0.1:") for p in front.get("ports", [])), "loopback only"
+    assert front["depends_on"]["restate"]["condition"] == "service_healthy"
+    assert f"127.0.0.1:{defaults.restate_ingress_port}/restate/health" in " ".join(front["healthcheck"]["test"])
+
+
 # -- the cluster profile ----------------------------------------------------------
 
 CLUSTER_ENV_FILE = "deploy/cluster.env"
 CLUSTER_ONLY = {
+    "front-cluster",
     "cluster-check",
     "kafka-2",
     "kafka-3",
@@ -621,7 +657,7 @@ def test_cluster_brokers_form_one_kraft_quorum_with_replication_three(cluster, c
 def test_cluster_restate_nodes_form_one_cluster_that_waits_to_be_provisioned(cluster, config, defaults):
     services = cluster["services"]
     configs, names, advertised = [], set(), []
-    for index, name in enumerate(RESTATE_NODES):
+    for name in RESTATE_NODES:
         service = services[name]
         configs.append(tomllib.loads(_mounted(service, "/etc/restate/restate.toml").read_text()))
         env = _env(service)
@@ -630,9 +666,7 @@ def test_cluster_restate_nodes_form_one_cluster_that_waits_to_be_provisioned(clu
         assert env["RESTATE_ADVERTISED_ADDRESS"] == f"http://{name}:5122/"
         # Nobody provisions itself: neither the file nor the environment turns it on.
         assert "RESTATE_AUTO_PROVISION" not in env, f"{name}: restate-provision is the one provisioner"
-        ingress, admin, _node = defaults.restate_ports(index)
-        assert set(_published(service)) == {ingress, admin}, f"{name}: the local cluster's ports"
-        assert all(str(p).startswith("127.0.0.1:") for p in service.get("ports", [])), "loopback only"
+        assert not _published(service), f"{name}: reached through the front, not published"
         assert service["image"] == f"docker.io/restatedev/restate:{RESTATE_VERSION}"
         # The same request-identity key on every node: the one `keys` made.
         identity_key = configs[-1]["worker"]["invoker"]["request-identity-private-key-pem-file"]
@@ -810,13 +844,15 @@ def test_nginx_config_is_accepted_by_nginx(tmp_path):
 def test_cluster_services_share_one_environment_naming_every_broker(cluster):
     services = cluster["services"]
     names = [*PYTHON_SERVICES, "agent-service-2", "cluster-check"]
-    envs = [_env(services[name]) for name in names]
+    secrets = {"AGENTPIPE_APPROVAL_KEY", "OPENAI_API_KEY"}  # only where used (checked with the single node)
+    envs = [{k: v for k, v in _env(services[name]).items() if k not in secrets} for name in names]
     assert all(env == envs[0] for env in envs), "every agentpipe container sees the same settings"
     env = envs[0]
     assert env["AGENTPIPE_KAFKA_BOOTSTRAP"] == ",".join(f"{b}:9092" for b in BROKERS)
     assert env["AGENTPIPE_TOPOLOGY"] == "cluster" and env["AGENTPIPE_CLUSTER_PROVISIONING"] == "external"
     assert env["AGENTPIPE_AGENT_SERVICE_URL"] == "http://balancer:9080"
     assert env["AGENTPIPE_REMOTE_AGENTS_URL"] == "http://balancer:9081"
+    env = _env(services["agent-service-2"])  # with its secrets, as the agent service sees them
     assert env["AGENTPIPE_APPROVAL_KEY"] == USER_APPROVAL_KEY
     with pytest.MonkeyPatch.context() as mp:
         for name in list(os.environ):
@@ -847,6 +883,10 @@ def test_host_commands_find_the_compose_cluster_with_the_topology_alone(cluster)
         host = Settings()
     brokers = [int(address.rsplit(":", 1)[1]) for address in host.kafka_bootstrap.split(",")]
     assert brokers == [next(iter(_published(services[name]))) for name in BROKERS]
+    fronts = {**_front_routes(services["front"]), **_front_routes(services["front-cluster"])}
     for index, name in enumerate(RESTATE_NODES):
         ingress, admin, _node = host.restate_ports(index)
-        assert _published(services[name]) == {ingress: 8080, admin: 9070}, name
+        assert fronts[ingress] == ("ingress", f"http://{name}:8080"), name
+        assert fronts[admin] == ("admin", f"http://{name}:9070"), name
+    published = {**_published(services["front"]), **_published(services["front-cluster"])}
+    assert published == {port: port for port in fronts}, "the front listens where the host calls"
