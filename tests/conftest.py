@@ -31,13 +31,15 @@ CLUSTER_STATE_DIR = Path(os.environ.get("AGENTPIPE_TEST_CLUSTER_STATE_DIR", ROOT
 TESTS = Path(__file__).resolve().parent
 SECOND_MODEL = "agentpipe-offline-second"
 # Model names the flow-control tests limit at the offline model, each with a budget of its own:
-# one with a budget configured for it (AGENTPIPE_LLM_BUDGETS: 1800 requests a minute), the others
+# two with a budget configured for them (AGENTPIPE_LLM_BUDGETS: 1800 and 6 requests a minute), the others
 # with none, so their budgets learn the limit from the provider's answers.
 LIMITED_MODEL = "agentpipe-offline-limited"
 LIMITED_RPM = 1800
 LEARNING_MODEL = "agentpipe-offline-learning"
 DEADLINE_MODEL = "agentpipe-offline-deadline"
+# Configured, so its requests park at the ingest whatever the timing (tests/cli/test_cli_flow_status.py).
 QUEUED_MODEL = "agentpipe-offline-queued"
+QUEUED_RPM = 6
 BENCH_LIMITED_MODEL = "agentpipe-bench-limited"  # benchmarks/flow.py: the benchmark's limited provider
 # Folders of tests/ whose every test runs against the stack.
 E2E_FOLDERS = ("patterns", "reliability", "bench", "cluster", "inbox")
@@ -83,7 +85,13 @@ def pytest_configure(config):
         models = [SECOND_MODEL, LIMITED_MODEL, LEARNING_MODEL, DEADLINE_MODEL, QUEUED_MODEL, BENCH_LIMITED_MODEL]
         os.environ.setdefault("AGENTPIPE_ALLOWED_MODELS", json.dumps(models))
         os.environ.setdefault(
-            "AGENTPIPE_LLM_BUDGETS", json.dumps({LIMITED_MODEL: {"requests_per_minute": LIMITED_RPM}})
+            "AGENTPIPE_LLM_BUDGETS",
+            json.dumps(
+                {
+                    LIMITED_MODEL: {"requests_per_minute": LIMITED_RPM},
+                    QUEUED_MODEL: {"requests_per_minute": QUEUED_RPM},
+                }
+            ),
         )
         if config.getoption("--topology") == "cluster":
             # Three processes share each provider budget (tests/cluster/test_flow_control_cluster.py).
