@@ -8,6 +8,7 @@ import time
 from collections import Counter
 
 from agentpipe.settings import get_settings
+from benchmarks.flow import busiest_second
 from tests.conftest import LIMITED_MODEL
 from tests.kafka_io import result_reader, results_for
 from tests.reliability.test_flow_control import (
@@ -16,7 +17,6 @@ from tests.reliability.test_flow_control import (
     RATE,
     limited,
     model_calls,
-    most_calls_in_a_second,
     produce_backlog,
 )
 
@@ -45,6 +45,6 @@ def test_every_process_shares_one_budget(stack):
     assert all(after[i] > before[i] for i in after), (before, after)
     codes = Counter(call["status"] for call in calls)
     assert codes[429] <= 0.05 * len(calls), codes
-    busiest = most_calls_in_a_second([c["started_at"] for c in calls if c["status"] == 200])
+    busiest = busiest_second([c["started_at"] for c in calls if c["status"] == 200])
     assert busiest <= RATE + RATE * BURST_S, busiest
     assert drained_s <= 1.15 * ideal_s, f"drained in {drained_s:.1f}s, the limit allows {ideal_s:.0f}s"
