@@ -67,6 +67,15 @@ def key_bytes(key: str) -> bytes | None:
         return None
 
 
+def approval_key_file_problem(key_file: Path, key: str) -> str | None:
+    """Why the key read from ``key_file`` may not be used (open to others, or too weak), naming the file."""
+    problem = secret_file_problem(key_file)
+    if problem:
+        return problem  # names the file already
+    problem = approval_key_problem(key)
+    return f"{problem} ({key_file})" if problem else None
+
+
 def approval_key_problem(key: str) -> str | None:
     """Why ``key`` is too weak to sign decisions with; None for at least 32 random bytes in hex or base64.
 
@@ -245,9 +254,9 @@ class Settings(BaseSettings):
             key_file = self.state_dir / "approval.key"
             key = _read_text(key_file)
             if key:
-                problem = secret_file_problem(key_file) or approval_key_problem(key)
+                problem = approval_key_file_problem(key_file, key)
                 if problem:
-                    raise ValueError(f"{problem} ({key_file})" if key_file.name not in problem else problem)
+                    raise ValueError(problem)
                 self.approval_key = SecretStr(key)
         if not self.request_identity_keys:
             public = _read_text(self.state_dir / "request-identity.pub")

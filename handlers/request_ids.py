@@ -68,6 +68,11 @@ async def take_claim(ctx: restate.ObjectContext, state_key: str, claim: Claim) -
     if first is None:
         ctx.set(state_key, claim)
         return Claimed(outcome="first")
+    return held(first, claim)
+
+
+def held(first: Claim, claim: Claim) -> Claimed:
+    """What ``claim`` meets where ``first`` holds the id: the same body (a repeat) or another (a conflict)."""
     outcome = "repeat" if first.fingerprint == claim.fingerprint else "conflict"
     return Claimed(outcome=outcome, first_source=first.source)
 
@@ -95,14 +100,11 @@ class Peeked(BaseModel):
 async def peek(ctx: restate.ObjectSharedContext, entry: Claim) -> Peeked:
     """Whether this object's request id is held, and whether by ``entry``'s body; changes nothing."""
     first = await ctx.get(FIRST, type_hint=Claim)
-    if first is None:
-        return Peeked()
-    outcome = "repeat" if first.fingerprint == entry.fingerprint else "conflict"
-    return Peeked(taken=Claimed(outcome=outcome, first_source=first.source))
+    return Peeked(taken=None if first is None else held(first, entry))
 
 
 async def claim(ctx: restate.ObjectContext, entry: Claim) -> Claimed:
-    """Claim this object's request id for a request that runs elsewhere (its HTTP invocation)."""
+    """Claim this object's request id (the first time: forgotten after the retention)."""
     claimed = await take_claim(ctx, FIRST, entry)
     if claimed.outcome == "first":
         ctx.generic_send(REQUEST_IDS, FORGET_HANDLER, b"", key=ctx.key(), send_delay=CLAIM_RETENTION)

@@ -28,11 +28,12 @@ from agentpipe.logs import bind_request, get_logger
 from agentpipe.messages import AgentRequest, Source, describe_validation_error
 from agentpipe.records import printable
 from handlers.budgeted_calls import CallFlow, Parked
-from handlers.claim_keys import FIRST, REQUEST_IDS, admitted_handler, taker_handler
+from handlers.claim_keys import FIRST, admitted_handler, taker_handler
 from handlers.intake import HandedRequest, IntakeOutcome, admit_target, run_claimed
 from handlers.pattern import Pattern
 from handlers.provider_budget import Admitted, Parking, Report, acquire, report
-from handlers.request_ids import CLAIM_RETENTION, FORGET_HANDLER, Claim, Claimed, take_claim
+from handlers.request_ids import Claim, Claimed
+from handlers.request_ids import claim as claim_here
 from handlers.runtime import publish_dead_letter, request_flow
 
 log = get_logger(__name__)
@@ -61,10 +62,7 @@ async def read_back(
 async def claim(ctx: restate.ObjectContext, handed: HandedRequest, request: AgentRequest) -> Claimed:
     """Claim the request id for this body (the first time: forgotten after the retention)."""
     entry = Claim(fingerprint=handed.fingerprint, source=request.source, invocation_id=ctx.request().id)
-    claimed = await take_claim(ctx, FIRST, entry)
-    if claimed.outcome == "first":
-        ctx.generic_send(REQUEST_IDS, FORGET_HANDLER, b"", key=ctx.key(), send_delay=CLAIM_RETENTION)
-    return claimed
+    return await claim_here(ctx, entry)
 
 
 def park(ctx: restate.ObjectContext, pattern: Pattern[Any], handed: HandedRequest, parked: Parked) -> IntakeOutcome:

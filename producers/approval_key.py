@@ -7,7 +7,7 @@ dead-lettered by a stack that has one.
 
 from __future__ import annotations
 
-from agentpipe.settings import approval_key_problem, get_settings, secret_file_problem
+from agentpipe.settings import approval_key_file_problem, get_settings
 from producers.errors import InvalidInput
 
 KEY_FILE = "approval.key"
@@ -24,9 +24,9 @@ def approval_secret() -> bytes | None:
         return None
     if not key:
         return None
-    problem = secret_file_problem(key_file) or approval_key_problem(key)
+    problem = approval_key_file_problem(key_file, key)
     if problem:
-        raise InvalidInput(problem if str(key_file) in problem else f"{problem} ({key_file})")
+        raise InvalidInput(problem)
     return key.encode()
 
 

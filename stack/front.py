@@ -132,7 +132,7 @@ class Front:
             return
         refused = refusal(scope, route, self.hosts[port], self.paths)
         if refused is not None:
-            await drain(receive, self.body_limit)
+            await read_body(receive, self.body_limit)  # read (bounded), so its keep-alive connection stays usable
             await answer(send, *refused)
             return
         body = await read_body(receive, self.body_limit)
@@ -201,11 +201,6 @@ async def read_body(receive: Receive, limit: int) -> bytes | None:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-async def drain(receive: Receive, limit: int) -> None:
-    """Read a refused request's body (bounded), so its keep-alive connection stays usable."""
-    await read_body(receive, limit)
 
 
 async def answer(send: Send, status: int, text: str) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agentpipe.settings import approval_key_problem, secret_file_problem
+from agentpipe.settings import approval_key_file_problem, secret_file_problem
 from stack.errors import StackError
 
 APPROVAL_KEY_FILE = "approval.key"
@@ -50,9 +50,9 @@ def ensure_approval_key(state_dir: Path) -> str:
     if not key_file.exists() or not key_file.read_text().strip():
         write_secret_file(key_file, secrets.token_hex(32))
     key = key_file.read_text().strip()
-    problem = secret_file_problem(key_file) or approval_key_problem(key)
+    problem = approval_key_file_problem(key_file, key)
     if problem:
-        raise StackError("approval key", problem if str(key_file) in problem else f"{problem} ({key_file})")
+        raise StackError("approval key", problem)
     return key
 
 
