@@ -41,6 +41,13 @@ MAX_HELD_ATTEMPTS = 50
 # What a reply is assumed to cost in tokens before the model says (the budget charges the difference).
 REPLY_TOKENS_ESTIMATE = 256
 RATE_LIMITED = 429  # the status code of the TerminalError that ends a request past its deadline
+# A credit (a call its permit covered, not made yet) is spent within this many seconds of the
+# request's last reply or go, else dropped and asked for again. A request runs its calls one after
+# another without pause; a longer gap means it stalled (its process restarted, a tool or a person
+# took long), and the budget's pace assumed the credit would be spent then, not now: after a restart
+# every stalled request resumed at once and spent its credits together, on top of the burst the
+# budget's idle bucket allowed (seen: 6-8 calls answered 429 in the same tenth of a second).
+CREDIT_STALE_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -166,8 +173,13 @@ class BudgetedCaller:
         replies: dict[int, LlmReply] = {}
         todo = list(range(len(calls)))
         while todo:
+            credits_before = flow.credits
             leases = await self._permit([calls[i] for i in todo]) if flow.held else None
-            futures = [self._step(calls[i], leases is not None) for i in todo]
+            # A credit carried from before is checked for staleness; a permit just granted is not
+            # (its caller may wait long for its turn to run when Restate is busy, and is paced).
+            carried = leases is not None and not flow.leased and credits_before >= len(todo)
+            stale_after = flow.clock + CREDIT_STALE_S if carried else None
+            futures = [self._step(calls[i], leases is not None, stale_after) for i in todo]
             if len(futures) > 1:
                 await restate.gather(*futures)  # one suspension for all, not one per step
             again = []
@@ -176,6 +188,8 @@ class BudgetedCaller:
                 flow.clock = max(flow.clock, attempt.at)
                 if attempt.held_back is not None:
                     flow.hold(attempt)
+                if attempt.held_back == "stale-permit":
+                    flow.credits = 0  # the rest of its permit went stale with it (never given back: that would burst)
                 self._account(calls[i], attempt, leases[n] if leases is not None else None)
                 if attempt.reply is not None:
                     replies[i] = attempt.reply
@@ -187,7 +201,9 @@ class BudgetedCaller:
             todo = again
         return [replies[i] for i in range(len(calls))]
 
-    def _step(self, call: LlmCall, permitted: bool) -> restate.RestateDurableFuture[LlmAttempt]:
+    def _step(
+        self, call: LlmCall, permitted: bool, stale_after: float | None = None
+    ) -> restate.RestateDurableFuture[LlmAttempt]:
         return self.ctx.run_typed(
             call.step,
             attempt_completion,
@@ -195,6 +211,7 @@ class BudgetedCaller:
             call.step,
             call.messages,
             permitted=permitted,
+            stale_after=stale_after,
             request_id=self.request_id,
             pattern=self.pattern,
             tools=call.tools,

@@ -90,8 +90,9 @@ class LlmAttempt(BaseModel):
     """What one journaled LLM step returns: the model's reply, or why it has none yet."""
 
     reply: LlmReply | None = None
-    # needs-permit: the model is limited and the call holds no permit; rate-limited: the provider said 429.
-    held_back: Literal["needs-permit", "rate-limited"] | None = None
+    # needs-permit: the model is limited and the call holds no permit; stale-permit: its permit is a credit
+    # left over from before a stall (see CREDIT_STALE_S); rate-limited: the provider said 429.
+    held_back: Literal["needs-permit", "stale-permit", "rate-limited"] | None = None
     signals: ProviderSignals | None = None  # the provider's rate-limit headers, for its budget
     at: float = 0.0  # when the step ended, epoch seconds (journaled: the budget's clock for the caller)
     flow: FlowSettings | None = None  # on a held-back attempt
@@ -257,16 +258,26 @@ async def chat_completion(step: str, messages: list[Message], **call: Any) -> Ll
 
 
 async def attempt_completion(
-    step: str, messages: list[Message], *, permitted: bool, model: str | None = None, **call: Any
+    step: str,
+    messages: list[Message],
+    *,
+    permitted: bool,
+    stale_after: float | None = None,
+    model: str | None = None,
+    **call: Any,
 ) -> LlmAttempt:
     """The body of a journaled LLM step. A call of a limited model without a permit is not made
-    (``needs-permit``); a 429 is not an error (``rate-limited``): either way the caller waits for
-    the model's budget and runs the step again. Whether the model is limited is read here, in the
-    step, so a replay takes the path the journal took whatever this process has learned since."""
+    (``needs-permit``), nor one whose permit is a credit that went stale (``stale-permit``: the
+    step runs after ``stale_after``, epoch seconds); a 429 is not an error (``rate-limited``):
+    each way the caller waits for the model's budget and runs the step again. Whether the model is
+    limited, and the time, are read here, in the step, so a replay takes the path the journal took
+    whatever this process has learned since."""
     name = model or get_settings().llm_model
     key = budget_key(get_settings().llm_base_url, name)
     if not permitted and needs_permit(key, name):
         return LlmAttempt(held_back="needs-permit", at=time.time(), flow=flow_settings(key, name))
+    if permitted and stale_after is not None and time.time() > stale_after:
+        return LlmAttempt(held_back="stale-permit", at=time.time(), flow=flow_settings(key, name))
     try:
         reply, signals = await complete(step, messages, model=model, **call)
     except ProviderRateLimited as exc:

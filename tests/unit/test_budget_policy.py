@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from agentpipe.flow import STATED_FOR_S, BudgetLimits, BudgetState, Learned
 from handlers import budget_policy as policy
 from handlers.budget_policy import (
+    BURST_SHARE,
     DEFAULT_PAUSE_S,
     HEADROOM,
     PROBE_FLOOR_PER_S,
@@ -25,9 +26,12 @@ from handlers.budget_policy import (
 )
 from handlers.provider_signals import ProviderSignals
 
-# 600 requests and 60,000 tokens a minute, paced at the headroom: per second, and what a full bucket holds.
+# 600 requests and 60,000 tokens a minute, paced at the headroom: per second, and what a full bucket
+# holds with burst_s 1 (its share of the provider's burst).
 R = 10 * HEADROOM
 T = 1000 * HEADROOM
+RB = R * BURST_SHARE
+TB = T * BURST_SHARE
 
 T0 = 1_700_000_000.0  # epoch seconds, as the budget is given them
 
@@ -142,16 +146,16 @@ def test_a_probed_rate_paces_requests_only_when_nothing_says_how_fast() -> None:
 def test_the_first_refill_fills_both_buckets() -> None:
     state = started(requests_per_minute=600, tokens_per_minute=60_000)
     assert state.started
-    assert state.requests.level == pytest.approx(R)  # burst_s 1: a second's worth
-    assert state.tokens.level == pytest.approx(T)
+    assert state.requests.level == pytest.approx(RB)  # burst_s 1: its share of a second's worth
+    assert state.tokens.level == pytest.approx(TB)
     assert state.requests.at == state.tokens.at == T0
 
 
 @pytest.mark.parametrize(
     "limits, level",
     [
-        ({"requests_per_minute": 600, "burst_s": 4}, 4 * R),
-        ({"requests_per_minute": 600, "burst_s": 0.5}, R / 2),
+        ({"requests_per_minute": 600, "burst_s": 4}, 4 * RB),
+        ({"requests_per_minute": 600, "burst_s": 0.5}, RB / 2),
         ({"requests_per_minute": 6}, 1.0),  # never less than one call
     ],
 )
@@ -160,12 +164,12 @@ def test_burst_s_sizes_a_bucket_but_never_below_one_call(limits: dict[str, float
 
 
 def test_buckets_fill_at_their_rate_up_to_a_burst() -> None:
-    state = started(requests_per_minute=600)  # 9.5/s, holds 9.5
+    state = started(requests_per_minute=600)  # 9.7/s, holds 4.85
     state.requests.level = 0.0
-    policy.refill(state, T0 + 0.5)
-    assert state.requests.level == pytest.approx(R / 2)
+    policy.refill(state, T0 + 0.25)
+    assert state.requests.level == pytest.approx(R / 4)
     policy.refill(state, T0 + 3600)
-    assert state.requests.level == pytest.approx(R)
+    assert state.requests.level == pytest.approx(RB)
 
 
 def test_a_clock_that_steps_back_takes_nothing_from_a_bucket() -> None:
@@ -179,7 +183,7 @@ def test_a_later_refill_does_not_fill_the_buckets_again() -> None:
     state = started(requests_per_minute=600)
     grant(state, T0)
     policy.refill(state, T0)
-    assert state.requests.level == pytest.approx(R - 1)
+    assert state.requests.level == pytest.approx(RB - 1)
 
 
 def test_a_lease_lapses_when_its_holder_never_reports() -> None:
@@ -247,7 +251,7 @@ def test_a_call_bigger_than_the_token_bucket_waits_only_for_a_full_one() -> None
     state = started(tokens_per_minute=60_000)
     assert policy.wait_s(state, T0, 5000) == 0
     state.tokens.level = 0.0
-    assert policy.wait_s(state, T0, 5000) == pytest.approx(1.0)
+    assert policy.wait_s(state, T0, 5000) == pytest.approx(BURST_SHARE)
 
 
 def test_the_longest_reason_to_wait_counts() -> None:
@@ -300,15 +304,22 @@ def test_a_full_in_flight_cap_says_none_even_while_paused() -> None:
 def test_take_spends_a_request_and_the_tokens_estimated() -> None:
     state = started(requests_per_minute=600, tokens_per_minute=60_000)
     policy.take(state, T0, 100, "k", 60.0)
-    assert state.requests.level == pytest.approx(R - 1)
-    assert state.tokens.level == pytest.approx(T - 100)
+    assert state.requests.level == pytest.approx(RB - 1)
+    assert state.tokens.level == pytest.approx(TB - 100)
     assert state.granted == 1
 
 
-def test_take_charges_a_call_bigger_than_the_bucket_a_full_bucket() -> None:
+def test_take_charges_a_call_bigger_than_the_bucket_in_full() -> None:
     state = started(tokens_per_minute=60_000)
     policy.take(state, T0, 5000, "k", 60.0)
-    assert state.tokens.level == pytest.approx(0.0)
+    assert state.tokens.level == pytest.approx(TB - 5000)  # in debt: the next asks wait it out
+    assert policy.wait_s(state, T0, 1) == pytest.approx((1 - (TB - 5000)) / T)
+
+
+def test_a_permit_for_three_calls_of_a_slow_model_is_charged_three() -> None:
+    state = started(requests_per_minute=6)  # 0.097 calls/s: the bucket holds one call
+    policy.take(state, T0, 0, "k", 60.0, calls=3)
+    assert policy.wait_s(state, T0, 0, calls=3) == pytest.approx(3 / (0.1 * HEADROOM))
 
 
 def test_each_lease_is_named_by_the_budget_and_a_number() -> None:
@@ -372,22 +383,22 @@ def test_a_call_that_cost_more_than_estimated_is_charged_the_rest() -> None:
     state = started(tokens_per_minute=60_000)
     lease = grant(state, T0, tokens=100)
     policy.release(state, lease, tokens_used=300, tokens_estimated=100)
-    assert state.tokens.level == pytest.approx(T - 300)
+    assert state.tokens.level == pytest.approx(TB - 300)
 
 
 def test_a_call_may_leave_the_token_bucket_in_debt() -> None:
     state = started(tokens_per_minute=60_000)
     lease = grant(state, T0, tokens=900)
     policy.release(state, lease, tokens_used=2000, tokens_estimated=900)
-    assert state.tokens.level == pytest.approx(T - 2000)
-    assert policy.wait_s(state, T0, 1) == pytest.approx((1 - (T - 2000)) / T)
+    assert state.tokens.level == pytest.approx(TB - 2000)
+    assert policy.wait_s(state, T0, 1) == pytest.approx((1 - (TB - 2000)) / T)
 
 
 def test_a_call_that_cost_less_than_estimated_gets_the_rest_back() -> None:
     state = started(tokens_per_minute=60_000)
     lease = grant(state, T0, tokens=500)
     policy.release(state, lease, tokens_used=200, tokens_estimated=500)
-    assert state.tokens.level == pytest.approx(T - 500 + 300)
+    assert state.tokens.level == pytest.approx(TB - 500 + 300)
 
 
 def test_a_refused_call_costs_nothing() -> None:
@@ -415,12 +426,12 @@ def test_a_refund_never_fills_the_token_bucket_beyond_a_burst() -> None:
     assert granted_at_once(state, T0 + 5, tokens=100) <= 10
 
 
-def test_a_refused_call_bigger_than_the_bucket_refunds_only_what_it_was_charged() -> None:
-    state = started(tokens_per_minute=60_000)  # holds 950
+def test_a_refused_call_bigger_than_the_bucket_is_refunded_up_to_a_full_bucket() -> None:
+    state = started(tokens_per_minute=60_000)  # holds 485
     lease = grant(state, T0, tokens=3000)
-    assert state.tokens.level == pytest.approx(0.0)
+    assert state.tokens.level == pytest.approx(TB - 3000)
     policy.release(state, lease, tokens_used=0, tokens_estimated=3000)
-    assert state.tokens.level == pytest.approx(T)
+    assert state.tokens.level == pytest.approx(TB)
 
 
 # -- learn -----------------------------------------------------------------------------------------------
@@ -486,7 +497,7 @@ def test_a_429_empties_the_request_bucket_but_keeps_its_debt() -> None:
     state = started(requests_per_minute=600, tokens_per_minute=60_000)
     policy.learn(state, T0, ProviderSignals(retry_after_s=0.0), rate_limited=True)
     assert state.requests.level == 0.0
-    assert state.tokens.level == pytest.approx(T)  # tokens were not what ran out
+    assert state.tokens.level == pytest.approx(TB)  # tokens were not what ran out
     state.requests.level = -3.0
     policy.learn(state, T0, ProviderSignals(retry_after_s=0.0), rate_limited=True)
     assert state.requests.level == -3.0
