@@ -173,11 +173,11 @@ class BudgetedCaller:
         replies: dict[int, LlmReply] = {}
         todo = list(range(len(calls)))
         while todo:
-            credits_before = flow.credits
+            permits_before = flow.permits
             leases = await self._permit([calls[i] for i in todo]) if flow.held else None
-            # A credit carried from before is checked for staleness; a permit just granted is not
-            # (its caller may wait long for its turn to run when Restate is busy, and is paced).
-            carried = leases is not None and not flow.leased and credits_before >= len(todo)
+            # Calls covered by credits carried from before are checked for staleness; calls under a
+            # permit granted just now are not (a busy Restate may resume the caller late, and it is paced).
+            carried = leases is not None and flow.permits == permits_before
             stale_after = flow.clock + CREDIT_STALE_S if carried else None
             futures = [self._step(calls[i], leases is not None, stale_after) for i in todo]
             if len(futures) > 1:
