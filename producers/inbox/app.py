@@ -89,9 +89,12 @@ class Inbox:
     sessions: Sessions
     login_limit: LoginLimit
     cookie_secure: bool = False
-    streams: int = 0
     streams_of: Counter[str] = field(default_factory=Counter)  # open streams per session token
     verifying: int = 0  # sign-ins being checked now: each argon2 check holds 64 MiB for a moment
+
+    @property
+    def streams(self) -> int:
+        return sum(self.streams_of.values())
 
 
 templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
@@ -362,7 +365,6 @@ async def events(request: Request) -> Response:
             queue.put_nowait(None)
 
     async def stream() -> AsyncIterator[str]:
-        inbox.streams += 1
         inbox.streams_of[token] += 1
         inbox.feed.listeners.append(listener)
         connected = inbox.follower.connected
@@ -394,7 +396,6 @@ async def events(request: Request) -> Response:
                 else:
                     yield sse("removed", {"approval_id": change.approval_id, "why": change.why, "total": total})
         finally:
-            inbox.streams -= 1
             inbox.streams_of[token] -= 1
             if inbox.streams_of[token] <= 0:
                 del inbox.streams_of[token]
