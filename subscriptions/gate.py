@@ -120,7 +120,7 @@ class Gate:
         return len(messages)
 
     def _pass_on(self, message: Message) -> None:
-        topic, key, value = message.topic(), message.key(), message.value()
+        topic, key, value = message.topic() or "", message.key(), message.value()
         source = Source(topic=topic, partition=message.partition(), offset=message.offset())
         why = refusal(topic, key, value)
         if why is None:
