@@ -32,7 +32,7 @@ from agentpipe.messages import ApprovalEvent, ApprovalRequest, describe_validati
 from agentpipe.records import RejectedRecord, decode_json_object, printable
 from agentpipe.settings import get_settings
 from agentpipe.topics import approval_requests_topic
-from handlers.intake import record_key, record_source
+from handlers.intake import record_key, record_origin, record_source
 from handlers.policies import invocation_retry_policy, waiting_inactivity_timeout
 from handlers.review_call import REVIEW_HANDLER, REVIEW_SERVICE, VERDICT_HANDLER, ReviewClosed, ReviewRequest, Verdict
 from handlers.runtime import publish_dead_letter, publish_step
@@ -175,6 +175,7 @@ async def ingest(ctx: restate.ObjectContext, raw: bytes) -> DecideOutcome:
     headers = ctx.request().headers
     source, key = record_source(headers), record_key(headers)
     try:
+        source, raw = record_origin(headers, raw)
         event = parse_approval_event(raw)
         if key is not None and key != event.approval_id:
             raise RejectedRecord(f"record key {printable(key)!r} is not the approval id {event.approval_id!r}")

@@ -29,6 +29,7 @@ import restate
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from agentpipe.flow import budget_key, effective_priority
+from agentpipe.gated import is_gated, unwrap
 from agentpipe.logs import bind_request, get_logger
 from agentpipe.messages import AgentRequest, Source, describe_validation_error
 from agentpipe.records import RejectedRecord, decode_json_object, printable
@@ -71,6 +72,18 @@ def record_source(headers: dict[str, str]) -> Source | None:
         )
     except (KeyError, ValueError):
         return None  # not delivered by a Kafka subscription
+
+
+def record_origin(headers: dict[str, str], raw: bytes) -> tuple[Source | None, bytes]:
+    """Where a record was produced, and its value. A copy the gate made (subscriptions/gate.py) names
+    its original; a record on a gated topic that is no such copy is refused."""
+    source = record_source(headers)
+    if source is None or not is_gated(source.topic):
+        return source, raw
+    try:
+        return unwrap(raw)
+    except ValueError as exc:
+        raise RejectedRecord(f"{exc}: only the gate writes {source.topic}") from None
 
 
 def record_key(headers: dict[str, str]) -> str | None:
@@ -138,9 +151,9 @@ def admissible(
 async def ingest(ctx: restate.Context, raw: bytes, pattern: Pattern[Any], session_key: str | None) -> IntakeOutcome:
     """Admit one record of ``pattern``'s request topic; hand it on to its request id, or (chat) run it here."""
     headers = ctx.request().headers
-    source = record_source(headers)
     key = record_key(headers)
     try:
+        source, raw = record_origin(headers, raw)
         request, body_fingerprint = admissible(raw, pattern, session_key, headers, source)
     except RejectedRecord as exc:
         letter = await publish_dead_letter(ctx, key, source, str(exc), raw)

@@ -294,7 +294,17 @@ def shared_components(settings: Settings, state_dir: Path, *, before_restate: bo
             python_module("subscriptions.guard"),
             lambda: True,
             env={**env, "PYTHONFAULTHANDLER": "1"},
-        )
+        ),
+        # No port: it copies the keyed topics' records Restate can take to their gated topics
+        # (subscriptions/gate.py); it checks decisions' signatures, so it holds the approval key.
+        Component(
+            "topic-gate",
+            [],
+            python_module("subscriptions.gate"),
+            lambda: True,
+            env={**env, "PYTHONFAULTHANDLER": "1"},
+            secrets=APPROVAL_KEY_ENV,
+        ),
     ]
 
 

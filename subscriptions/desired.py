@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from agentpipe.gated import gated_topic
 from agentpipe.settings import get_settings
 from agentpipe.topics import approvals_topic, request_topic, result_topic
 from handlers.catalog import PATTERNS
@@ -69,8 +70,17 @@ def result_topics() -> list[str]:
     return [result_topic(name) for name in PATTERNS]
 
 
+def gated_topics() -> list[str]:
+    """The public topics of keyed intakes: the gate (subscriptions/gate.py) copies what Restate can
+    take of them to their gated topics, and Restate reads those."""
+    return [*(request_topic(p.name) for p in PATTERNS.values() if p.keyed), approvals_topic()]
+
+
 def desired_subscriptions() -> list[Subscription]:
     # Approvals are keyed by approval id, so decisions on one approval apply in topic order.
-    subs = [to_intake(request_topic(p.name), pattern_intake(p)) for p in PATTERNS.values()]
-    subs.append(to_intake(approvals_topic(), APPROVAL_INTAKE))
+    subs = [
+        to_intake(gated_topic(request_topic(p.name)) if p.keyed else request_topic(p.name), pattern_intake(p))
+        for p in PATTERNS.values()
+    ]
+    subs.append(to_intake(gated_topic(approvals_topic()), APPROVAL_INTAKE))
     return subs

@@ -16,45 +16,27 @@ Restate forwards no record headers, so a copy carries its original coordinates i
 
 from __future__ import annotations
 
+import argparse
+import faulthandler
 import json
 import time
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
 
+from agentpipe.gated import gated_topic, wrap
 from agentpipe.kafka_publisher import client_config
-from agentpipe.logs import get_logger
+from agentpipe.logs import configure_logging, get_logger
 from agentpipe.messages import DeadLetter, Source, now_rfc3339, signature_problem
 from agentpipe.records import RejectedRecord, printable
 from agentpipe.settings import get_settings
 from agentpipe.topics import approvals_topic, dead_letters_topic
+from subscriptions.desired import gated_topics
 from subscriptions.guard import undeliverable
 
 log = get_logger("gate")
 
-GATED_SUFFIX = ".gated"
-SOURCE_LINE = b"agentpipe-source: "
 BATCH = 500  # records per transaction
 POLL_S = 0.2
-
-
-def gated_topic(topic: str) -> str:
-    return f"{topic}{GATED_SUFFIX}"
-
-
-def wrap(source: Source, value: bytes | None) -> bytes:
-    """A copy's value: a line naming the original record, then its value as it was."""
-    return SOURCE_LINE + source.coordinates().encode() + b"\n" + (value or b"")
-
-
-def unwrap(raw: bytes) -> tuple[Source, bytes]:
-    """The original record's coordinates and value of a copy made by ``wrap``."""
-    if not raw.startswith(SOURCE_LINE):
-        raise ValueError("not a gated record: it has no source line")
-    line, newline, value = raw.partition(b"\n")
-    if not newline:
-        raise ValueError("not a gated record: its source line does not end")
-    topic, partition, offset = line[len(SOURCE_LINE) :].decode("utf-8").rsplit("/", 2)
-    return Source(topic=topic, partition=int(partition), offset=int(offset)), value
 
 
 def refusal(topic: str, key: bytes | None, value: bytes | None) -> str | None:
@@ -138,11 +120,31 @@ class Gate:
                 self.consumer.seek(tp)
 
 
-def main() -> int:  # pragma: no cover - wired into the stack in a later step
-    gate = Gate([], transactional_id="agentpipe-gate")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m subscriptions.gate", description=__doc__.splitlines()[0])
+    parser.parse_args(argv)
+    faulthandler.enable()
+    configure_logging("topic-gate")
+    cluster = get_settings().restate_kafka_cluster
+    gate: Gate | None = None
     try:
         while True:
-            gate.run_once()
-            time.sleep(0)
+            try:
+                if gate is None:
+                    gate = Gate(gated_topics(), transactional_id=f"agentpipe-{cluster}-gate")
+                gate.run_once()
+            except KafkaException as exc:  # fatal: the producer is fenced or broken; start over
+                log.warning("gate restarts", error=str(exc))
+                if gate is not None:
+                    gate.close()
+                gate = None
+                time.sleep(1.0)
+    except KeyboardInterrupt:
+        return 0
     finally:
-        gate.close()
+        if gate is not None:
+            gate.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

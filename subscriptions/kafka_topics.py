@@ -8,10 +8,14 @@ import time
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from agentpipe.gated import gated_topic, is_gated
 from agentpipe.kafka_publisher import client_config
 from agentpipe.settings import get_settings
 from agentpipe.topics import approval_requests_topic, approvals_topic, dead_letters_topic
-from subscriptions.desired import request_topics, result_topics
+from subscriptions.desired import gated_topics, request_topics, result_topics
+
+# What a gated copy adds to its original: the line naming it (agentpipe/gated.py).
+ENVELOPE_BYTES = 1024
 
 
 def desired_topics() -> dict[str, int]:
@@ -20,6 +24,8 @@ def desired_topics() -> dict[str, int]:
     topics = {topic: settings.request_partitions for topic in request_topics()}
     for topic in [*result_topics(), approval_requests_topic(), approvals_topic(), dead_letters_topic()]:
         topics[topic] = 1 if topic != approvals_topic() else settings.request_partitions
+    for topic in gated_topics():  # a copy keeps its original's partition
+        topics[gated_topic(topic)] = settings.request_partitions
     return topics
 
 
@@ -32,7 +38,8 @@ def topic_config(topic: str) -> dict[str, str]:
     """Input topics store records uncompressed: a small compressed batch could otherwise unpack
     into a record larger than any consumer expects (and Restate's ingress stops at such a record)."""
     settings = get_settings()
-    config = {"max.message.bytes": str(settings.kafka_max_message_bytes)}
+    limit = settings.kafka_max_message_bytes + (ENVELOPE_BYTES if is_gated(topic) else 0)
+    config = {"max.message.bytes": str(limit)}
     if settings.kafka_replication > 1:
         # acks=all then waits for two copies: a record survives the loss of any one broker.
         config["min.insync.replicas"] = str(settings.kafka_replication - 1)

@@ -7,10 +7,11 @@ import secrets
 
 import pytest
 
+from agentpipe.gated import gated_topic, unwrap, wrap
 from agentpipe.messages import Source, approval_signature
 from agentpipe.settings import get_settings
 from agentpipe.topics import approvals_topic, request_topic
-from subscriptions.gate import gated_topic, refusal, unwrap, wrap
+from subscriptions.gate import refusal
 
 
 @pytest.fixture
