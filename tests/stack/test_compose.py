@@ -65,11 +65,12 @@ PYTHON_SERVICES = {
     "init": ("stack.init", None),
     "keys": ("stack.secrets", None),
     "ingress-guard": ("subscriptions.guard", None),
+    "topic-gate": ("subscriptions.gate", None),
 }
 # The front of restate-server's ingress and admin API (stack/front.py): the host reaches Restate through it.
 SERVICES = {"kafka", "restate", "front", *PYTHON_SERVICES}
 # The services that use a secret, and which (every other service gets none).
-USES_APPROVAL_KEY = {"agent-service", "agent-service-2"}
+USES_APPROVAL_KEY = {"agent-service", "agent-service-2", "topic-gate"}  # the gate checks signatures
 USES_LLM_KEY = {"agent-service", "agent-service-2", "remote-agents"}
 ONE_SHOTS = {"init", "keys"}
 # What a user puts into .env (compose has no default key on purpose).
@@ -458,7 +459,7 @@ def test_commands_healthchecks_and_start_order(config, defaults):
         "the offline model listens on 127.0.0.1 by default; other containers need 0.0.0.0"
     )
 
-    for name in SERVICES - ONE_SHOTS - {"ingress-guard"}:
+    for name in SERVICES - ONE_SHOTS - {"ingress-guard", "topic-gate"}:
         health = services[name].get("healthcheck", {})
         assert health.get("test") and not health.get("disable"), f"{name} needs a healthcheck"
 

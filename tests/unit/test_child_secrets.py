@@ -31,6 +31,8 @@ def test_only_the_services_that_use_a_secret_get_it(secret_environment, tmp_path
         has = {k for k in SECRET_ENV if k in env}
         if name.startswith("agent-service"):
             assert has == {APPROVAL, API}, name
+        elif name == "topic-gate":  # it refuses unsigned decisions before Restate sees them
+            assert has == {APPROVAL}, name
         elif name == "remote-agents":
             assert has == {API}, name
         else:  # Kafka, restate-server, nginx, the offline model, the ingress guard

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from agentpipe.gated import gated_topic
 from agentpipe.messages import AgentRequest, AgentResult
 from agentpipe.topics import request_topic, result_topic
 from handlers.catalog import PATTERNS
@@ -46,7 +47,9 @@ def test_served_by_the_agent_service_app(name: str) -> None:
 def test_subscribed_from_its_request_topic(name: str) -> None:
     pattern = PATTERNS[name]
     topic = request_topic(name)
-    [subscription] = [s for s in desired_subscriptions() if s.topic == topic]
+    # A keyed pattern's records reach Restate through the gate (subscriptions/gate.py), from its gated topic.
+    read_from = gated_topic(topic) if pattern.keyed else topic
+    [subscription] = [s for s in desired_subscriptions() if s.topic == read_from]
     # Delivered to the pattern's own service, to its private ingest handler (chat: keyed by the session).
     assert (subscription.service, subscription.handler, subscription.keyed) == (
         pattern.service,
