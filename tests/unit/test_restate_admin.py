@@ -105,7 +105,7 @@ def test_sync_twice_changes_nothing_the_second_time(mount):
 def test_sync_creates_the_missing_removes_stale_ours_and_keeps_others(mount):
     running = recorded_subscriptions()
     missing, *kept = running
-    chat = next(s for s in kept if s["source"].endswith(".requests.chat"))
+    chat = next(s for s in kept if s["source"].endswith(".requests.chat.gated"))
     extra = [
         subscription("sub_retired", "kafka://local/agent.requests.retired-pattern", "service://RequestIntake/ingest"),
         subscription("sub_wrong_sink", chat["source"], "service://RequestIntake/ingest"),  # ours, sink changed
