@@ -47,7 +47,7 @@ KIND_LABELS = {
     "nginx": "nginx",
     "offline-model": "offline model",
     "consumer": "consumer (b)",
-    "rest-of-stack": "guard, remote agents, supervisor",
+    "rest-of-stack": "remote agents, supervisor, others",
     "driver": "load driver",
 }
 # The durable path's own cost, what the extrapolation scales (the model stands in for a remote LLM).
@@ -160,7 +160,7 @@ def config_from(args: argparse.Namespace) -> ScalingConfig:
 
 
 def kind_of(name: str) -> str:
-    """``agent-service-2`` → ``agent-service``, ``balancer/1234`` → ``nginx``, ``ingress-guard`` → rest of stack."""
+    """``agent-service-2`` → ``agent-service``, ``balancer/1234`` → ``nginx``, ``topic-gate`` → rest of stack."""
     base = re.sub(r"-\d+$", "", name.split("/", 1)[0])
     if base == "balancer":
         return "nginx"

@@ -23,13 +23,14 @@ from datetime import timedelta
 from typing import Literal
 
 import restate
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from restate import TerminalError
 from restate.serde import BytesSerde
 
+from agentpipe.approval_records import parse_approval_event
 from agentpipe.logs import get_logger
-from agentpipe.messages import ApprovalEvent, ApprovalRequest, describe_validation_error, signature_problem
-from agentpipe.records import RejectedRecord, decode_json_object, printable
+from agentpipe.messages import ApprovalEvent, ApprovalRequest, signature_problem
+from agentpipe.records import RejectedRecord, printable
 from agentpipe.settings import get_settings
 from agentpipe.topics import approval_requests_topic
 from handlers.intake import record_key, record_origin, record_source
@@ -150,16 +151,6 @@ async def decide(ctx: restate.WorkflowSharedContext, event: ApprovalEvent) -> De
     return DecideOutcome(applied=False, reason=f"approval {approval_id!r} is already {state}", request_id=request_id)
 
 
-def parse_approval_event(raw: bytes) -> ApprovalEvent:
-    body = decode_json_object(raw, get_settings().max_record_bytes, "approval event")
-    try:
-        return ApprovalEvent.model_validate(body)
-    except ValidationError as exc:
-        raise RejectedRecord(
-            f"approval event does not match the schema: {printable(describe_validation_error(exc), 500)}"
-        ) from None
-
-
 # Keyed by the record key (the approval id): one approval's decisions are applied in topic order.
 approval_intake = restate.VirtualObject(
     APPROVAL_INTAKE.service, ingress_private=True, invocation_retry_policy=invocation_retry_policy()
@@ -176,9 +167,7 @@ async def ingest(ctx: restate.ObjectContext, raw: bytes) -> DecideOutcome:
     source, key = record_source(headers), record_key(headers)
     try:
         source, raw = record_origin(headers, raw)
-        event = parse_approval_event(raw)
-        if key is not None and key != event.approval_id:
-            raise RejectedRecord(f"record key {printable(key)!r} is not the approval id {event.approval_id!r}")
+        event = parse_approval_event(raw, key)
     except RejectedRecord as exc:
         await publish_dead_letter(ctx, key, source, str(exc), raw)
         return DecideOutcome(applied=False, reason=str(exc))

@@ -340,7 +340,7 @@ DEAD_LETTER = Message(
     title="dead letter",
     summary="A record that could not be processed.",
     description="One per failed record, with its coordinates, the reason and its bytes; the next record is "
-    "processed. Written by the ingest handlers and by the ingress guard.",
+    "processed. Written by the ingest handlers and by the topic gate.",
     key={"description": "The key of the record that failed, when it had one (its bytes as they were)."},
     example=DEAD_LETTER_EXAMPLE,
 )

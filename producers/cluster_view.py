@@ -20,7 +20,7 @@ from producers.broker import kafka_config
 from producers.errors import ClientError
 from producers.flow_view import BudgetView, TopicBacklog, budgets, topic_backlog
 from stack.components import http_ok
-from subscriptions.desired import desired_subscriptions
+from subscriptions.desired import desired_subscriptions, topic_readers
 
 
 @dataclass(frozen=True)
@@ -152,7 +152,7 @@ def kafka_view(view: ClusterView, timeout: float) -> None:
         }
         state = description.state.name if isinstance(description.state, ConsumerGroupState) else str(description.state)
         view.groups.append(GroupAssignment(group_id, topic, state.lower(), members))
-    view.backlog = topic_backlog(admin, subscriptions, timeout)
+    view.backlog = topic_backlog(admin, topic_readers(), timeout)
 
 
 def budget_view(view: ClusterView) -> None:

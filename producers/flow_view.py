@@ -1,5 +1,5 @@
-"""Where the backlog waits: on the request topics (records Restate's subscriptions have not taken in
-yet) and in the provider budgets (calls and parked requests waiting for a permit).
+"""Where the backlog waits: on the input topics (records the gate or Restate's subscriptions have not
+taken in yet) and in the provider budgets (calls and parked requests waiting for a permit).
 
 Read from the outside: the subscriptions' consumer groups against the topics' ends (Kafka's admin
 API), and each ``ProviderBudget`` object's state through Restate's SQL introspection.
@@ -16,7 +16,6 @@ from pydantic import ValidationError
 
 from agentpipe.flow import BUDGET_STATE, PROVIDER_BUDGET, BudgetState
 from producers.restate_sql import query, sql_literal
-from subscriptions.desired import Subscription
 
 
 @dataclass(frozen=True)
@@ -47,25 +46,25 @@ class BudgetView:
     updated_at: float = 0.0
 
 
-def topic_backlog(admin: AdminClient, subscriptions: list[Subscription], timeout: float) -> list[TopicBacklog]:
-    """Per subscribed topic: how many records wait on the topic for the subscription to take them in
-    (after the group's committed offset; from the partition's start where it has committed none)."""
+def topic_backlog(admin: AdminClient, readers: list[tuple[str, str]], timeout: float) -> list[TopicBacklog]:
+    """Per (topic, consumer group) of ``readers``: how many records wait on the topic for the group to
+    take them in (after its committed offset; from the partition's start where it has committed none)."""
     backlog = []
-    for sub in subscriptions:
+    for topic, group in readers:
         try:
-            metadata = admin.list_topics(sub.topic, timeout=timeout).topics[sub.topic]
+            metadata = admin.list_topics(topic, timeout=timeout).topics[topic]
             if metadata.error is not None:
                 raise KafkaException(metadata.error)
-            partitions = [TopicPartition(sub.topic, p) for p in sorted(metadata.partitions)]
-            request = [ConsumerGroupTopicPartitions(sub.group_id, partitions)]
-            committed = admin.list_consumer_group_offsets(request, request_timeout=timeout)[sub.group_id].result()
+            partitions = [TopicPartition(topic, p) for p in sorted(metadata.partitions)]
+            request = [ConsumerGroupTopicPartitions(group, partitions)]
+            committed = admin.list_consumer_group_offsets(request, request_timeout=timeout)[group].result()
             at = {tp.partition: tp.offset for tp in committed.topic_partitions}
             ends = _offsets(admin, partitions, OffsetSpec.latest(), timeout)
             starts = _offsets(admin, partitions, OffsetSpec.earliest(), timeout)
             waiting = sum(ends[p] - max(at.get(p, -1), starts[p]) for p in ends)
-            backlog.append(TopicBacklog(sub.topic, sub.group_id, waiting))
+            backlog.append(TopicBacklog(topic, group, waiting))
         except KafkaException as exc:
-            backlog.append(TopicBacklog(sub.topic, sub.group_id, None, str(exc.args[0])))
+            backlog.append(TopicBacklog(topic, group, None, str(exc.args[0])))
     return backlog
 
 

@@ -272,7 +272,7 @@ def python_module(module: str) -> Callable[[], list[str]]:
 
 
 def shared_components(settings: Settings, state_dir: Path, *, before_restate: bool) -> list[Component]:
-    """What both topologies run once: the offline model (before Restate) and the ingress guard (last)."""
+    """What both topologies run once: the offline model (before Restate) and the topic gate (last)."""
     env = {"AGENTPIPE_STATE_DIR": str(state_dir)}
     if before_restate:
         if not settings.uses_offline_model:
@@ -286,15 +286,7 @@ def shared_components(settings: Settings, state_dir: Path, *, before_restate: bo
                 env=env,
             )
         ]
-    # No port: it reads Kafka and calls the admin API (see subscriptions/guard.py).
     return [
-        Component(
-            "ingress-guard",
-            [],
-            python_module("subscriptions.guard"),
-            lambda: True,
-            env={**env, "PYTHONFAULTHANDLER": "1"},
-        ),
         # No port: it copies the keyed topics' records Restate can take to their gated topics
         # (subscriptions/gate.py); it checks decisions' signatures, so it holds the approval key.
         Component(

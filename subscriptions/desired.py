@@ -4,8 +4,9 @@ Every request topic goes to its pattern service's private ``ingest`` handler,
 which validates, dead-letters and de-duplicates, then runs the request in the
 same invocation (handlers/intake.py); the approvals topic goes to the approval
 intake. Topic creation (subscriptions/kafka_topics.py), the
-subscription sync (subscriptions/restate_admin.py) and the ingress guard read
-this instead of spelling topic or service names themselves.
+subscription sync (subscriptions/restate_admin.py) and the topic gate (subscriptions/gate.py)
+read this instead of spelling topic or service names themselves. Keyed intakes read the gated
+copies of their topics: only what Restate can take in reaches them, in key order.
 """
 
 from __future__ import annotations
@@ -49,8 +50,18 @@ class Subscription:
 
     @property
     def group_id(self) -> str:
-        """The consumer group, named by us so that re-creating the subscription keeps its offsets."""
-        return f"agentpipe-{get_settings().restate_kafka_cluster}-{self.topic}"
+        return subscription_group(self.topic)
+
+
+def subscription_group(topic: str) -> str:
+    """The consumer group of the subscription of ``topic``, named by us so that re-creating the
+    subscription keeps its offsets."""
+    return f"agentpipe-{get_settings().restate_kafka_cluster}-{topic}"
+
+
+def gate_group() -> str:
+    """The consumer group of the gate (subscriptions/gate.py) on the public keyed topics."""
+    return f"agentpipe-{get_settings().restate_kafka_cluster}-gate"
 
 
 def to_intake(topic: str, intake: Intake) -> Subscription:
@@ -84,3 +95,10 @@ def desired_subscriptions() -> list[Subscription]:
     ]
     subs.append(to_intake(gated_topic(approvals_topic()), APPROVAL_INTAKE))
     return subs
+
+
+def topic_readers() -> list[tuple[str, str]]:
+    """(topic, consumer group) of everything that takes the pipeline's input in: the gate on the
+    public keyed topics, and Restate's subscriptions (the gated copies among them)."""
+    gate = [(topic, gate_group()) for topic in gated_topics()]
+    return gate + [(s.topic, s.group_id) for s in desired_subscriptions()]

@@ -1,67 +1,124 @@
-"""Gate: records of the keyed topics pass here before Restate sees them (work in progress).
+"""Topic gate: records of the keyed topics pass here before Restate sees them.
 
     agent.requests.chat ─┐                       ┌─▶ agent.requests.chat.gated ─▶ Restate ─▶ ChatSession
     agent.approvals ─────┴─▶ gate (transaction) ─┼─▶ agent.approvals.gated ───▶ Restate ─▶ ApprovalIntake
-                                                 └─▶ agent.dead-letters (keys Restate cannot take, unsigned decisions)
+                                                 └─▶ agent.dead-letters (keys Restate cannot take, bad decisions)
 
-Restate's keyed subscriptions take a partition's records one key at a time, so a flood of
-refused events on one key (unsigned decisions on a pending approval) holds up what follows it,
-and a key that is not UTF-8 stops the whole subscription (subscriptions/guard.py). The gate reads
-the public topics as a plain consumer, refuses such records in-process (thousands a second) and
-copies the rest, on the same partition with the same key, to a gated topic that only it writes;
-consumed offsets and copies commit in one Kafka transaction, so nothing is copied twice or lost.
-Restate forwards no record headers, so a copy carries its original coordinates in its value
-(``wrap``): results and dead letters name the record the user produced.
+Restate's keyed subscriptions take a partition's records one key at a time, so a flood of refused
+events on one key (unsigned decisions on a pending approval) would hold up what follows it, and a
+key that is not UTF-8 stops Restate's consumer of the whole topic. The gate reads the public topics
+as a plain consumer, refuses such records in-process (thousands a second) and copies the rest, with
+the same key (one key's records keep their order), to a gated topic that only it writes. Consumed offsets and
+copies commit in one Kafka transaction, so nothing is copied twice or lost, and Restate reads the
+gated topics read_committed. Restate forwards no record headers, so a copy carries its original
+coordinates in its value (agentpipe/gated.py): results and dead letters name the record the user
+produced. ``python -m subscriptions.gate`` runs it (the local stack and compose start one).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
 import json
 import time
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer
+from confluent_kafka import (
+    Consumer,
+    ConsumerGroupTopicPartitions,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+from confluent_kafka.admin import AdminClient
 
+from agentpipe.approval_records import parse_approval_event
 from agentpipe.gated import gated_topic, wrap
 from agentpipe.kafka_publisher import client_config
 from agentpipe.logs import configure_logging, get_logger
 from agentpipe.messages import DeadLetter, Source, now_rfc3339, signature_problem
-from agentpipe.records import RejectedRecord, printable
+from agentpipe.records import RejectedRecord
 from agentpipe.settings import get_settings
 from agentpipe.topics import approvals_topic, dead_letters_topic
-from subscriptions.desired import gated_topics
-from subscriptions.guard import undeliverable
+from subscriptions.desired import gate_group, gated_topics, subscription_group
 
-log = get_logger("gate")
+log = get_logger("topic-gate")
 
-BATCH = 500  # records per transaction
+BATCH = 500  # records per transaction at most
 POLL_S = 0.2
+TIMEOUT_S = 30.0
+# An open transaction holds back every read_committed reader of its partitions; one left by a gate
+# that died and does not come back is aborted by the broker after this long (librdkafka: 60 s).
+TRANSACTION_TIMEOUT_MS = 15_000
+
+
+def undeliverable(key: bytes | None, value: bytes | None) -> str | None:
+    """Why Restate's ingress could not make a Virtual Object invocation of this record; None when it can."""
+    if key is not None:
+        try:
+            key.decode("utf-8")
+        except UnicodeDecodeError:
+            return "record key is not valid UTF-8, so Restate cannot address a Virtual Object with it"
+    size = len(key or b"") + len(value or b"")
+    # Only a topic made with a larger max.message.bytes than ours holds such a record; its copy
+    # would not fit the gated topic.
+    limit = get_settings().kafka_max_message_bytes
+    if size > limit:
+        return f"record is {size} bytes, more than the {limit} bytes a topic of the pipeline takes"
+    return None
 
 
 def refusal(topic: str, key: bytes | None, value: bytes | None) -> str | None:
     """Why the gate dead-letters this record (the intake's own words); None: it passes."""
-    why = undeliverable(key, value, keyed=True)
+    why = undeliverable(key, value)
     if why is not None or topic != approvals_topic():
         return why
-    from handlers.approvals import parse_approval_event  # the intake's parser, so the words match
-
     try:
-        event = parse_approval_event(value or b"")
-        text_key = key.decode("utf-8") if key is not None else None
-        if text_key is not None and text_key != event.approval_id:
-            return f"record key {printable(text_key)!r} is not the approval id {event.approval_id!r}"
+        event = parse_approval_event(value or b"", key.decode("utf-8") if key is not None else None)
     except RejectedRecord as exc:
         return str(exc)
+    # Unsigned or badly signed decisions stop here, so a flood of them costs Restate nothing. Whether
+    # the approval exists and is still open is the intake's to say (it holds the state).
     problem = signature_problem(get_settings().approval_secret, event)
     return f"{problem} (approval {event.approval_id!r})" if problem else None
 
 
+def adopt_positions(admin: AdminClient, group: str, topics: list[str]) -> list[TopicPartition]:
+    """Start the gate, on partitions where it has committed nothing, where Restate's own subscription
+    of the topic had got to: a stack upgraded from reading the public topics directly goes on from
+    there instead of copying (and running) their history again. Returns the positions it set."""
+    adopted: list[TopicPartition] = []
+    metadata = admin.list_topics(timeout=TIMEOUT_S).topics
+    for topic in topics:
+        if topic not in metadata:
+            continue
+        partitions = [TopicPartition(topic, p) for p in sorted(metadata[topic].partitions)]
+        mine = _committed(admin, group, partitions)
+        earlier = _committed(admin, subscription_group(topic), partitions)
+        adopted += [TopicPartition(topic, p, earlier[p]) for p in earlier if earlier[p] >= 0 and mine.get(p, -1) < 0]
+    if adopted:
+        admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, adopted)])[group].result()
+        log.info("gate starts where the subscriptions had got to", positions=[_coordinates(tp) for tp in adopted])
+    return adopted
+
+
+def _committed(admin: AdminClient, group: str, partitions: list[TopicPartition]) -> dict[int, int]:
+    request = [ConsumerGroupTopicPartitions(group, partitions)]
+    answer = admin.list_consumer_group_offsets(request, request_timeout=TIMEOUT_S)[group].result()
+    return {tp.partition: tp.offset for tp in answer.topic_partitions}
+
+
+def _coordinates(tp: TopicPartition) -> str:
+    return f"{tp.topic}/{tp.partition}/{tp.offset}"
+
+
 class Gate:
     def __init__(self, topics: list[str], transactional_id: str) -> None:
-        settings = get_settings()
-        group = f"agentpipe-{settings.restate_kafka_cluster}-gate"
         self.topics = topics
+        group = gate_group()
+        adopt_positions(AdminClient(client_config()), group, topics)
         self.consumer = Consumer(
             client_config(
                 **{
@@ -72,52 +129,95 @@ class Gate:
                 }
             )
         )
-        self.producer = Producer(client_config(**{"transactional.id": transactional_id, "acks": "all"}))
-        self.producer.init_transactions(30)
+        self.producer = Producer(
+            client_config(
+                **{
+                    "transactional.id": transactional_id,
+                    "acks": "all",
+                    "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
+                }
+            )
+        )
+        self.producer.init_transactions(TIMEOUT_S)  # aborts what a previous run left open
         self.consumer.subscribe(topics)
 
     def close(self) -> None:
         self.consumer.close()
 
+    def take(self) -> list[Message]:
+        """What is there: waits for one record at most POLL_S, then takes what else is ready."""
+        first = self.consumer.poll(POLL_S)
+        if first is None:
+            return []
+        messages = [first, *self.consumer.consume(BATCH - 1, 0)]
+        for message in messages:
+            if message.error() is not None:
+                log.warning("gate consumer error", error=str(message.error()))
+        return [m for m in messages if m.error() is None]
+
     def run_once(self) -> int:
-        """One transaction: copy or dead-letter up to BATCH records. Returns how many it handled."""
-        messages = [m for m in self.consumer.consume(BATCH, POLL_S) if m.error() is None]
+        """One transaction: copy or dead-letter what is there. Returns how many records it handled."""
+        messages = self.take()
         if not messages:
             return 0
         self.producer.begin_transaction()
         try:
-            for message in messages:
-                self._pass_on(message)
-            positions = self.consumer.position(self.consumer.assignment())
-            self.producer.send_offsets_to_transaction(positions, self.consumer.consumer_group_metadata(), 30)
-            self.producer.commit_transaction(30)
+            refused = sum(self._pass_on(message) for message in messages)
+            self.producer.send_offsets_to_transaction(
+                _next_offsets(messages), self.consumer.consumer_group_metadata(), TIMEOUT_S
+            )
+            self.producer.commit_transaction(TIMEOUT_S)
         except KafkaException as exc:
             error: KafkaError = exc.args[0]
             if error.fatal():
                 raise
-            self.producer.abort_transaction(30)
-            self._rewind()
-            log.warning("gate transaction aborted", error=str(error))
+            self.producer.abort_transaction(TIMEOUT_S)
+            self._rewind(messages)
+            log.warning("gate transaction aborted; its records are read again", error=str(error))
             return 0
+        if refused:
+            log.info("records dead-lettered at the gate", refused=refused, copied=len(messages) - refused)
         return len(messages)
 
-    def _pass_on(self, message: Message) -> None:
+    def _pass_on(self, message: Message) -> bool:
+        """Copy the record to its gated topic, or dead-letter it. True when it was refused."""
         topic, key, value = message.topic() or "", message.key(), message.value()
         source = Source(topic=topic, partition=message.partition(), offset=message.offset())
         why = refusal(topic, key, value)
         if why is None:
-            self.producer.produce(gated_topic(topic), key=key, value=wrap(source, value), partition=source.partition)
-            return
+            # Partitioned by key, not by the original's partition: the public topic may have more.
+            self.producer.produce(gated_topic(topic), key=key, value=wrap(source, value))
+            return False
         letter = DeadLetter.for_payload(
             source, why, value or b"", failed_at=now_rfc3339(), keep_bytes=get_settings().dead_letter_payload_bytes
         )
         self.producer.produce(dead_letters_topic(), key=key, value=json.dumps(letter.model_dump()).encode())
+        return True
 
-    def _rewind(self) -> None:
-        """Back to the committed offsets: the aborted transaction's records are read again."""
-        for tp in self.consumer.committed(self.consumer.assignment(), timeout=10):
-            if tp.offset >= 0:
-                self.consumer.seek(tp)
+    def _rewind(self, messages: list[Message]) -> None:
+        """Back to the first record of the aborted batch on each partition: they are read again."""
+        first: dict[tuple[str, int], int] = {}
+        for m in messages:
+            topic, partition, offset = _at(m)
+            first.setdefault((topic, partition), offset)
+        for (topic, partition), offset in first.items():
+            # A partition no longer ours is skipped: its next owner starts from the committed offset.
+            with contextlib.suppress(KafkaException):
+                self.consumer.seek(TopicPartition(topic, partition, offset))
+
+
+def _at(message: Message) -> tuple[str, int, int]:
+    """A consumed record's topic, partition and offset (always set on what a consumer returns)."""
+    return message.topic() or "", message.partition() or 0, message.offset() or 0
+
+
+def _next_offsets(messages: list[Message]) -> list[TopicPartition]:
+    """The offsets to commit: one past the last record taken on each partition."""
+    last: dict[tuple[str, int], int] = {}
+    for m in messages:
+        topic, partition, offset = _at(m)
+        last[(topic, partition)] = offset
+    return [TopicPartition(topic, partition, offset + 1) for (topic, partition), offset in last.items()]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -125,15 +225,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.parse_args(argv)
     faulthandler.enable()
     configure_logging("topic-gate")
-    cluster = get_settings().restate_kafka_cluster
+    # One gate per Kafka cluster (its transactional id fences an older copy of itself).
+    transactional_id = f"{gate_group()}-0"
     gate: Gate | None = None
     try:
         while True:
             try:
                 if gate is None:
-                    gate = Gate(gated_topics(), transactional_id=f"agentpipe-{cluster}-gate")
+                    gate = Gate(gated_topics(), transactional_id)
+                    log.info("gate running", topics=gate.topics)
                 gate.run_once()
-            except KafkaException as exc:  # fatal: the producer is fenced or broken; start over
+            except KafkaException as exc:  # fenced, broken or the cluster unreachable: start over
                 log.warning("gate restarts", error=str(exc))
                 if gate is not None:
                     gate.close()

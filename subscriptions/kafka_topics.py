@@ -24,7 +24,7 @@ def desired_topics() -> dict[str, int]:
     topics = {topic: settings.request_partitions for topic in request_topics()}
     for topic in [*result_topics(), approval_requests_topic(), approvals_topic(), dead_letters_topic()]:
         topics[topic] = 1 if topic != approvals_topic() else settings.request_partitions
-    for topic in gated_topics():  # a copy keeps its original's partition
+    for topic in gated_topics():
         topics[gated_topic(topic)] = settings.request_partitions
     return topics
 

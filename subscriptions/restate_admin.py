@@ -18,15 +18,17 @@ from subscriptions.desired import Subscription, desired_subscriptions
 
 def subscription_options(subscription: Subscription) -> dict[str, str]:
     """librdkafka options of a subscription: start a new topic from its beginning, in our named group,
-    committing every second so that the ingress guard sees a stalled position soon. Every Restate
-    worker node consumes in that group; a node that dies holds its partitions until the group
-    notices (session timeout), so the timeout is 10 s rather than librdkafka's 45 s."""
+    committing every second (so the backlog `agentpipe status` shows is fresh), and reading only
+    committed records (the gate copies records in transactions). Every Restate worker node consumes in
+    that group; a node that dies holds its partitions until the group notices (session timeout), so
+    the timeout is 10 s rather than librdkafka's 45 s."""
     return {
         "auto.offset.reset": "earliest",
         "group.id": subscription.group_id,
         "auto.commit.interval.ms": "1000",
         "session.timeout.ms": "10000",
         "heartbeat.interval.ms": "3000",
+        "isolation.level": "read_committed",
     }
 
 

@@ -60,7 +60,7 @@ def cmd_cluster(args: argparse.Namespace) -> int:
     )
     out.print(
         table(
-            "backlog on the topics (records the subscriptions have not taken in yet)",
+            "backlog on the topics (records the gate or the subscriptions have not taken in yet)",
             ["topic", "waiting"],
             ([b.topic, "?" if b.waiting is None else f"{b.waiting:,}"] for b in view.backlog),
         )

@@ -29,13 +29,13 @@ def test_status_counts_the_records_a_subscription_has_not_taken_in(stack):
         p.produce(topic, value=b"{}", partition=i % 2)
     assert p.flush(30) == 0
     sub = Subscription(topic, "Nobody", "ingest")
-    [nothing_taken] = topic_backlog(admin, [sub], 10)
+    [nothing_taken] = topic_backlog(admin, [(sub.topic, sub.group_id)], 10)
     assert nothing_taken.waiting == 7 and nothing_taken.problem is None
     # The group takes in three records of partition 0 (of its four).
     consumer = Consumer({**kafka_config(), "group.id": sub.group_id, "enable.auto.commit": False})
     consumer.commit(offsets=[TopicPartition(topic, 0, 3)], asynchronous=False)
     consumer.close()
-    [some_taken] = topic_backlog(admin, [sub], 10)
+    [some_taken] = topic_backlog(admin, [(sub.topic, sub.group_id)], 10)
     assert some_taken.waiting == 4
 
 

@@ -2,14 +2,13 @@
 
 Restate's approvals subscription delivers one key's events one at a time (a Virtual Object keyed by
 the approval id, so that decisions apply in topic order): refused there, each unsigned event cost an
-invocation, and a signed decision behind 1,000 of them applied after 17-20 s. The gate
-(subscriptions/gate.py) refuses them before Restate sees them.
+invocation, and a signed decision behind 1,000 of them applied after 17-20 s (20,000: 480 s). The topic
+gate (subscriptions/gate.py) refuses them before Restate sees them: behind 50,000, 4 s.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import time
 
 from agentpipe.messages import approval_signature
@@ -18,7 +17,7 @@ from agentpipe.topics import approvals_topic, result_topic
 from tests.kafka_io import TopicReader, produce, producer
 from tests.security.test_hostile_records import _pending_approvals
 
-FLOOD = int(os.environ.get("AGENTPIPE_TEST_FLOOD", "1000"))
+FLOOD = 50_000
 APPLIES_WITHIN_S = 10.0
 
 
@@ -33,10 +32,8 @@ def test_a_signed_decision_applies_within_seconds_behind_a_flood_on_its_key(stac
         signature = approval_signature(get_settings().approval_secret, approval_id, "approved")
         produced = time.monotonic()
         produce(approvals_topic(), {**forged, "reviewer": "ops", "signature": signature}, key=approval_id)
-        # Waited out in full, so the flood is spent before the next test.
-        reader.collect(
-            lambda seen: any(r["value"].get("request_id") == request_id for r in seen), timeout=30 + FLOOD * 0.2
-        )
+        # Waited for past the limit, so a slow answer is measured rather than missed.
+        reader.collect(lambda seen: any(r["value"].get("request_id") == request_id for r in seen), timeout=120)
         applied_s = time.monotonic() - produced
     [result] = [r["value"] for r in reader.seen if r["value"].get("request_id") == request_id]
     assert result["status"] == "ok" and result["output"].startswith("approved by ops"), result

@@ -64,7 +64,6 @@ PYTHON_SERVICES = {
     "remote-agents": ("handlers.remote_agents", "remote_agents_port"),
     "init": ("stack.init", None),
     "keys": ("stack.secrets", None),
-    "ingress-guard": ("subscriptions.guard", None),
     "topic-gate": ("subscriptions.gate", None),
 }
 # The front of restate-server's ingress and admin API (stack/front.py): the host reaches Restate through it.
@@ -459,7 +458,7 @@ def test_commands_healthchecks_and_start_order(config, defaults):
         "the offline model listens on 127.0.0.1 by default; other containers need 0.0.0.0"
     )
 
-    for name in SERVICES - ONE_SHOTS - {"ingress-guard", "topic-gate"}:
+    for name in SERVICES - ONE_SHOTS - {"topic-gate"}:
         health = services[name].get("healthcheck", {})
         assert health.get("test") and not health.get("disable"), f"{name} needs a healthcheck"
 
@@ -472,7 +471,7 @@ def test_commands_healthchecks_and_start_order(config, defaults):
         assert str(services[one_shot].get("restart", "no")) == "no", f"{one_shot} is a one-shot"
     for name in ("restate", "agent-service", "remote-agents"):
         assert waits_for(name).get("keys") == "service_completed_successfully", f"{name} needs the identity keys"
-    assert waits_for("ingress-guard") == {"init": "service_completed_successfully"}
+    assert waits_for("topic-gate") == {"init": "service_completed_successfully"}
     restate_test = " ".join(services["restate"]["healthcheck"]["test"])
     assert f":{defaults.restate_admin_port}/health" in restate_test
     assert f":{defaults.restate_ingress_port}/restate/health" in restate_test

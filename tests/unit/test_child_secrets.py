@@ -35,6 +35,6 @@ def test_only_the_services_that_use_a_secret_get_it(secret_environment, tmp_path
             assert has == {APPROVAL}, name
         elif name == "remote-agents":
             assert has == {API}, name
-        else:  # Kafka, restate-server, nginx, the offline model, the ingress guard
+        else:  # Kafka, restate-server, nginx, the offline model
             assert not has, name
     assert any(n.startswith("agent-service") for n in seen) and "remote-agents" in seen

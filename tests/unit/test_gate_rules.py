@@ -64,3 +64,10 @@ def test_only_a_signed_decision_passes(approval_key):
     assert "64 hex characters" in (event("é" * 64) or "")
     assert "is not the approval id" in (event(signed, key=b"approval-2") or "")
     assert "nested too deeply" in (refusal(approvals_topic(), b"a", b"[" * 5000 + b"]" * 5000) or "")
+
+
+def test_a_record_too_large_for_its_gated_copy_is_refused():
+    # Only a topic made with a larger max.message.bytes than the pipeline's holds one.
+    limit = get_settings().kafka_max_message_bytes
+    assert refusal(request_topic("chat"), b"s", b"x" * (limit - 1)) is None
+    assert "more than the" in (refusal(request_topic("chat"), b"s", b"x" * limit) or "")

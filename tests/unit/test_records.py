@@ -26,7 +26,7 @@ from handlers.intake import (
     record_source,
 )
 from handlers.tool_routing import ToolRoutingRequest
-from subscriptions.guard import undeliverable
+from subscriptions.gate import undeliverable
 from tests.security.test_hostile_records import DEAD_LETTER, OK, request_cases
 
 LIMIT = 1024
@@ -295,15 +295,15 @@ def _catalogue_names() -> list[str]:
 
 @pytest.mark.parametrize("name", _catalogue_names())
 def test_the_hostile_record_catalogue(name):
-    """What the intake (or, for a key Restate cannot take, the ingress guard) makes of each record."""
+    """What the intake (or, for a key Restate cannot take, the topic gate) makes of each record."""
     case = next(case for case in request_cases() if case.name == name)
     key = case.key if case.key is not None else b"session-1"
     keyed = case.pattern == "chat"
 
     def outcome() -> str:
-        guard = undeliverable(key, case.value, keyed=True) if keyed else None  # it watches keyed topics only
-        if guard:
-            raise RejectedRecord(guard)
+        gate = undeliverable(key, case.value) if keyed else None  # it reads the keyed topics only
+        if gate:
+            raise RejectedRecord(gate)
         headers = headers_of(SOURCE, key)
         if keyed:
             check_session_key(record_key(headers))

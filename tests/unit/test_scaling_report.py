@@ -45,7 +45,7 @@ def test_processes_are_summed_per_kind():
         "kafka",
     ]
     assert scaling.kind_of("balancer/4242") == scaling.kind_of("balancer") == "nginx"
-    assert scaling.kind_of("ingress-guard") == scaling.kind_of("supervisor") == "rest-of-stack"
+    assert scaling.kind_of("topic-gate") == scaling.kind_of("supervisor") == "rest-of-stack"
     resources = {
         "system_cpu_pct": 190.0,
         "agent-service-1": {"cpu_mean_pct": 30.0, "rss_max_mb": 90.0, "rss_mean_mb": 80.0},
