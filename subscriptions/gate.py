@@ -49,6 +49,9 @@ log = get_logger("topic-gate")
 BATCH = 500  # records per transaction at most
 POLL_S = 0.2
 TIMEOUT_S = 30.0
+# The group coordinator of a broker that has just started (or created __consumer_offsets) may leave an
+# offsets request unanswered; the gate asks again after a short wait instead of a long one.
+ADMIN_TIMEOUT_S = 3.0
 # An open transaction holds back every read_committed reader of its partitions; one left by a gate
 # that died and does not come back is aborted by the broker after this long (librdkafka: 60 s).
 TRANSACTION_TIMEOUT_MS = 15_000
@@ -90,7 +93,7 @@ def adopt_positions(admin: AdminClient, group: str, topics: list[str]) -> list[T
     of the topic had got to: a stack upgraded from reading the public topics directly goes on from
     there instead of copying (and running) their history again. Returns the positions it set."""
     adopted: list[TopicPartition] = []
-    metadata = admin.list_topics(timeout=TIMEOUT_S).topics
+    metadata = admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics
     for topic in topics:
         if topic not in metadata:
             continue
@@ -99,14 +102,15 @@ def adopt_positions(admin: AdminClient, group: str, topics: list[str]) -> list[T
         earlier = _committed(admin, subscription_group(topic), partitions)
         adopted += [TopicPartition(topic, p, earlier[p]) for p in earlier if earlier[p] >= 0 and mine.get(p, -1) < 0]
     if adopted:
-        admin.alter_consumer_group_offsets([ConsumerGroupTopicPartitions(group, adopted)])[group].result()
+        request = [ConsumerGroupTopicPartitions(group, adopted)]
+        admin.alter_consumer_group_offsets(request, request_timeout=ADMIN_TIMEOUT_S)[group].result()
         log.info("gate starts where the subscriptions had got to", positions=[_coordinates(tp) for tp in adopted])
     return adopted
 
 
 def _committed(admin: AdminClient, group: str, partitions: list[TopicPartition]) -> dict[int, int]:
     request = [ConsumerGroupTopicPartitions(group, partitions)]
-    answer = admin.list_consumer_group_offsets(request, request_timeout=TIMEOUT_S)[group].result()
+    answer = admin.list_consumer_group_offsets(request, request_timeout=ADMIN_TIMEOUT_S)[group].result()
     return {tp.partition: tp.offset for tp in answer.topic_partitions}
 
 
@@ -115,7 +119,7 @@ def _coordinates(tp: TopicPartition) -> str:
 
 
 class Gate:
-    def __init__(self, topics: list[str], transactional_id: str) -> None:
+    def __init__(self, topics: list[str], instance: str) -> None:
         self.topics = topics
         group = gate_group()
         adopt_positions(AdminClient(client_config()), group, topics)
@@ -123,6 +127,10 @@ class Gate:
             client_config(
                 **{
                     "group.id": group,
+                    # Static membership: a gate that restarts (or crashes and is restarted) takes its
+                    # partitions back at once; a new member would wait for the old one's session to expire.
+                    "group.instance.id": instance,
+                    "session.timeout.ms": 10_000,
                     "enable.auto.commit": False,
                     "auto.offset.reset": "earliest",
                     "isolation.level": "read_committed",
@@ -132,7 +140,7 @@ class Gate:
         self.producer = Producer(
             client_config(
                 **{
-                    "transactional.id": transactional_id,
+                    "transactional.id": instance,
                     "acks": "all",
                     "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
                 }
@@ -225,14 +233,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.parse_args(argv)
     faulthandler.enable()
     configure_logging("topic-gate")
-    # One gate per Kafka cluster (its transactional id fences an older copy of itself).
-    transactional_id = f"{gate_group()}-0"
+    # One gate per Kafka cluster: its transactional id fences an older copy of itself.
+    instance = f"{gate_group()}-0"
     gate: Gate | None = None
     try:
         while True:
             try:
                 if gate is None:
-                    gate = Gate(gated_topics(), transactional_id)
+                    gate = Gate(gated_topics(), instance)
                     log.info("gate running", topics=gate.topics)
                 gate.run_once()
             except KafkaException as exc:  # fenced, broken or the cluster unreachable: start over
