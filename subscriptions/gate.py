@@ -25,14 +25,12 @@ import time
 
 from confluent_kafka import (
     Consumer,
-    ConsumerGroupTopicPartitions,
     KafkaError,
     KafkaException,
     Message,
     Producer,
     TopicPartition,
 )
-from confluent_kafka.admin import AdminClient
 
 from agentpipe.approval_records import parse_approval_event
 from agentpipe.gated import gated_topic, wrap
@@ -49,9 +47,6 @@ log = get_logger("topic-gate")
 BATCH = 500  # records per transaction at most
 POLL_S = 0.2
 TIMEOUT_S = 30.0
-# The group coordinator of a broker that has just started (or created __consumer_offsets) may leave an
-# offsets request unanswered; the gate asks again after a short wait instead of a long one.
-ADMIN_TIMEOUT_S = 3.0
 # An open transaction holds back every read_committed reader of its partitions; one left by a gate
 # that died and does not come back is aborted by the broker after this long (librdkafka: 60 s).
 TRANSACTION_TIMEOUT_MS = 15_000
@@ -88,41 +83,37 @@ def refusal(topic: str, key: bytes | None, value: bytes | None) -> str | None:
     return f"{problem} (approval {event.approval_id!r})" if problem else None
 
 
-def adopt_positions(admin: AdminClient, group: str, topics: list[str]) -> list[TopicPartition]:
-    """Start the gate, on partitions where it has committed nothing, where Restate's own subscription
-    of the topic had got to: a stack upgraded from reading the public topics directly goes on from
-    there instead of copying (and running) their history again. Returns the positions it set."""
-    adopted: list[TopicPartition] = []
-    metadata = admin.list_topics(timeout=ADMIN_TIMEOUT_S).topics
+def inherited_positions(consumer: Consumer, topics: list[str]) -> dict[tuple[str, int], int]:
+    """Where the gate starts on partitions it has committed nothing on: where Restate's own subscription
+    of the topic had got to, so a stack upgraded from reading the public topics directly goes on from
+    there instead of copying (and running) their history again. ``consumer`` is in the gate's group."""
+    metadata = consumer.list_topics(timeout=TIMEOUT_S).topics
+    start_at: dict[tuple[str, int], int] = {}
     for topic in topics:
         if topic not in metadata:
             continue
         partitions = [TopicPartition(topic, p) for p in sorted(metadata[topic].partitions)]
-        mine = _committed(admin, group, partitions)
-        earlier = _committed(admin, subscription_group(topic), partitions)
-        adopted += [TopicPartition(topic, p, earlier[p]) for p in earlier if earlier[p] >= 0 and mine.get(p, -1) < 0]
-    if adopted:
-        request = [ConsumerGroupTopicPartitions(group, adopted)]
-        admin.alter_consumer_group_offsets(request, request_timeout=ADMIN_TIMEOUT_S)[group].result()
-        log.info("gate starts where the subscriptions had got to", positions=[_coordinates(tp) for tp in adopted])
-    return adopted
+        mine = {tp.partition: tp.offset for tp in consumer.committed(partitions, timeout=TIMEOUT_S)}
+        missing = [tp for tp in partitions if mine.get(tp.partition, -1) < 0]
+        if missing:
+            earlier = committed_by(subscription_group(topic), missing)
+            start_at.update({(topic, p): offset for p, offset in earlier.items() if offset >= 0})
+    return start_at
 
 
-def _committed(admin: AdminClient, group: str, partitions: list[TopicPartition]) -> dict[int, int]:
-    request = [ConsumerGroupTopicPartitions(group, partitions)]
-    answer = admin.list_consumer_group_offsets(request, request_timeout=ADMIN_TIMEOUT_S)[group].result()
-    return {tp.partition: tp.offset for tp in answer.topic_partitions}
-
-
-def _coordinates(tp: TopicPartition) -> str:
-    return f"{tp.topic}/{tp.partition}/{tp.offset}"
+def committed_by(group: str, partitions: list[TopicPartition]) -> dict[int, int]:
+    """The offsets ``group`` committed, read without joining it (so its members are not disturbed)."""
+    reader = Consumer(client_config(**{"group.id": group, "enable.auto.commit": False}))
+    try:
+        return {tp.partition: tp.offset for tp in reader.committed(partitions, timeout=TIMEOUT_S)}
+    finally:
+        reader.close()
 
 
 class Gate:
     def __init__(self, topics: list[str], instance: str) -> None:
         self.topics = topics
         group = gate_group()
-        adopt_positions(AdminClient(client_config()), group, topics)
         self.consumer = Consumer(
             client_config(
                 **{
@@ -146,8 +137,22 @@ class Gate:
                 }
             )
         )
-        self.producer.init_transactions(TIMEOUT_S)  # aborts what a previous run left open
-        self.consumer.subscribe(topics)
+        try:
+            self.producer.init_transactions(TIMEOUT_S)  # aborts what a previous run left open
+            self.start_at = inherited_positions(self.consumer, topics)
+        except BaseException:
+            self.consumer.close()
+            raise
+        if self.start_at:
+            log.info("gate starts where the subscriptions had got to", positions=sorted(self.start_at.items()))
+        self.consumer.subscribe(topics, on_assign=self._on_assign)
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            inherited = self.start_at.get((tp.topic, tp.partition))
+            if inherited is not None:
+                tp.offset = inherited
+        consumer.assign(partitions)
 
     def close(self) -> None:
         self.consumer.close()
@@ -171,10 +176,11 @@ class Gate:
         self.producer.begin_transaction()
         try:
             refused = sum(self._pass_on(message) for message in messages)
-            self.producer.send_offsets_to_transaction(
-                _next_offsets(messages), self.consumer.consumer_group_metadata(), TIMEOUT_S
-            )
+            offsets = _next_offsets(messages)
+            self.producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), TIMEOUT_S)
             self.producer.commit_transaction(TIMEOUT_S)
+            for tp in offsets:  # from now on the gate's own offset says where it is
+                self.start_at.pop((tp.topic, tp.partition), None)
         except KafkaException as exc:
             error: KafkaError = exc.args[0]
             if error.fatal():
@@ -243,8 +249,8 @@ def main(argv: list[str] | None = None) -> int:
                     gate = Gate(gated_topics(), instance)
                     log.info("gate running", topics=gate.topics)
                 gate.run_once()
-            except KafkaException as exc:  # fenced, broken or the cluster unreachable: start over
-                log.warning("gate restarts", error=str(exc))
+            except Exception as exc:  # fenced, broken, the cluster unreachable or a bug: start over
+                log.warning("gate restarts", error=str(exc), exc_info=not isinstance(exc, KafkaException))
                 if gate is not None:
                     gate.close()
                 gate = None

@@ -3,12 +3,12 @@ the public topics, so their history is neither copied nor run again (subscriptio
 
 from __future__ import annotations
 
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Consumer, TopicPartition
 
 from agentpipe.kafka_publisher import client_config
 from subscriptions.desired import subscription_group
-from subscriptions.gate import adopt_positions
+from subscriptions.gate import inherited_positions
+from subscriptions.kafka_topics import create_topics
 from tests.kafka_io import new_id
 
 
@@ -18,23 +18,18 @@ def _commit(group: str, *positions: TopicPartition) -> None:
     consumer.close()
 
 
-def _committed(admin: AdminClient, group: str, topic: str) -> dict[int, int]:
-    request = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p) for p in range(3)])]
-    answer = admin.list_consumer_group_offsets(request)[group].result()
-    return {tp.partition: tp.offset for tp in answer.topic_partitions if tp.offset >= 0}
-
-
 def test_the_gate_takes_over_the_subscriptions_positions_once(stack):
-    admin = AdminClient(client_config())
-    topic, gate = new_id("public-topic"), new_id("gate-group")
-    admin.create_topics([NewTopic(topic, num_partitions=3, replication_factor=1)])[topic].result(30)
+    topic, gate_group = new_id("public-topic"), new_id("gate-group")
+    create_topics({topic: 3})  # and waits until its partitions have leaders
     # Restate's subscription had taken in 5 records of partition 0 and 2 of partition 1, none of 2;
     # the gate had already made its own way on partition 1.
     _commit(subscription_group(topic), TopicPartition(topic, 0, 5), TopicPartition(topic, 1, 2))
-    _commit(gate, TopicPartition(topic, 1, 9))
-
-    adopted = adopt_positions(admin, gate, [topic])
-
-    assert [(tp.partition, tp.offset) for tp in adopted] == [(0, 5)]
-    assert _committed(admin, gate, topic) == {0: 5, 1: 9}  # partition 2: from the start, as on a new stack
-    assert adopt_positions(admin, gate, [topic]) == []  # the second start changes nothing
+    _commit(gate_group, TopicPartition(topic, 1, 9))
+    gate = Consumer(client_config(**{"group.id": gate_group, "enable.auto.commit": False}))
+    try:
+        # Partition 1 keeps the gate's own offset; partition 2 starts from the beginning, as on a new stack.
+        assert inherited_positions(gate, [topic]) == {(topic, 0): 5}
+        gate.commit(offsets=[TopicPartition(topic, 0, 6)], asynchronous=False)  # its first transaction
+        assert inherited_positions(gate, [topic]) == {}  # the next start changes nothing
+    finally:
+        gate.close()
