@@ -21,7 +21,11 @@ import argparse
 import contextlib
 import faulthandler
 import json
+import os
+import sys
+import threading
 import time
+from collections.abc import Iterator
 
 from confluent_kafka import (
     Consumer,
@@ -47,6 +51,10 @@ log = get_logger("topic-gate")
 BATCH = 500  # records per transaction at most
 POLL_S = 0.2
 TIMEOUT_S = 30.0
+# Each transactional call is given TXN_CALL_S; one still blocked after STALLED_S never returns.
+TXN_CALL_S = 10.0
+STALLED_S = 15.0
+STALLED_EXIT_CODE = 75  # EX_TEMPFAIL: start it again
 # An open transaction holds back every read_committed reader of its partitions; one left by a gate
 # that died and does not come back is aborted by the broker after this long (librdkafka: 60 s).
 TRANSACTION_TIMEOUT_MS = 15_000
@@ -110,9 +118,45 @@ def committed_by(group: str, partitions: list[TopicPartition]) -> dict[int, int]
         reader.close()
 
 
+class Watchdog:
+    """Ends the process when a transactional call blocks past STALLED_S.
+
+    librdkafka's send_offsets_to_transaction can block for good, whatever its timeout, once the group
+    coordinator's broker has restarted (confluentinc/librdkafka#5456, #5511; seen here with 2.16: the
+    gate stopped copying after a broker restart). Nothing in-process unblocks it, so the gate exits and
+    its supervisor (the local stack's, compose's restart policy, a Deployment) starts it again; its
+    open transaction is aborted by the next init_transactions, or by the broker after
+    TRANSACTION_TIMEOUT_MS, so nothing is copied twice.
+    """
+
+    def __init__(self, limit_s: float = STALLED_S) -> None:
+        self.limit_s = limit_s
+        self.call: str | None = None
+        self.since = 0.0
+        threading.Thread(target=self._watch, name="gate-watchdog", daemon=True).start()
+
+    @contextlib.contextmanager
+    def watching(self, call: str) -> Iterator[None]:
+        self.call, self.since = call, time.monotonic()
+        try:
+            yield
+        finally:
+            self.call = None
+
+    def _watch(self) -> None:
+        while True:
+            time.sleep(1.0)
+            call = self.call
+            if call is not None and time.monotonic() - self.since > self.limit_s:
+                log.error("gate exits: a transactional call is stuck", call=call, stuck_s=round(self.limit_s))
+                sys.stderr.flush()
+                os._exit(STALLED_EXIT_CODE)
+
+
 class Gate:
-    def __init__(self, topics: list[str], instance: str) -> None:
+    def __init__(self, topics: list[str], instance: str, watchdog: Watchdog) -> None:
         self.topics = topics
+        self.watchdog = watchdog
         group = gate_group()
         self.consumer = Consumer(
             client_config(
@@ -138,7 +182,8 @@ class Gate:
             )
         )
         try:
-            self.producer.init_transactions(TIMEOUT_S)  # aborts what a previous run left open
+            with watchdog.watching("init_transactions"):
+                self.producer.init_transactions(TXN_CALL_S)  # aborts what a previous run left open
             self.start_at = inherited_positions(self.consumer, topics)
         except BaseException:
             self.consumer.close()
@@ -177,15 +222,19 @@ class Gate:
         try:
             refused = sum(self._pass_on(message) for message in messages)
             offsets = _next_offsets(messages)
-            self.producer.send_offsets_to_transaction(offsets, self.consumer.consumer_group_metadata(), TIMEOUT_S)
-            self.producer.commit_transaction(TIMEOUT_S)
+            group = self.consumer.consumer_group_metadata()
+            with self.watchdog.watching("send_offsets_to_transaction"):
+                self.producer.send_offsets_to_transaction(offsets, group, TXN_CALL_S)
+            with self.watchdog.watching("commit_transaction"):
+                self.producer.commit_transaction(TXN_CALL_S)
             for tp in offsets:  # from now on the gate's own offset says where it is
                 self.start_at.pop((tp.topic, tp.partition), None)
         except KafkaException as exc:
             error: KafkaError = exc.args[0]
             if error.fatal():
                 raise
-            self.producer.abort_transaction(TIMEOUT_S)
+            with self.watchdog.watching("abort_transaction"):
+                self.producer.abort_transaction(TXN_CALL_S)
             self._rewind(messages)
             log.warning("gate transaction aborted; its records are read again", error=str(error))
             return 0
@@ -241,12 +290,13 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging("topic-gate")
     # One gate per Kafka cluster: its transactional id fences an older copy of itself.
     instance = f"{gate_group()}-0"
+    watchdog = Watchdog()
     gate: Gate | None = None
     try:
         while True:
             try:
                 if gate is None:
-                    gate = Gate(gated_topics(), instance)
+                    gate = Gate(gated_topics(), instance, watchdog)
                     log.info("gate running", topics=gate.topics)
                 gate.run_once()
             except Exception as exc:  # fenced, broken, the cluster unreachable or a bug: start over

@@ -1,6 +1,7 @@
 """The topic gate killed while chat messages stream through it: each message is copied to the gated
 topic exactly once (its Kafka transactions), answered once, in its session's order, and the gate's
-successor takes over at once (static group membership, not a wait for the dead member's session)."""
+successor takes over at once (static group membership, not a wait for the dead member's session).
+And the broker killed under the gate: it copies again once the broker is back."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from confluent_kafka import Consumer, TopicPartition
 from agentpipe.gated import gated_topic, unwrap
 from agentpipe.kafka_publisher import client_config
 from agentpipe.topics import request_topic
-from tests.kafka_io import new_id, producer, result_reader, results_for
+from tests.kafka_io import new_id, producer, request_and_wait, result_reader, results_for
 from tests.reliability.faults import kill_component, wait_component_back
 
 pytestmark = pytest.mark.slow
@@ -109,3 +110,19 @@ def test_a_gate_killed_mid_stream_copies_each_record_once(stack):
     ours = {coordinates: copies[coordinates] for coordinates in produced.values()}
     assert set(ours.values()) == {1}, {c: n for c, n in ours.items() if n != 1}
     print(f"\ngate killed twice: {len(wanted)} chat messages, each copied once, all answered after {answered_s:.1f}s")
+
+
+# The gate's watchdog (subscriptions/gate.py) gives a stuck transactional call 15 s, then it restarts.
+AFTER_BROKER_RESTART_S = 90.0
+
+
+def test_the_gate_copies_again_after_the_broker_restarts(stack):
+    before = request_and_wait("chat", {"message": "before the broker restarts"}, key=new_id("session"))
+    assert before["status"] == "ok", before
+    wait_component_back("kafka", kill_component("kafka"))
+    started = time.monotonic()
+    after = request_and_wait(
+        "chat", {"message": "after the broker restarts"}, key=new_id("session"), timeout=AFTER_BROKER_RESTART_S
+    )
+    assert after["status"] == "ok", after
+    print(f"\na chat message after a broker restart answered after {time.monotonic() - started:.1f}s")
