@@ -126,7 +126,9 @@ class Watchdog:
     gate stopped copying after a broker restart). Nothing in-process unblocks it, so the gate exits and
     its supervisor (the local stack's, compose's restart policy, a Deployment) starts it again; its
     open transaction is aborted by the next init_transactions, or by the broker after
-    TRANSACTION_TIMEOUT_MS, so nothing is copied twice.
+    TRANSACTION_TIMEOUT_MS, so nothing is copied twice. A gate that saw every broker go away starts
+    again with new clients before it gets there (``Gate.lost_brokers``); this is for the rest, e.g.
+    the coordinator's broker of a cluster replaced.
     """
 
     def __init__(self, limit_s: float = STALLED_S) -> None:
@@ -157,6 +159,7 @@ class Gate:
     def __init__(self, topics: list[str], instance: str, watchdog: Watchdog) -> None:
         self.topics = topics
         self.watchdog = watchdog
+        self.lost_brokers = False
         group = gate_group()
         self.consumer = Consumer(
             client_config(
@@ -169,6 +172,7 @@ class Gate:
                     "enable.auto.commit": False,
                     "auto.offset.reset": "earliest",
                     "isolation.level": "read_committed",
+                    "error_cb": self._on_error,
                 }
             )
         )
@@ -178,6 +182,7 @@ class Gate:
                     "transactional.id": instance,
                     "acks": "all",
                     "transaction.timeout.ms": TRANSACTION_TIMEOUT_MS,
+                    "error_cb": self._on_error,
                 }
             )
         )
@@ -199,11 +204,20 @@ class Gate:
                 tp.offset = inherited
         consumer.assign(partitions)
 
+    def _on_error(self, error: KafkaError) -> None:
+        # After every broker was gone, librdkafka may keep a coordinator it will never look up again,
+        # and the next send_offsets_to_transaction blocks for good (see Watchdog): new clients are
+        # cheaper than that wait.
+        if error.code() == KafkaError._ALL_BROKERS_DOWN:
+            self.lost_brokers = True
+
     def close(self) -> None:
-        self.consumer.close()
+        with self.watchdog.watching("consumer close"):  # with no broker to answer, it may wait long
+            self.consumer.close()
 
     def take(self) -> list[Message]:
         """What is there: waits for one record at most POLL_S, then takes what else is ready."""
+        self.producer.poll(0)  # serves its error callback
         first = self.consumer.poll(POLL_S)
         if first is None:
             return []
@@ -299,6 +313,10 @@ def main(argv: list[str] | None = None) -> int:
                     gate = Gate(gated_topics(), instance, watchdog)
                     log.info("gate running", topics=gate.topics)
                 gate.run_once()
+                if gate.lost_brokers:
+                    log.info("every broker was unreachable: the gate starts again with new clients")
+                    gate.close()
+                    gate = None
             except Exception as exc:  # fenced, broken, the cluster unreachable or a bug: start over
                 log.warning("gate restarts", error=str(exc), exc_info=not isinstance(exc, KafkaException))
                 if gate is not None:
