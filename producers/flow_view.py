@@ -10,11 +10,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 from pydantic import ValidationError
 
 from agentpipe.flow import BUDGET_STATE, PROVIDER_BUDGET, BudgetState
+from producers.broker import kafka_config
 from producers.restate_sql import query, sql_literal
 
 
@@ -56,9 +57,7 @@ def topic_backlog(admin: AdminClient, readers: list[tuple[str, str]], timeout: f
             if metadata.error is not None:
                 raise KafkaException(metadata.error)
             partitions = [TopicPartition(topic, p) for p in sorted(metadata.partitions)]
-            request = [ConsumerGroupTopicPartitions(group, partitions)]
-            committed = admin.list_consumer_group_offsets(request, request_timeout=timeout)[group].result()
-            at = {tp.partition: tp.offset for tp in committed.topic_partitions}
+            at = _committed(group, partitions, timeout)
             ends = _offsets(admin, partitions, OffsetSpec.latest(), timeout)
             starts = _offsets(admin, partitions, OffsetSpec.earliest(), timeout)
             waiting = sum(ends[p] - max(at.get(p, -1), starts[p]) for p in ends)
@@ -66,6 +65,19 @@ def topic_backlog(admin: AdminClient, readers: list[tuple[str, str]], timeout: f
         except KafkaException as exc:
             backlog.append(TopicBacklog(topic, group, None, str(exc.args[0])))
     return backlog
+
+
+def _committed(group: str, partitions: list[TopicPartition], timeout: float) -> dict[int, int]:
+    """The group's committed offsets, read through a consumer of the group that does not join it.
+
+    Not the admin client's list_consumer_group_offsets: librdkafka 2.16 crashed the process (SIGSEGV
+    in rd_kafka_cgrp_op from rd_kafka_handle_OffsetFetch) on its answer while a new cluster's group
+    coordinators were still loading."""
+    reader = Consumer({**kafka_config(), "group.id": group, "enable.auto.commit": False})
+    try:
+        return {tp.partition: tp.offset for tp in reader.committed(partitions, timeout=timeout)}
+    finally:
+        reader.close()
 
 
 def _offsets(admin: AdminClient, partitions: list[TopicPartition], spec: OffsetSpec, timeout: float) -> dict[int, int]:
