@@ -1,6 +1,7 @@
 """What the cluster looks like now: Restate nodes, Kafka brokers and partition leaders, which
 Restate node consumes which partitions of each subscription's consumer group, and where the
-backlog waits (on the topics, and in the provider budgets: producers/flow_view.py).
+backlog waits (on the topics and in the provider budgets: producers/flow_view.py; inside Restate,
+invocations not started yet: producers/restate_queue.py).
 
 Read-only, from the outside: the admin API and ingress health of each Restate node, the
 brokers' metadata, the consumer groups of the subscriptions (subscriptions/desired.py) and
@@ -19,6 +20,7 @@ from agentpipe.settings import CLUSTER_SIZE, get_settings
 from producers.broker import kafka_config
 from producers.errors import ClientError
 from producers.flow_view import BudgetView, TopicBacklog, budgets, topic_backlog
+from producers.restate_queue import WaitingInvocations, waiting_invocations
 from stack.components import http_ok
 from subscriptions.desired import desired_subscriptions, topic_readers
 
@@ -63,6 +65,7 @@ class ClusterView:
     groups: list[GroupAssignment] = field(default_factory=list)
     backlog: list[TopicBacklog] = field(default_factory=list)
     budgets: list[BudgetView] = field(default_factory=list)
+    waiting: list[WaitingInvocations] = field(default_factory=list)  # inside Restate, not started yet
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -162,10 +165,18 @@ def budget_view(view: ClusterView) -> None:
         view.problems.append(f"provider budgets could not be read: {exc}")
 
 
+def waiting_view(view: ClusterView) -> None:
+    try:
+        view.waiting = waiting_invocations()
+    except ClientError as exc:
+        view.problems.append(f"invocations waiting in Restate could not be read: {exc}")
+
+
 def cluster_view(timeout: float = 5.0) -> ClusterView:
     settings = get_settings()
     topology = settings.topology or "single"
     view = ClusterView(topology, restate_nodes(), {}, CLUSTER_SIZE if topology == "cluster" else 1)
     kafka_view(view, timeout)
     budget_view(view)
+    waiting_view(view)
     return view

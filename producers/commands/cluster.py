@@ -65,6 +65,14 @@ def cmd_cluster(args: argparse.Namespace) -> int:
             ([b.topic, "?" if b.waiting is None else f"{b.waiting:,}"] for b in view.backlog),
         )
     )
+    if view.waiting:
+        out.print(
+            table(
+                "backlog in Restate (invocations not started yet: above capacity, records wait here)",
+                ["service/handler", "waiting for a slot", "behind their object's current one"],
+                ([f"{w.service}/{w.handler}", f"{w.ready:,}", f"{w.inboxed:,}"] for w in view.waiting),
+            )
+        )
     if view.budgets:
         out.print(
             table(

@@ -17,7 +17,7 @@ from producers.flow_view import topic_backlog
 from subscriptions.desired import Subscription
 from tests.cli.cli_run import agentpipe, json_lines
 from tests.conftest import QUEUED_MODEL, QUEUED_RPM
-from tests.kafka_io import new_id, producer
+from tests.kafka_io import new_id, producer, result_reader, wait_for_results
 
 
 def test_status_counts_the_records_a_subscription_has_not_taken_in(stack):
@@ -83,3 +83,33 @@ def test_status_shows_the_requests_waiting_in_a_models_budget(stack):
         assert proc.returncode == 1 and "waits for its model's budget" in proc.stderr
     finally:
         control.set_limits(None, model=QUEUED_MODEL)
+
+
+def test_status_shows_the_requests_waiting_in_restate_above_capacity(stack):
+    """Above capacity a backlog waits in Restate (invocations not started yet), not on the topic:
+    status counts them per service and handler, and every request still ends ok."""
+    control = OfflineModelControl(get_settings().offline_model_url)
+    control.set_latency(300)  # three calls of 0.3 s each: far more requests than invoker slots
+    try:
+        with result_reader("chaining") as reader:
+            p = producer()
+            ids = [new_id("over") for _ in range(300)]
+            for request_id in ids:
+                p.produce(request_topic("chaining"), value=json.dumps({"request_id": request_id}).encode())
+            assert p.flush(30) == 0
+            deadline = time.monotonic() + 30
+            while True:
+                proc = agentpipe("status", "--json")
+                assert proc.returncode == 0, proc.stderr
+                [view] = json_lines(proc.stdout)
+                waiting = {f"{w['service']}/{w['handler']}": w["ready"] for w in view["waiting"]}
+                if waiting.get("RequestIds/chaining", 0) + waiting.get("CallChainingService/ingest", 0) >= 50:
+                    break
+                assert time.monotonic() < deadline, f"no backlog seen in Restate: {view['waiting']}"
+                time.sleep(0.3)
+            results = wait_for_results("chaining", ids, reader, timeout=180)
+    finally:
+        control.set_latency(0)
+    assert {r["value"]["status"] for r in results.values()} == {"ok"}
+    [drained] = json_lines(agentpipe("status", "--json").stdout)
+    assert not [w for w in drained["waiting"] if w["service"] in ("RequestIds", "CallChainingService")], drained
