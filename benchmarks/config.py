@@ -55,6 +55,8 @@ class BenchConfig:
     overload: list[float] = field(default_factory=list)
     # A backlog of this many chaining requests against a provider limited to limited_rate calls/s (0: none).
     limited: int = 0
+    # A batch of this many chaining requests produced at once, no provider limit (0: none).
+    batch: int = 0
     limited_rate: float = 30.0
     label: str = ""
     compare: Path | None = None
@@ -225,6 +227,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--limited-rate", type=float, help=f"calls a second the limited model takes (default {d.limited_rate:g})"
     )
+    parser.add_argument(
+        "--batch",
+        type=int,
+        metavar="N",
+        help="N chaining requests produced at once with no provider limit, as a replay does: drain rate "
+        "against the closed-loop capacity, memory per quarter of the drain (0 skips; default 0)",
+    )
     parser.add_argument("--profile-seconds", type=float, help="py-spy sampling time (0 skips profiling)")
     parser.add_argument("--profile-latency", type=float, help="model latency (ms) while profiling")
     parser.add_argument(
@@ -271,6 +280,7 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
         "profile_latency",
         "overload",
         "limited",
+        "batch",
         "limited_rate",
         "label",
         "compare",

@@ -7,6 +7,9 @@
   second at the model, and the chat messages' latency.
 - Overload: the pipeline's open loop at multiples of its own closed-loop throughput, measured just
   before in the same run (goodput, p99, memory).
+- A batch at once: a replay-sized backlog of chaining requests produced at once with no provider
+  limit, so only the machine paces it. Measured: the drain rate against the closed-loop capacity,
+  and the processes' memory per quarter of the drain (whether it levels off while the backlog waits).
 
 The limited model must be one the stack allows (AGENTPIPE_ALLOWED_MODELS); with a budget configured
 for it (AGENTPIPE_LLM_BUDGETS) the backlog waits for its budget from the first record, without one
@@ -20,7 +23,7 @@ import time
 from typing import Any
 
 from agentpipe.topics import request_topic, result_topic
-from benchmarks import load
+from benchmarks import load, monitor
 from offline_model.client import OfflineModelControl
 from producers.errors import ClientError
 from producers.flow_view import budgets
@@ -160,6 +163,91 @@ def limited_section(f: dict[str, Any]) -> list[str]:
         f"{chat['p50_ms']} / {chat['p99_ms']} / {chat['max_ms']} ms |",
         "",
     ]
+
+
+async def batch_drain(
+    watcher: load.ResultWatcher,
+    sampler: monitor.ProcessSampler,
+    run_id: str,
+    count: int,
+    body: dict[str, Any],
+    capacity: float | None,
+) -> dict[str, Any]:
+    """``count`` chaining requests produced at once; drained at whatever rate the pipeline keeps."""
+    target = load.KafkaTarget("batch", request_topic("chaining"), result_topic("chaining"))
+    bound = 120 + 3 * count / (capacity or 10)  # three times the drain a healthy pipeline needs
+    try:
+        run = await load.burst(
+            target,
+            watcher,
+            {**body, "priority": "batch"},
+            count=count,
+            id_prefix=f"bench-{run_id}-batch",
+            request_timeout=bound,
+        )
+    finally:
+        await target.close()
+    started = run.window[0]
+    done = sorted(o.done for o in run.outcomes if o.done is not None)
+    drained = (done[-1] - started) if done else None
+    quarters = []
+    if drained:
+        for q in range(4):
+            start, end = started + drained * q / 4, started + drained * (q + 1) / 4
+            summary = sampler.summary(start, end)
+            quarters.append(
+                {
+                    name: (summary.get(name) or {}).get("rss_max_mb")
+                    for name in ("agent-service", "restate", "kafka", "offline-model")
+                }
+            )
+    statuses: dict[str, int] = {}
+    for o in run.outcomes:
+        statuses[o.status or "none"] = statuses.get(o.status or "none", 0) + 1
+    resources = sampler.summary(started, started + (drained or 0))
+    rate = round(len(done) / drained, 1) if drained else None
+    return {
+        "requests": count,
+        "statuses": statuses,
+        "drained_s": None if drained is None else round(drained, 1),
+        "drain_rps": rate,
+        "capacity_rps": capacity,
+        "rss_max_mb_per_quarter": quarters,
+        "cpu_mean_pct": {
+            name: (resources.get(name) or {}).get("cpu_mean_pct") for name in ("agent-service", "restate")
+        },
+    }
+
+
+def batch_section(b: dict[str, Any]) -> list[str]:
+    capacity, rate = b["capacity_rps"], b["drain_rps"]
+    share = f"{rate / capacity:.0%}" if capacity and rate else "-"
+    ok = ", ".join(f"{n:,} {s}" for s, n in sorted(b["statuses"].items()))
+    lines = [
+        f"## A batch at once ({b['requests']:,} chaining requests produced together, no provider limit)",
+        "",
+        "As a replay puts a topic's range back at once: the backlog waits in Restate (invocations not "
+        "started yet, `agentpipe status`) and drains at what the machine does.",
+        "",
+        "| measure | value |",
+        "|---|---:|",
+        f"| results | {ok} |",
+        f"| drain time (first produced → last result) | {b['drained_s']} s |",
+        f"| drain rate | {rate} req/s |",
+        f"| closed-loop capacity, same run | {capacity} req/s |",
+        f"| drain rate / capacity | {share} |",
+        "",
+        "Memory while it drained (RSS max per quarter of the drain, MB):",
+        "",
+        "| quarter | agent service | restate | kafka | offline model |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for i, q in enumerate(b["rss_max_mb_per_quarter"], start=1):
+        lines.append(
+            f"| {i} | {q.get('agent-service', '-')} | {q.get('restate', '-')} | {q.get('kafka', '-')} "
+            f"| {q.get('offline-model', '-')} |"
+        )
+    return [*lines, ""]
 
 
 def overload_section(runs: list[dict[str, Any]]) -> list[str]:

@@ -407,6 +407,8 @@ def markdown(data: dict) -> str:
     lines += flow.overload_section(data["runs"])
     if data.get("limited"):
         lines += flow.limited_section(data["limited"])
+    if data.get("batch"):
+        lines += flow.batch_section(data["batch"])
     if data.get("overhead"):
         o = data["overhead"]
         lines += [

@@ -54,6 +54,22 @@ def request_body(pattern: str) -> dict:
     return {"message": prompts.EXAMPLE_REPORT} if pattern == "chaining" else {}
 
 
+def closed_capacity(runs: list[dict], latency: float) -> float | None:
+    """The pipeline's closed-loop throughput at ``latency`` in this run (None: not measured)."""
+    closed = next(
+        (
+            r
+            for r in runs
+            if r["variant"] == "restate-kafka" and r["mode"] == "closed" and r["model_latency_ms"] == latency
+        ),
+        None,
+    )
+    summary = closed["summary"] if closed else {}
+    # Results seen in the window; a window too short to see any (a --quick run's cold first run)
+    # falls back on what completed over it.
+    return summary.get("throughput_rps") or round(summary.get("ok", 0) / summary.get("window_s", 1.0), 1) or None
+
+
 class Bench:
     def __init__(
         self,
@@ -187,18 +203,7 @@ class Bench:
 
     async def overload(self, latency: float, runs: list[dict]) -> list[dict]:
         """The pipeline's open loop at the configured multiples of its closed-loop throughput at ``latency``."""
-        closed = next(
-            (
-                r
-                for r in runs
-                if r["variant"] == "restate-kafka" and r["mode"] == "closed" and r["model_latency_ms"] == latency
-            ),
-            None,
-        )
-        summary = closed["summary"] if closed else {}
-        # Results seen in the window; a window too short to see any (a --quick run's cold first run)
-        # falls back on what completed over it.
-        capacity = summary.get("throughput_rps") or round(summary.get("ok", 0) / summary.get("window_s", 1.0), 1)
+        capacity = closed_capacity(runs, latency)
         if not self.config.overload or not capacity:
             return []
         over = []
@@ -497,7 +502,7 @@ async def run_benchmark(config: BenchConfig, command: str) -> tuple[dict, dict[s
     bench = Bench(config, model, sampler, watcher, load.new_run_id())
     runs: list[dict] = []
     open_rates: dict[str, float] = {}
-    overhead_result = in_flight = profile_result = limited = None
+    overhead_result = in_flight = profile_result = limited = batch = None
     try:
         for latency in config.latencies:
             model.set_latency(latency)
@@ -523,6 +528,14 @@ async def run_benchmark(config: BenchConfig, command: str) -> tuple[dict, dict[s
                 watcher, model, bench.run_id, config.limited, config.limited_rate, bench.body.get("message", "")
             )
             say(f"  {limited}")
+        if config.batch > 0:
+            latency = config.latencies[0]
+            model.set_latency(latency)
+            say(f"a batch of {config.batch} at once, no provider limit")
+            batch = await flow.batch_drain(
+                watcher, sampler, bench.run_id, config.batch, bench.body, closed_capacity(runs, latency)
+            )
+            say(f"  {batch}")
     finally:
         model.set_latency(previous_latency)
         watcher.close()
@@ -556,6 +569,7 @@ async def run_benchmark(config: BenchConfig, command: str) -> tuple[dict, dict[s
         "in_flight": in_flight,
         "profile": profile_result,
         "limited": limited,
+        "batch": batch,
     }
     if config.compare:
         before = json.loads(Path(config.compare).read_text())
