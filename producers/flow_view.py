@@ -15,7 +15,8 @@ from confluent_kafka.admin import AdminClient, OffsetSpec
 from pydantic import ValidationError
 
 from agentpipe.flow import BUDGET_STATE, PROVIDER_BUDGET, BudgetState
-from producers.broker import kafka_config
+from agentpipe.kafka_config import client_config
+from producers.broker import QUIET
 from producers.restate_sql import query, sql_literal
 
 
@@ -73,7 +74,7 @@ def _committed(group: str, partitions: list[TopicPartition], timeout: float) -> 
     Not the admin client's list_consumer_group_offsets: librdkafka 2.16 crashed the process (SIGSEGV
     in rd_kafka_cgrp_op from rd_kafka_handle_OffsetFetch) on its answer while a new cluster's group
     coordinators were still loading."""
-    reader = Consumer({**kafka_config(), "group.id": group, "enable.auto.commit": False})
+    reader = Consumer(client_config(logger=QUIET, **{"group.id": group, "enable.auto.commit": False}))
     try:
         return {tp.partition: tp.offset for tp in reader.committed(partitions, timeout=timeout)}
     finally:

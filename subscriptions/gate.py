@@ -38,7 +38,7 @@ from confluent_kafka import (
 
 from agentpipe.approval_records import parse_approval_event
 from agentpipe.gated import gated_topic, wrap
-from agentpipe.kafka_publisher import client_config
+from agentpipe.kafka_config import client_config
 from agentpipe.logs import configure_logging, get_logger
 from agentpipe.messages import DeadLetter, Source, now_rfc3339, signature_problem
 from agentpipe.records import RejectedRecord
