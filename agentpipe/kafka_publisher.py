@@ -21,6 +21,7 @@ import threading
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from agentpipe.kafka_config import client_config
 from agentpipe.settings import get_settings
 
 # Errors no retry of the same record can fix.
@@ -37,12 +38,6 @@ PERMANENT_ERRORS = {
 
 class PermanentPublishError(Exception):
     """The broker will never take this record."""
-
-
-def client_config(**extra: object) -> dict:
-    """librdkafka config for agentpipe's clients: the bootstrap, the pass-through options, then ``extra``."""
-    settings = get_settings()
-    return {"bootstrap.servers": settings.kafka_bootstrap, **settings.kafka_options, **extra}
 
 
 class KafkaPublisher:

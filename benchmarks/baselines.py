@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
+from agentpipe.kafka_config import client_config
 from agentpipe.kafka_publisher import KafkaPublisher
 from agentpipe.messages import now_rfc3339
 from agentpipe.settings import get_settings
@@ -80,14 +81,15 @@ class Baseline:
         # The agent service's publisher (acks=all, idempotent, same linger): publishing costs the same.
         self.publisher = KafkaPublisher(settings.kafka_bootstrap)
         self.consumer = Consumer(
-            {
-                "bootstrap.servers": settings.kafka_bootstrap,
-                "group.id": f"bench-baseline-{kind}-{uuid.uuid4().hex[:8]}",
-                "enable.auto.commit": True,
-                # sequential: commit only what was processed; concurrent: whatever was polled.
-                "enable.auto.offset.store": kind == "concurrent",
-                "fetch.wait.max.ms": 50,
-            }
+            client_config(
+                **{
+                    "group.id": f"bench-baseline-{kind}-{uuid.uuid4().hex[:8]}",
+                    "enable.auto.commit": True,
+                    # sequential: commit only what was processed; concurrent: whatever was polled.
+                    "enable.auto.offset.store": kind == "concurrent",
+                    "fetch.wait.max.ms": 50,
+                }
+            )
         )
         # Start at the end: records left from an earlier run are not this run's load.
         metadata = self.consumer.list_topics(request_topic, timeout=10)

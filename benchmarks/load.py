@@ -20,6 +20,7 @@ from typing import Protocol
 import httpx
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
 
+from agentpipe.kafka_config import client_config
 from agentpipe.settings import get_settings
 from producers.broker import watermarks
 
@@ -45,12 +46,13 @@ class ResultWatcher:
         self.loop = loop
         self.topics = topics
         self.consumer = Consumer(
-            {
-                "bootstrap.servers": get_settings().kafka_bootstrap,
-                "group.id": f"bench-watcher-{uuid.uuid4().hex[:8]}",
-                "enable.auto.commit": False,
-                "fetch.wait.max.ms": 50,
-            }
+            client_config(
+                **{
+                    "group.id": f"bench-watcher-{uuid.uuid4().hex[:8]}",
+                    "enable.auto.commit": False,
+                    "fetch.wait.max.ms": 50,
+                }
+            )
         )
         self._assign_at_end()
         self._waiting: dict[str, asyncio.Future] = {}
@@ -127,11 +129,12 @@ class KafkaTarget:
         self.keyed_by_id = keyed_by_id
         self.failures = 0
         self.producer = Producer(
-            {
-                "bootstrap.servers": get_settings().kafka_bootstrap,
-                "enable.idempotence": True,
-                "linger.ms": 1,  # send at once: a batching delay would count as pipeline latency
-            }
+            client_config(
+                **{
+                    "enable.idempotence": True,
+                    "linger.ms": 1,  # send at once: a batching delay would count as pipeline latency
+                }
+            )
         )
         # Fetch metadata and connect now, so the first measured requests do not pay for it.
         self.producer.list_topics(request_topic, timeout=10)

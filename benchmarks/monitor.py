@@ -15,10 +15,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import psutil
 
 from agentpipe.settings import get_settings
+from producers.restate_sql import query
 
 MB = 1024 * 1024
 
@@ -162,13 +162,6 @@ def _mean(values: list[float]) -> float | None:
     return round(sum(values) / len(values), 1) if values else None
 
 
-def sql(query: str, timeout: float = 30.0) -> list[dict]:
-    """Restate's admin SQL introspection API (sys_invocation, sys_journal, ...)."""
-    response = httpx.post(
-        f"{get_settings().restate_admin_url}/query",
-        json={"query": query},
-        headers={"accept": "application/json"},
-        timeout=timeout,
-    )
-    response.raise_for_status()
-    return response.json()["rows"]
+def sql(statement: str, timeout: float = 30.0) -> list[dict]:
+    """Restate's admin SQL introspection API (sys_invocation, sys_journal, ...), waiting up to 30 s by default."""
+    return query(statement, timeout)

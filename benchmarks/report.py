@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import flow
+from benchmarks.markdown import table
 
 LABELS = {
     "restate-kafka": "Restate via Kafka (durable)",
@@ -45,40 +46,65 @@ def _resource(run: dict, name: str, key: str = "rss_max_mb") -> str:
 
 
 def runs_table(runs: list[dict]) -> list[str]:
-    lines = [
-        "| model | mode | load | variant | sent | ok | throughput req/s | p50 ms | p95 ms | p99 ms "
-        "| LLM calls/req | CPU ms/req worker / restate | RSS MB agent / restate / consumer |",
-        "|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    head = [
+        "model",
+        "mode",
+        "load",
+        "variant",
+        "sent",
+        "ok",
+        "throughput req/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "LLM calls/req",
+        "CPU ms/req worker / restate",
+        "RSS MB agent / restate / consumer",
     ]
+    rows = []
     for run in runs:
         s, lat = run["summary"], run["summary"]["latency_ms"]
         cpu = run.get("cpu_ms_per_request", {})
         rss = " / ".join(_resource(run, n) for n in ("agent-service", "restate", "consumer"))
-        lines.append(
-            f"| {run['model_latency_ms']:g} ms | {run['mode']} | {_load(run)} | {LABELS[run['variant']]} "
-            f"| {s['sent']} | {s['ok']} | {_fmt(s['throughput_rps'], 1)} | {_fmt(lat['p50'])} | {_fmt(lat['p95'])} "
-            f"| {_fmt(lat['p99'])} | {_fmt(run.get('llm_calls_per_request'), 1)} "
-            f"| {_fmt(cpu.get('worker'), 1)} / {_fmt(cpu.get('restate'), 1)} | {rss} |"
+        rows.append(
+            [
+                f"{run['model_latency_ms']:g} ms",
+                run["mode"],
+                _load(run),
+                LABELS[run["variant"]],
+                s["sent"],
+                s["ok"],
+                _fmt(s["throughput_rps"], 1),
+                _fmt(lat["p50"]),
+                _fmt(lat["p95"]),
+                _fmt(lat["p99"]),
+                _fmt(run.get("llm_calls_per_request"), 1),
+                f"{_fmt(cpu.get('worker'), 1)} / {_fmt(cpu.get('restate'), 1)}",
+                rss,
+            ]
         )
-    return lines
+    return table(head, "rlrlrrrrrrrrr", rows)
 
 
 CPU_COLUMNS = ("agent-service", "restate", "consumer", "offline-model", "kafka", "driver")
 
 
 def cpu_table(runs: list[dict]) -> list[str]:
-    lines = [
-        "| model | mode | variant | " + " | ".join(CPU_COLUMNS) + " | everything else | whole machine |",
-        "|---:|---|---|" + "---:|" * (len(CPU_COLUMNS) + 2),
-    ]
+    head = ["model", "mode", "variant", *CPU_COLUMNS, "everything else", "whole machine"]
+    rows = []
     for run in runs:
         res = run["resources"]
-        cells = " | ".join(_fmt(res.get(n, {}).get("cpu_mean_pct")) for n in CPU_COLUMNS)
-        lines.append(
-            f"| {run['model_latency_ms']:g} ms | {run['mode']} | {SHORT[run['variant']]} | {cells} "
-            f"| {_fmt(res.get('others_cpu_pct'))} | {_fmt(res.get('system_cpu_pct'))} |"
+        rows.append(
+            [
+                f"{run['model_latency_ms']:g} ms",
+                run["mode"],
+                SHORT[run["variant"]],
+                *(_fmt(res.get(n, {}).get("cpu_mean_pct")) for n in CPU_COLUMNS),
+                _fmt(res.get("others_cpu_pct")),
+                _fmt(res.get("system_cpu_pct")),
+            ]
         )
-    return lines
+    return table(head, "rll" + "r" * (len(CPU_COLUMNS) + 2), rows)
 
 
 def _cpu_sum(run: dict) -> float | None:
@@ -286,11 +312,9 @@ def approvals_target(f: dict) -> dict:
 
 
 def targets_table(targets: list[dict]) -> list[str]:
-    lines = ["| target | goal | measured | met |", "|---|---|---|---|"]
-    for t in targets:
-        met = {True: "yes", False: "no", None: "n/a"}[t["met"]]
-        lines.append(f"| {t['name']} | {t['goal']} | {t['measured']} | {met} |")
-    return lines
+    met = {True: "yes", False: "no", None: "n/a"}
+    rows = [[t["name"], t["goal"], t["measured"], met[t["met"]]] for t in targets]
+    return table(["target", "goal", "measured", "met"], "llll", rows)
 
 
 def _open_loop_rate(cfg: dict) -> str:
@@ -326,37 +350,53 @@ def compare_table(before: dict, after: dict) -> list[str]:
         return run["model_latency_ms"], run["mode"], run["variant"]
 
     earlier = {key(r): r for r in before.get("runs", [])}
-    lines = [
-        "| model | mode | variant | throughput req/s | p50 ms | p99 ms | worker CPU ms/req |",
-        "|---:|---|---|---:|---:|---:|---:|",
-    ]
+    rows: list[list[object]] = []
     for run in after["runs"]:
         old = earlier.get(key(run))
         if old is None:
             continue
-        lines.append(
-            f"| {run['model_latency_ms']:g} ms | {run['mode']} | {SHORT[run['variant']]} "
-            f"| {_pair(old, run, lambda r: r['summary']['throughput_rps'], 1)} "
-            f"| {_pair(old, run, lambda r: r['summary']['latency_ms']['p50'])} "
-            f"| {_pair(old, run, lambda r: r['summary']['latency_ms']['p99'])} "
-            f"| {_pair(old, run, lambda r: r.get('cpu_ms_per_request', {}).get('worker'), 1)} |"
+        rows.append(
+            [
+                f"{run['model_latency_ms']:g} ms",
+                run["mode"],
+                SHORT[run["variant"]],
+                _pair(old, run, lambda r: r["summary"]["throughput_rps"], 1),
+                _pair(old, run, lambda r: r["summary"]["latency_ms"]["p50"]),
+                _pair(old, run, lambda r: r["summary"]["latency_ms"]["p99"]),
+                _pair(old, run, lambda r: r.get("cpu_ms_per_request", {}).get("worker"), 1),
+            ]
         )
     o_before, o_after = before.get("overhead"), after.get("overhead")
     if o_before and o_after:
-        lines.append(
-            f"| 0 ms | overhead/step | Restate | | | | A {o_before['per_step']['method_a_ms']} → "
-            f"{o_after['per_step']['method_a_ms']} ms, B {o_before['per_step']['method_b_ms']} → "
-            f"{o_after['per_step']['method_b_ms']} ms |"
+        rows.append(
+            [
+                "0 ms",
+                "overhead/step",
+                "Restate",
+                None,
+                None,
+                None,
+                f"A {o_before['per_step']['method_a_ms']} → {o_after['per_step']['method_a_ms']} ms, "
+                f"B {o_before['per_step']['method_b_ms']} → {o_after['per_step']['method_b_ms']} ms",
+            ]
         )
     f_before, f_after = before.get("in_flight"), after.get("in_flight")
     kind = (f_after or {}).get("kind", "slow-model")
     if f_before and f_after and f_before.get("kind", "slow-model") == kind:
         what = "waiting approvals" if kind == "approvals" else "in flight"
-        lines.append(
-            f"| {f_after['model_latency_ms']:g} ms | {f_after['requests']} {what} | agent RSS max | | | | "
-            f"{f_before['agent_rss_max_mb']} → {f_after['agent_rss_max_mb']} MB |"
+        rows.append(
+            [
+                f"{f_after['model_latency_ms']:g} ms",
+                f"{f_after['requests']} {what}",
+                "agent RSS max",
+                None,
+                None,
+                None,
+                f"{f_before['agent_rss_max_mb']} → {f_after['agent_rss_max_mb']} MB",
+            ]
         )
-    return lines
+    head = ["model", "mode", "variant", "throughput req/s", "p50 ms", "p99 ms", "worker CPU ms/req"]
+    return table(head, "rllrrrr", rows)
 
 
 def _comparison(data: dict) -> list[str]:
@@ -414,19 +454,31 @@ def markdown(data: dict) -> str:
         lines += [
             "## Overhead per journaled step (0 ms model, one request at a time)",
             "",
-            "| measure | value |",
-            "|---|---:|",
-            f"| direct LLM call (this process, openai client), p50 | {o['direct']['llm_call_ms_p50']} ms |",
-            f"| direct result publish (acks=all), p50 | {o['direct']['publish_ms_p50']} ms |",
-            f"| direct request: 3 LLM calls + publish, p50 | {o['direct']['request_ms_p50']} ms |",
-            f"| Restate handler over HTTP ingress, reply p50 | {o['ingress']['reply_ms_p50']} ms |",
-            f"| journal: gap between LLM step completions, p50 / mean | {_fmt(o['journal']['llm_step_gap_ms_p50'], 1)}"
-            f" / {_fmt(o['journal']['llm_step_gap_ms_mean'], 2)} ms |",
-            f"| journal: invocation input → output, p50 | {_fmt(o['journal']['invocation_ms_p50'], 1)} ms |",
-            f"| **A: (ingress reply − direct request) / 4 steps** | **{o['per_step']['method_a_ms']} ms** |",  # noqa: RUF001
-            "| **B: journal step gap − direct LLM call (p50; mean)** "  # noqa: RUF001
-            f"| **{_fmt(o['per_step']['method_b_ms'], 2)} ms; "
-            f"{_fmt(o['per_step']['method_b_mean_ms'], 2)} ms** |",
+            *table(
+                ["measure", "value"],
+                "lr",
+                [
+                    ["direct LLM call (this process, openai client), p50", f"{o['direct']['llm_call_ms_p50']} ms"],
+                    ["direct result publish (acks=all), p50", f"{o['direct']['publish_ms_p50']} ms"],
+                    ["direct request: 3 LLM calls + publish, p50", f"{o['direct']['request_ms_p50']} ms"],
+                    ["Restate handler over HTTP ingress, reply p50", f"{o['ingress']['reply_ms_p50']} ms"],
+                    [
+                        "journal: gap between LLM step completions, p50 / mean",
+                        f"{_fmt(o['journal']['llm_step_gap_ms_p50'], 1)} / "
+                        f"{_fmt(o['journal']['llm_step_gap_ms_mean'], 2)} ms",
+                    ],
+                    ["journal: invocation input → output, p50", f"{_fmt(o['journal']['invocation_ms_p50'], 1)} ms"],
+                    [
+                        "**A: (ingress reply − direct request) / 4 steps**",  # noqa: RUF001
+                        f"**{o['per_step']['method_a_ms']} ms**",
+                    ],
+                    [
+                        "**B: journal step gap − direct LLM call (p50; mean)**",  # noqa: RUF001
+                        f"**{_fmt(o['per_step']['method_b_ms'], 2)} ms; "
+                        f"{_fmt(o['per_step']['method_b_mean_ms'], 2)} ms**",
+                    ],
+                ],
+            ),
             "",
             "A charges invocation start/end (HTTP ingress, first journal write, output) to the 4 steps "
             "(3 LLM calls + publish), so it is an upper bound. B reads Restate's `sys_journal` timestamps "
@@ -458,9 +510,7 @@ def markdown(data: dict) -> str:
             "",
             f"{profile['context']}. Full listing: `{profile['file']}`.",
             "",
-            "| package (self time) | % of GIL-holding samples |",
-            "|---|---:|",
-            *(f"| {name} | {pct} |" for name, pct in profile["summary"]["packages"][:8]),
+            *table(["package (self time)", "% of GIL-holding samples"], "lr", profile["summary"]["packages"][:8]),
             "",
             f"Self time inside our code (handlers/, agentpipe/): {profile['summary']['ours_self_pct']}%.",
             "",
@@ -472,9 +522,7 @@ def markdown(data: dict) -> str:
             lines += [
                 f"Hottest frame of our code: `{hottest}`, {share}% of samples inclusive. Self time below it:",
                 "",
-                "| package | % of GIL-holding samples |",
-                "|---|---:|",
-                *(f"| {name} | {pct} |" for name, pct in below["packages"][:8]),
+                *table(["package", "% of GIL-holding samples"], "lr", below["packages"][:8]),
                 "",
             ]
     lines += [

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 import psutil
 
 from benchmarks.config import RESULTS_DIR, BenchConfig
+from benchmarks.markdown import table
 
 if TYPE_CHECKING:
     from benchmarks.load import ResultWatcher
@@ -452,11 +453,19 @@ def durable_ms(row: dict, kinds: tuple[str, ...] = DURABLE_PATH) -> float | None
 
 
 def results_table(rows: list[dict]) -> list[str]:
-    lines = [
-        "| setup | throughput req/s | p50 ms | p99 ms | ok / sent | CPU ms/req: agent services (Σ) "
-        "| Restate (Σ) | brokers (Σ) | nginx | agent + Restate + brokers |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    head = [
+        "setup",
+        "throughput req/s",
+        "p50 ms",
+        "p99 ms",
+        "ok / sent",
+        "CPU ms/req: agent services (Σ)",
+        "Restate (Σ)",
+        "brokers (Σ)",
+        "nginx",
+        "agent + Restate + brokers",
     ]
+    body = []
     for row in rows:
         s = row["summary"]
         if row["setup"] == "baseline-b":
@@ -467,37 +476,43 @@ def results_table(rows: list[dict]) -> list[str]:
             worker_ms = _fmt(_kind(row, "agent-service", "cpu_ms_per_request"), 1)
             restate = _fmt(_kind(row, "restate", "cpu_ms_per_request"), 1)
             total = _fmt(durable_ms(row), 1)
-        lines.append(
-            f"| {setup_label(row)} | {_fmt(s['throughput_rps'], 1)} | {_fmt(s['latency_ms']['p50'])} "
-            f"| {_fmt(s['latency_ms']['p99'])} | {s['ok']} / {s['sent']} | {worker_ms} | {restate} "
-            f"| {_fmt(_kind(row, 'kafka', 'cpu_ms_per_request'), 1)} "
-            f"| {_fmt(_kind(row, 'nginx', 'cpu_ms_per_request'), 2)} | {total} |"
+        body.append(
+            [
+                setup_label(row),
+                _fmt(s["throughput_rps"], 1),
+                _fmt(s["latency_ms"]["p50"]),
+                _fmt(s["latency_ms"]["p99"]),
+                f"{s['ok']} / {s['sent']}",
+                worker_ms,
+                restate,
+                _fmt(_kind(row, "kafka", "cpu_ms_per_request"), 1),
+                _fmt(_kind(row, "nginx", "cpu_ms_per_request"), 2),
+                total,
+            ]
         )
-    return lines
+    return table(head, "l" + "r" * 9, body)
 
 
 def cpu_table(rows: list[dict]) -> list[str]:
     """Where the CPU goes: mean % of one core per kind (summed over its processes)."""
-    lines = [
-        "| setup | " + " | ".join(KIND_LABELS[k] for k in KINDS) + " | everything else | whole machine |",
-        "|---|" + "---:|" * (len(KINDS) + 2),
+    head = ["setup", *(KIND_LABELS[k] for k in KINDS), "everything else", "whole machine"]
+    body = [
+        [
+            setup_label(row),
+            *(_fmt(_kind(row, k, "cpu_pct")) for k in KINDS),
+            _fmt(row.get("others_cpu_pct")),
+            _fmt(row.get("machine_cpu_pct")),
+        ]
+        for row in rows
     ]
-    for row in rows:
-        cells = " | ".join(_fmt(_kind(row, k, "cpu_pct")) for k in KINDS)
-        lines.append(
-            f"| {setup_label(row)} | {cells} | {_fmt(row.get('others_cpu_pct'))} | {_fmt(row.get('machine_cpu_pct'))} |"
-        )
-    return lines
+    return table(head, "l" + "r" * (len(KINDS) + 2), body)
 
 
 def rss_table(rows: list[dict]) -> list[str]:
     kinds = ("agent-service", "restate", "kafka", "nginx", "consumer")
-    lines = [
-        "| setup | " + " | ".join(KIND_LABELS[k] for k in kinds) + " |",
-        "|---|" + "---:|" * len(kinds),
-    ]
+    body = []
     for row in rows:
-        cells = []
+        cells = [setup_label(row)]
         for k in kinds:
             entry = row["kinds"].get(k)
             if not entry or (k == "consumer" and row["setup"] != "baseline-b"):
@@ -506,8 +521,8 @@ def rss_table(rows: list[dict]) -> list[str]:
                 cells.append(f"{_fmt(entry['rss_max_mb'])} ({_fmt(entry['rss_sum_mb'])} Σ)")
             else:
                 cells.append(_fmt(entry["rss_max_mb"]))
-        lines.append(f"| {setup_label(row)} | " + " | ".join(cells) + " |")
-    return lines
+        body.append(cells)
+    return table(["setup", *(KIND_LABELS[k] for k in kinds)], "l" + "r" * len(kinds), body)
 
 
 def spread(rows: list[dict]) -> list[str]:
@@ -580,17 +595,31 @@ def extrapolation_lines(x: dict) -> list[str]:
         f"**{x['durable_ms_per_request']:.1f} ms**, i.e. **{x['rps_per_core']:g} requests/s per fully busy core** "
         f"({x['rps_per_core_with_nginx']:g} with nginx's {ms['nginx']:.2f} ms).",
         "",
-        f"| rate | agent-service processes | Restate cores → nodes ({x['node_cores']} cores) | broker cores → "
-        f"brokers ({x['node_cores']} cores) | nginx cores | cores in all | LLM calls/s |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    head = [
+        "rate",
+        "agent-service processes",
+        f"Restate cores → nodes ({x['node_cores']} cores)",
+        f"broker cores → brokers ({x['node_cores']} cores)",
+        "nginx cores",
+        "cores in all",
+        "LLM calls/s",
+    ]
+    body = []
     for r in x["rates"]:
         c = r["cores"]
-        lines.append(
-            f"| {r['rate']:,} req/s | {r['agent_service_processes']} ({c['agent-service']:g} cores) "
-            f"| {c['restate']:g} → {r['restate_nodes']} | {c['kafka']:g} → {r['brokers']} | {c['nginx']:g} "
-            f"| {r['cores_total']:g} | {r['llm_calls_per_s']:,} |"
+        body.append(
+            [
+                f"{r['rate']:,} req/s",
+                f"{r['agent_service_processes']} ({c['agent-service']:g} cores)",
+                f"{c['restate']:g} → {r['restate_nodes']}",
+                f"{c['kafka']:g} → {r['brokers']}",
+                f"{c['nginx']:g}",
+                f"{r['cores_total']:g}",
+                f"{r['llm_calls_per_s']:,}",
+            ]
         )
+    lines += table(head, "r" * 7, body)
     lines += [
         "",
         f"Assumptions: cost grows linearly with the rate (no batching gains, no coordination losses); each core "

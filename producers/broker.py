@@ -20,20 +20,16 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ClusterMetadata
 
+from agentpipe.kafka_config import client_config
 from agentpipe.records import RejectedRecord, decode_json
 from agentpipe.settings import get_settings
 from producers.errors import NotFound, Unreachable, WaitTimeout
 
-# librdkafka logs every failed connect attempt to stderr; the CLI reports one line instead.
-_quiet = logging.getLogger("agentpipe.client.librdkafka")
-_quiet.addHandler(logging.NullHandler())
-_quiet.propagate = False
-
-
-def kafka_config(**extra: Any) -> dict[str, Any]:
-    settings = get_settings()
-    # The settings' librdkafka options (security.protocol, sasl.*, ssl.*) pass through.
-    return {"bootstrap.servers": settings.kafka_bootstrap, **settings.kafka_options, "logger": _quiet, **extra}
+# librdkafka logs every failed connect attempt to stderr; the CLI reports one line instead,
+# so its clients pass logger=QUIET to client_config.
+QUIET = logging.getLogger("agentpipe.client.librdkafka")
+QUIET.addHandler(logging.NullHandler())
+QUIET.propagate = False
 
 
 def cluster_metadata(timeout: float | None = None) -> ClusterMetadata:
@@ -41,7 +37,7 @@ def cluster_metadata(timeout: float | None = None) -> ClusterMetadata:
     settings = get_settings()
     bootstrap = settings.kafka_bootstrap
     try:
-        return AdminClient(kafka_config()).list_topics(timeout=timeout or settings.client_broker_timeout_s)
+        return AdminClient(client_config(logger=QUIET)).list_topics(timeout=timeout or settings.client_broker_timeout_s)
     except KafkaException as exc:
         error = exc.args[0]
         reason = error.str() if isinstance(error, KafkaError) else str(error)
@@ -119,13 +115,14 @@ class Publisher:
     def __init__(self, timeout_s: float = 15.0):
         # Bounded delivery: a broker that goes away fails the publish instead of hanging the CLI.
         self._producer = Producer(
-            kafka_config(
+            client_config(
+                logger=QUIET,
                 **{
                     "enable.idempotence": True,
                     "acks": "all",
                     "linger.ms": 5,
                     "message.timeout.ms": int(timeout_s * 1000),
-                }
+                },
             )
         )
         self._timeout_s = timeout_s
@@ -194,7 +191,8 @@ class TopicReader:
 
     def __init__(self, ranges: Ranges):
         self._consumer = Consumer(
-            kafka_config(
+            client_config(
+                logger=QUIET,
                 **{
                     "group.id": f"agentpipe-cli-{uuid.uuid4().hex[:12]}",  # never joined: partitions are assigned
                     "enable.auto.commit": False,
@@ -203,7 +201,7 @@ class TopicReader:
                     # not the CLI, is what memory grows with. A smaller read-ahead keeps the pace.
                     "queued.min.messages": 5000,
                     "queued.max.messages.kbytes": 8192,
-                }
+                },
             )
         )
         self._ends = {tp: end for tp, (_, end) in ranges.items()}
@@ -319,7 +317,7 @@ def watermarks(consumer: Consumer, topic: str, partition: int, timeout: float = 
 @contextmanager
 def probe_consumer() -> Iterator[Consumer]:
     """A consumer only for offset look-ups; it never subscribes."""
-    consumer = Consumer(kafka_config(**{"group.id": "agentpipe-cli-probe"}))
+    consumer = Consumer(client_config(logger=QUIET, **{"group.id": "agentpipe-cli-probe"}))
     try:
         yield consumer
     finally:

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from confluent_kafka import ConsumerGroupState, KafkaException
 from confluent_kafka.admin import AdminClient
 
+from agentpipe.kafka_config import client_config
 from agentpipe.settings import CLUSTER_SIZE, get_settings
-from producers.broker import kafka_config
+from producers.broker import QUIET
 from producers.errors import ClientError
 from producers.flow_view import BudgetView, TopicBacklog, budgets, topic_backlog
 from producers.restate_queue import WaitingInvocations, waiting_invocations
@@ -115,7 +116,7 @@ def _member_name(member: object) -> str:
 
 
 def kafka_view(view: ClusterView, timeout: float) -> None:
-    admin = AdminClient(kafka_config())
+    admin = AdminClient(client_config(logger=QUIET))
     try:
         metadata = admin.list_topics(timeout=timeout)
     except KafkaException as exc:

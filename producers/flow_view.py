@@ -1,8 +1,9 @@
 """Where the backlog waits: on the input topics (records the gate or Restate's subscriptions have not
 taken in yet) and in the provider budgets (calls and parked requests waiting for a permit).
 
-Read from the outside: the subscriptions' consumer groups against the topics' ends (Kafka's admin
-API), and each ``ProviderBudget`` object's state through Restate's SQL introspection.
+Read from the outside: each subscription's consumer group's committed offsets (through a consumer of
+the group that does not join it) against the topics' ends (Kafka's admin API), and each
+``ProviderBudget`` object's state through Restate's SQL introspection.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 from pydantic import ValidationError
 
 from agentpipe.flow import BUDGET_STATE, PROVIDER_BUDGET, BudgetState
-from producers.broker import kafka_config
+from agentpipe.group_offsets import committed_offsets
+from producers.broker import QUIET
 from producers.restate_sql import query, sql_literal
 
 
@@ -57,7 +59,7 @@ def topic_backlog(admin: AdminClient, readers: list[tuple[str, str]], timeout: f
             if metadata.error is not None:
                 raise KafkaException(metadata.error)
             partitions = [TopicPartition(topic, p) for p in sorted(metadata.partitions)]
-            at = _committed(group, partitions, timeout)
+            at = committed_offsets(group, partitions, timeout, logger=QUIET)
             ends = _offsets(admin, partitions, OffsetSpec.latest(), timeout)
             starts = _offsets(admin, partitions, OffsetSpec.earliest(), timeout)
             waiting = sum(ends[p] - max(at.get(p, -1), starts[p]) for p in ends)
@@ -65,19 +67,6 @@ def topic_backlog(admin: AdminClient, readers: list[tuple[str, str]], timeout: f
         except KafkaException as exc:
             backlog.append(TopicBacklog(topic, group, None, str(exc.args[0])))
     return backlog
-
-
-def _committed(group: str, partitions: list[TopicPartition], timeout: float) -> dict[int, int]:
-    """The group's committed offsets, read through a consumer of the group that does not join it.
-
-    Not the admin client's list_consumer_group_offsets: librdkafka 2.16 crashed the process (SIGSEGV
-    in rd_kafka_cgrp_op from rd_kafka_handle_OffsetFetch) on its answer while a new cluster's group
-    coordinators were still loading."""
-    reader = Consumer({**kafka_config(), "group.id": group, "enable.auto.commit": False})
-    try:
-        return {tp.partition: tp.offset for tp in reader.committed(partitions, timeout=timeout)}
-    finally:
-        reader.close()
 
 
 def _offsets(admin: AdminClient, partitions: list[TopicPartition], spec: OffsetSpec, timeout: float) -> dict[int, int]:

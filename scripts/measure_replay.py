@@ -34,8 +34,8 @@ import psutil
 from confluent_kafka import Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from agentpipe.kafka_config import client_config
 from agentpipe.messages import AgentResult, Usage
-from agentpipe.settings import get_settings
 from agentpipe.topics import request_topic
 from subscriptions.restate_admin import admin_client, list_subscriptions
 
@@ -44,19 +44,20 @@ PATTERN = "chaining"
 
 
 def create_topic(topic: str, partitions: int) -> None:
-    admin = AdminClient({"bootstrap.servers": get_settings().kafka_bootstrap})  # kept alive until the topic exists
+    admin = AdminClient(client_config())  # kept alive until the topic exists
     admin.create_topics([NewTopic(topic, partitions, 1)])[topic].result(30)
 
 
 def produce_all(topic: str, values: Iterable[tuple[bytes | None, bytes]]) -> None:
     producer = Producer(
-        {
-            "bootstrap.servers": get_settings().kafka_bootstrap,
-            "linger.ms": 50,
-            "batch.size": 1_000_000,
-            "compression.type": "lz4",
-            "queue.buffering.max.messages": 1_000_000,
-        }
+        client_config(
+            **{
+                "linger.ms": 50,
+                "batch.size": 1_000_000,
+                "compression.type": "lz4",
+                "queue.buffering.max.messages": 1_000_000,
+            }
+        )
     )
     for i, (key, value) in enumerate(values):
         while True:

@@ -19,6 +19,7 @@ from typing import Literal
 
 import httpx
 
+from agentpipe.kafka_config import client_config
 from agentpipe.settings import Settings
 from stack.errors import StackError
 from stack.front import ROUTES_ENV, FrontRoute, reachable_socket
@@ -58,7 +59,7 @@ def kafka_ready(bootstrap: str) -> bool:
     from confluent_kafka.admin import AdminClient
 
     try:
-        AdminClient({"bootstrap.servers": bootstrap}).list_topics(timeout=2)
+        AdminClient(client_config(**{"bootstrap.servers": bootstrap})).list_topics(timeout=2)
         return True
     except Exception:  # noqa: BLE001 - any failure means "not ready yet"
         return False

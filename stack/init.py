@@ -24,7 +24,7 @@ import httpx
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
-from agentpipe.kafka_publisher import client_config
+from agentpipe.kafka_config import client_config
 from agentpipe.settings import CLUSTER_SIZE, Settings, get_settings
 from stack.errors import InitError
 from stack.installs import restatectl_binary

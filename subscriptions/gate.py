@@ -38,7 +38,8 @@ from confluent_kafka import (
 
 from agentpipe.approval_records import parse_approval_event
 from agentpipe.gated import gated_topic, wrap
-from agentpipe.kafka_publisher import client_config
+from agentpipe.group_offsets import committed_offsets
+from agentpipe.kafka_config import client_config
 from agentpipe.logs import configure_logging, get_logger
 from agentpipe.messages import DeadLetter, Source, now_rfc3339, signature_problem
 from agentpipe.records import RejectedRecord
@@ -104,18 +105,9 @@ def inherited_positions(consumer: Consumer, topics: list[str]) -> dict[tuple[str
         mine = {tp.partition: tp.offset for tp in consumer.committed(partitions, timeout=TIMEOUT_S)}
         missing = [tp for tp in partitions if mine.get(tp.partition, -1) < 0]
         if missing:
-            earlier = committed_by(subscription_group(topic), missing)
+            earlier = committed_offsets(subscription_group(topic), missing, TIMEOUT_S)
             start_at.update({(topic, p): offset for p, offset in earlier.items() if offset >= 0})
     return start_at
-
-
-def committed_by(group: str, partitions: list[TopicPartition]) -> dict[int, int]:
-    """The offsets ``group`` committed, read without joining it (so its members are not disturbed)."""
-    reader = Consumer(client_config(**{"group.id": group, "enable.auto.commit": False}))
-    try:
-        return {tp.partition: tp.offset for tp in reader.committed(partitions, timeout=TIMEOUT_S)}
-    finally:
-        reader.close()
 
 
 class Watchdog:

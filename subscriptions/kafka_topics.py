@@ -9,7 +9,7 @@ from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from agentpipe.gated import gated_topic, is_gated
-from agentpipe.kafka_publisher import client_config
+from agentpipe.kafka_config import client_config
 from agentpipe.settings import get_settings
 from agentpipe.topics import approval_requests_topic, approvals_topic, dead_letters_topic
 from subscriptions.desired import gated_topics, request_topics, result_topics

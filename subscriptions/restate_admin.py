@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 
+from agentpipe.kafka_config import client_config
 from agentpipe.settings import get_settings
 from subscriptions.desired import Subscription, desired_subscriptions
 
@@ -131,7 +132,7 @@ def ensure_kafka_cluster() -> str:
     """
     settings = get_settings()
     name = settings.restate_kafka_cluster
-    properties = {"bootstrap.servers": settings.kafka_bootstrap, **settings.kafka_options}
+    properties = client_config()
     with admin_client() as client:
         existing = client.get(f"/kafka-clusters/{name}")
         if existing.status_code == 404:

@@ -9,18 +9,11 @@ import httpx
 
 from agentpipe.settings import get_settings
 from producers.invocations import claimed_invocations
-from producers.restate_sql import sql_literal
+from producers.restate_sql import query, sql_literal
 
 
-def sql(query: str) -> list[dict]:
-    response = httpx.post(
-        f"{get_settings().restate_admin_url}/query",
-        json={"query": query},
-        headers={"accept": "application/json"},
-        timeout=30,
-    )
-    response.raise_for_status()
-    return response.json()["rows"]
+def sql(statement: str) -> list[dict]:
+    return query(statement, timeout=30)
 
 
 def invocation_of(pattern: str, request_id: str, timeout: float = 30.0) -> dict:

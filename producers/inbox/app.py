@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import json
 import time
@@ -153,6 +154,24 @@ def session_of(request: Request) -> Session:
     return session
 
 
+FormHandler = Callable[[Request, Session, dict[str, str]], Awaitable[Response]]
+
+
+def csrf_checked(handler: FormHandler) -> Callable[[Request], Awaitable[Response]]:
+    """A signed-in reviewer's form post: ``handler`` gets the session and the form only when the form
+    carries the session's CSRF token; otherwise 403."""
+
+    @functools.wraps(handler)
+    async def checked(request: Request) -> Response:
+        session = session_of(request)
+        form = await read_form(request)
+        if not session.csrf_ok(form.get("csrf")):
+            return csrf_refused()
+        return await handler(request, session, form)
+
+    return checked
+
+
 # --- sign-in ------------------------------------------------------------------------------
 
 
@@ -201,12 +220,9 @@ async def login(request: Request) -> Response:
     return set_cookie(inbox, RedirectResponse("/", status_code=303), signed_in)
 
 
-async def logout(request: Request) -> Response:
+@csrf_checked
+async def logout(request: Request, session: Session, form: dict[str, str]) -> Response:
     inbox: Inbox = request.app.state.inbox
-    session = session_of(request)
-    form = await read_form(request)
-    if not session.csrf_ok(form.get("csrf")):
-        return csrf_refused()
     inbox.sessions.end(session.token)
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(COOKIE, path="/")
@@ -260,12 +276,9 @@ def who(entry: HistoryEntry) -> str:
     return f"{entry.decision} by {entry.reviewer or 'a reviewer'}" + (f" at {entry.at}" if entry.at else "")
 
 
-async def decide(request: Request) -> Response:
+@csrf_checked
+async def decide(request: Request, session: Session, form: dict[str, str]) -> Response:
     inbox: Inbox = request.app.state.inbox
-    session = session_of(request)
-    form = await read_form(request)
-    if not session.csrf_ok(form.get("csrf")):
-        return csrf_refused()
     back = RedirectResponse(f"/?page={page_number(form.get('page'))}", status_code=303)
     approval_id, decision, comment = form.get("approval_id", ""), form.get("decision", ""), form.get("comment", "")
     reviewer = session.reviewer or ""

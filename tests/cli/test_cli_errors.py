@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cli.cli_run import agentpipe, free_port, one_line_error
+from tests.cli.cli_run import agentpipe, one_line_error
+from tests.ports import free_port
 
 COMMANDS = [
     "up",

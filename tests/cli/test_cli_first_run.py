@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from handlers.catalog import PATTERNS
-from tests.cli.cli_run import COMMAND, free_port
+from tests.cli.cli_run import COMMAND
+from tests.ports import free_port
 
 PORT_VARIABLES = (
     "KAFKA_PORT",

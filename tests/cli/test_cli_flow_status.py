@@ -9,10 +9,11 @@ import time
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from agentpipe.kafka_config import client_config
 from agentpipe.settings import get_settings
 from agentpipe.topics import request_topic
 from offline_model.client import OfflineModelControl
-from producers.broker import kafka_config
+from producers.broker import QUIET
 from producers.flow_view import topic_backlog
 from subscriptions.desired import Subscription
 from tests.cli.cli_run import agentpipe, json_lines
@@ -22,7 +23,7 @@ from tests.kafka_io import new_id, producer, result_reader, wait_for_results
 
 def test_status_counts_the_records_a_subscription_has_not_taken_in(stack):
     topic = new_id("backlog-topic")
-    admin = AdminClient(kafka_config())
+    admin = AdminClient(client_config(logger=QUIET))
     admin.create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])[topic].result(30)
     p = producer()
     for i in range(7):
@@ -32,7 +33,7 @@ def test_status_counts_the_records_a_subscription_has_not_taken_in(stack):
     [nothing_taken] = topic_backlog(admin, [(sub.topic, sub.group_id)], 10)
     assert nothing_taken.waiting == 7 and nothing_taken.problem is None
     # The group takes in three records of partition 0 (of its four).
-    consumer = Consumer({**kafka_config(), "group.id": sub.group_id, "enable.auto.commit": False})
+    consumer = Consumer(client_config(logger=QUIET, **{"group.id": sub.group_id, "enable.auto.commit": False}))
     consumer.commit(offsets=[TopicPartition(topic, 0, 3)], asynchronous=False)
     consumer.close()
     [some_taken] = topic_backlog(admin, [(sub.topic, sub.group_id)], 10)

@@ -38,9 +38,10 @@ def test_every_node_broker_and_partition_is_healthy(stack):
 def test_topics_have_three_replicas_and_two_must_be_in_sync(stack):
     from confluent_kafka.admin import AdminClient, ConfigResource
 
-    from producers.broker import kafka_config
+    from agentpipe.kafka_config import client_config
+    from producers.broker import QUIET
 
-    admin = AdminClient(kafka_config())
+    admin = AdminClient(client_config(logger=QUIET))
     metadata = admin.list_topics(timeout=10)
     topic = f"{get_settings().topic_prefix}requests.chaining"
     assert all(len(p.replicas) == 3 for p in metadata.topics[topic].partitions.values())

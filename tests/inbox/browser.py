@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,16 +24,11 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.cli.cli_run import COMMAND, ROOT, agentpipe
+from tests.ports import free_port
 
 PASSWORD = "correct horse battery staple"
 CHROMIUM = os.environ.get("AGENTPIPE_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("AGENTPIPE_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 class InboxServer:

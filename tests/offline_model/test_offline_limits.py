@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import socket
 import threading
 import time
 import types
@@ -30,6 +29,7 @@ from offline_model import server
 from offline_model.client import OfflineModelControl
 from offline_model.limits import MAX_RATE, Limiter, ModelLimiter, RateLimits, format_reset
 from offline_model.server import OfflineModelApp
+from tests.ports import free_port
 
 # -- format_reset -----------------------------------------------------------------------------------
 
@@ -327,12 +327,6 @@ class CurrentApp:
 
     async def __call__(self, scope: dict[str, Any], receive: Callable, send: Callable) -> None:
         await self.app(scope, receive, send)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

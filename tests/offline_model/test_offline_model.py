@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from agentpipe import vocabulary as v
 from agentpipe.settings import OFFLINE_MODEL_NAME
 from handlers import prompts
 from offline_model.client import OfflineModelControl
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SUPPORT_TOOLS = (v.QUERY_USER_DATABASE, v.FETCH_SERVICE_STATUS, v.CREATE_SUPPORT_TICKET)
@@ -31,12 +31,6 @@ ROUTE_TOOLS = tuple(v.route_tool(route) for route in v.ROUTES)
 
 
 # -- fixtures -------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

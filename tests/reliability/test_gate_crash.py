@@ -13,7 +13,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from agentpipe.gated import gated_topic, unwrap
-from agentpipe.kafka_publisher import client_config
+from agentpipe.kafka_config import client_config
 from agentpipe.topics import request_topic
 from tests.kafka_io import new_id, producer, request_and_wait, result_reader, results_for
 from tests.reliability.faults import kill_component, wait_component_back

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import socket
 import subprocess
 import time
 import uuid
@@ -19,6 +18,7 @@ from confluent_kafka.admin import AdminClient
 
 from stack.components import SINGLE_NODE_BROKER
 from stack.installs import STACK_DIR, kafka_classpath
+from tests.ports import free_ports
 
 USER = "alice"
 # The readiness probe fails until the broker is up; librdkafka would print each failed connect.
@@ -29,17 +29,6 @@ _quiet.propagate = False
 
 def tail(log: Path, lines: int = 40) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:]) if log.exists() else "(no log)"
-
-
-def free_ports(count: int) -> list[int]:
-    """Held open together, so the kernel cannot hand out the same port twice."""
-    sockets = [socket.socket() for _ in range(count)]
-    for sock in sockets:
-        sock.bind(("127.0.0.1", 0))
-    ports = [sock.getsockname()[1] for sock in sockets]
-    for sock in sockets:
-        sock.close()
-    return ports
 
 
 @dataclass

@@ -16,7 +16,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tomllib
@@ -30,6 +29,7 @@ from handlers.catalog import PATTERNS
 from stack.cluster import KAFKA_HEAP, restate_node_config
 from stack.components import restate_config
 from stack.installs import RESTATE_VERSION
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "compose.yaml"
@@ -479,9 +479,7 @@ def test_commands_healthchecks_and_start_order(config, defaults):
 
 def test_init_entry_point_gives_up_with_a_one_line_cause():
     """`python -m stack.init` (compose's init) retries, then names what did not answer; no traceback."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        closed_port = sock.getsockname()[1]
+    closed_port = free_port()
     env = {
         **_clean_env(),
         "AGENTPIPE_KAFKA_BOOTSTRAP": f"127.0.0.1:{closed_port}",

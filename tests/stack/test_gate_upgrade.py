@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from confluent_kafka import Consumer, TopicPartition
 
-from agentpipe.kafka_publisher import client_config
+from agentpipe.kafka_config import client_config
 from subscriptions.desired import subscription_group
 from subscriptions.gate import inherited_positions
 from subscriptions.kafka_topics import create_topics

@@ -23,7 +23,7 @@ import pytest
 from hypercorn.config import Config
 
 from handlers.serve import server_config
-from tests.cli.cli_run import free_port
+from tests.ports import free_port
 
 STREAMS = 1100
 
