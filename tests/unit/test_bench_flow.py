@@ -44,26 +44,46 @@ def test_a_limited_run_that_could_not_run_says_why() -> None:
     assert "Not measured: not allowed" in "\n".join(flow.limited_section({"error": "not allowed"}))
 
 
-def run(multiple: float | None, throughput: float) -> dict:
+def run(multiple: float | None, throughput: float, whole: float | None = None) -> dict:
     return {
         "variant": "restate-kafka",
         "mode": "open",
         "model_latency_ms": 100.0,
         "rate": 150.0,
         "rate_basis": {"multiple_of_capacity": multiple, "capacity_rps": 100.0} if multiple else None,
-        "summary": {"throughput_rps": throughput, "latency_ms": {"p50": 900.0, "p99": 1500.0}},
+        "summary": {"throughput_rps": throughput, "whole_run_rps": whole, "latency_ms": {"p50": 900.0, "p99": 1500.0}},
         "cpu_ms_per_request": {"worker": 7.5, "restate": 4.5},
         "resources": {"agent-service": {"rss_max_mb": 110}, "restate": {"rss_max_mb": 400}},
     }
 
 
 def test_the_overload_section_lists_only_the_runs_above_capacity() -> None:
-    lines = flow.overload_section([run(None, 70.0), run(1.5, 93.0)])
+    lines = flow.overload_section([run(None, 70.0), run(1.5, 93.0, whole=101.0), run(2, 80.0)])
     rows = [line for line in lines if line.startswith("| 100 ms")]
-    assert rows == ["| 100 ms | 150 req/s (1.5 x 100) | 93.0 | 93% | 900.0 | 1500.0 | 12.0 | 110 / 400 |"]
+    assert rows == [
+        "| 100 ms | 150 req/s (1.5 x 100) | 93.0 | 93% | 101.0 | 101% | 900.0 | 1500.0 | 12.0 | 110 / 400 |",
+        "| 100 ms | 150 req/s (2 x 100) | 80.0 | 80% | - | - | 900.0 | 1500.0 | 12.0 | 110 / 400 |",  # an older run's
+    ]
     assert flow.overload_section([run(None, 70.0)]) == []
 
 
 def test_the_busiest_second_counts_a_sliding_window() -> None:
     assert flow.busiest_second([0.0, 0.5, 0.99, 1.0, 1.5, 2.6]) == 3  # within (t - 1 s, t]
     assert flow.busiest_second([]) == 0
+
+
+def test_a_batch_drain_is_set_against_the_capacity_with_memory_per_quarter() -> None:
+    quarter = {"agent-service": 128.3, "restate": 801.4, "kafka": 784.7, "offline-model": 166.3}
+    batch = {
+        "requests": 15000,
+        "statuses": {"ok": 15000},
+        "drained_s": 104.9,
+        "drain_rps": 143.0,
+        "capacity_rps": 114.8,
+        "rss_max_mb_per_quarter": [quarter] * 4,
+        "cpu_mean_pct": {"agent-service": 87.4, "restate": 44.9},
+    }
+    text = "\n".join(flow.batch_section(batch))
+    assert "15,000 chaining requests produced together" in text
+    assert "| drain rate / capacity | 125% |" in text and "| results | 15,000 ok |" in text
+    assert text.count("| 128.3 | 801.4 | 784.7 | 166.3 |") == 4
