@@ -8,6 +8,7 @@ as long as for a known name with a wrong password.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -24,7 +25,13 @@ MAX_PASSWORD_CHARS = 1024
 FILE_VERSION = 1
 
 _hasher = PasswordHasher()  # argon2id with the library's current defaults
-_DUMMY_HASH = _hasher.hash("agentpipe: no such reviewer")
+
+
+@functools.cache
+def unknown_name_hash() -> str:
+    """What an unknown name is checked against; made on first use (an argon2 hash takes a quarter of a
+    second, which every `agentpipe` command paid at import)."""
+    return _hasher.hash("agentpipe: no such reviewer")
 
 
 def check_name(name: str) -> str:
@@ -100,6 +107,6 @@ class ReviewerFile:
             return False
         stored = self._read().get(name)
         try:
-            return _hasher.verify(stored or _DUMMY_HASH, password) and stored is not None
+            return _hasher.verify(stored or unknown_name_hash(), password) and stored is not None
         except (VerifyMismatchError, VerificationError, InvalidHashError):
             return False

@@ -17,7 +17,7 @@ from producers.inbox.app import Inbox, build_app
 from producers.inbox.feed import ApprovalFeed
 from producers.inbox.follower import FeedFollower
 from producers.inbox.login_limit import LoginLimit
-from producers.inbox.reviewers import ReviewerFile
+from producers.inbox.reviewers import ReviewerFile, unknown_name_hash
 from producers.inbox.sessions import Sessions
 
 log = structlog.get_logger("inbox")
@@ -30,6 +30,7 @@ async def run_inbox(host: str, port: int, reviewers_file: Path, cookie_secure: b
     reviewers = ReviewerFile(reviewers_file)
     if not reviewers.names():
         raise InvalidInput(f"no reviewers in {reviewers_file}: add one with `agentpipe inbox add-reviewer NAME`")
+    unknown_name_hash()  # made now, so the first sign-in with an unknown name takes no longer than others
     loop = asyncio.get_running_loop()
     feed = ApprovalFeed(secret=secret, pattern=HITL)
     follower = FeedFollower(feed, loop)
