@@ -17,18 +17,18 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 
+from agentpipe import requests
+from agentpipe.claim_keys import FIRST, REQUEST_IDS, claim_key
 from agentpipe.topics import approvals_topic, request_topic, result_topic
 from benchmarks import load, monitor
-from handlers import prompts
 from handlers.catalog import PATTERNS
-from handlers.claim_keys import FIRST, REQUEST_IDS, claim_key
 from handlers.review_call import REVIEW_HANDLER, REVIEW_SERVICE
 from producers.approvals import signed_event
 from producers.broker import Publisher
 
 HITL = PATTERNS["human-in-the-loop"]
 # The moderator of the offline model is unsure about it ("borderline", "might", "satire"): it asks a person.
-CONTENT = prompts.EXAMPLE_CONTENT
+CONTENT = requests.EXAMPLE_CONTENT
 REVIEWER = "agentpipe-bench"
 WAITING_STATUSES = ("running", "suspended")  # a review in either waits on its promise (or is about to)
 POLL_S = 1.0

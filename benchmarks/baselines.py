@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
+from agentpipe import requests
 from agentpipe.kafka_config import client_config
 from agentpipe.kafka_publisher import KafkaPublisher
 from agentpipe.messages import now_rfc3339
@@ -111,7 +112,7 @@ class Baseline:
             body = {}
         request_id = body.get("request_id") or f"{source['topic']}/{source['partition']}/{source['offset']}"
         try:
-            output = await self.chain.run(request_id, body.get("message") or prompts.EXAMPLE_REPORT)
+            output = await self.chain.run(request_id, body.get("message") or requests.EXAMPLE_REPORT)
             status, error = "ok", None
         except Exception as exc:  # noqa: BLE001 - no durability: report and move on
             self.errors += 1

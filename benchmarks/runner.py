@@ -17,13 +17,13 @@ from pathlib import Path
 
 import psutil
 
+from agentpipe import requests
+from agentpipe.claim_keys import runs_pattern_sql
 from agentpipe.settings import get_settings
 from agentpipe.topics import request_topic, result_topic
 from benchmarks import approvals, baselines, floor, flow, load, monitor, overhead, profile, report
 from benchmarks.config import BenchConfig, derived_rate, open_rate_fraction, ordered_modes, slow_model_problem
-from handlers import prompts
 from handlers.catalog import PATTERNS
-from handlers.claim_keys import runs_pattern_sql
 from offline_model.client import OfflineModelControl
 from producers.approval_key import approval_secret
 
@@ -51,7 +51,7 @@ def ingress_path(pattern: str) -> str:
 
 def request_body(pattern: str) -> dict:
     # The same payload for every variant; other patterns run their example request.
-    return {"message": prompts.EXAMPLE_REPORT} if pattern == "chaining" else {}
+    return {"message": requests.EXAMPLE_REPORT} if pattern == "chaining" else {}
 
 
 def closed_capacity(runs: list[dict], latency: float) -> float | None:

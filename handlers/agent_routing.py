@@ -5,9 +5,11 @@ Question → Classify (tool call) → Specialist LLM → Answer (route named in 
 
 from __future__ import annotations
 
+from agentpipe.patterns import PATTERNS
+from agentpipe.requests import RoutingRequest
 from handlers import prompts
 from handlers.pattern import Pattern
-from handlers.routing import RoutingRequest, classify
+from handlers.routing import classify
 from handlers.runtime import Outcome, PatternRun
 
 
@@ -17,11 +19,4 @@ async def route_to_specialist(run: PatternRun[RoutingRequest], request: RoutingR
     return Outcome(output=answer, route=route)
 
 
-PATTERN = Pattern(
-    name="agent-routing",
-    service="AgentRouterService",
-    handler="route",
-    request=RoutingRequest,
-    work=route_to_specialist,
-    llm_calls=2,
-)
+PATTERN = Pattern(PATTERNS["agent-routing"], work=route_to_specialist, llm_calls=2)

@@ -14,6 +14,7 @@ from restate.server_types import RestateAppT
 from agentpipe.settings import get_settings
 from handlers.approvals import approval_intake, review
 from handlers.catalog import PATTERNS
+from handlers.pattern_service import pattern_service
 from handlers.provider_budget import budget
 from handlers.request_ids import request_ids_object
 from handlers.taker import add_taker
@@ -25,7 +26,7 @@ def services() -> list[restate.Service | restate.VirtualObject | restate.Workflo
     for pattern in PATTERNS.values():
         if not pattern.keyed:
             add_taker(request_ids, pattern)
-    return [request_ids, approval_intake, review, budget, *(pattern.component() for pattern in PATTERNS.values())]
+    return [request_ids, approval_intake, review, budget, *(pattern_service(pattern) for pattern in PATTERNS.values())]
 
 
 def build_app() -> RestateAppT:

@@ -5,9 +5,8 @@ Input → Extract metrics → Sort metrics → Format as table → Result
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from agentpipe.messages import MESSAGE_DESCRIPTION, AgentRequest
+from agentpipe.patterns import PATTERNS
+from agentpipe.requests import ChainingRequest
 from handlers import prompts
 from handlers.pattern import Pattern
 from handlers.runtime import Outcome, PatternRun
@@ -18,12 +17,6 @@ EXTRACT, SORT, FORMAT = "Extract metrics", "Sort metrics", "Format as table"
 STEPS = (EXTRACT, SORT, FORMAT)
 
 
-class ChainingRequest(AgentRequest):
-    """A chaining request: a text whose metrics become a table."""
-
-    message: str = Field(default=prompts.EXAMPLE_REPORT, description=MESSAGE_DESCRIPTION)
-
-
 async def chain(run: PatternRun[ChainingRequest], request: ChainingRequest) -> Outcome:
     metrics = await run.ask(EXTRACT, prompts.EXTRACT_METRICS, request.message)
     ordered = await run.ask(SORT, prompts.SORT_METRICS, metrics)
@@ -31,6 +24,4 @@ async def chain(run: PatternRun[ChainingRequest], request: ChainingRequest) -> O
     return Outcome(output=table)
 
 
-PATTERN = Pattern(
-    name="chaining", service="CallChainingService", handler="run", request=ChainingRequest, work=chain, llm_calls=3
-)
+PATTERN = Pattern(PATTERNS["chaining"], work=chain, llm_calls=3)

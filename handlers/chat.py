@@ -15,21 +15,16 @@ from __future__ import annotations
 from typing import cast
 
 import restate
-from pydantic import Field, RootModel
+from pydantic import RootModel
 
-from agentpipe.messages import MESSAGE_DESCRIPTION, AgentRequest, ChatTurn
+from agentpipe.messages import ChatTurn
+from agentpipe.patterns import PATTERNS
+from agentpipe.requests import ChatRequest
 from handlers import prompts
 from handlers.pattern import Pattern
 from handlers.runtime import Outcome, PatternRun
 
 HISTORY = "history"
-
-
-class ChatRequest(AgentRequest):
-    """A chat request: one user message in the session the record key names."""
-
-    message: str = Field(default=prompts.EXAMPLE_CHAT_MESSAGE, description=MESSAGE_DESCRIPTION)
-    reset: bool = Field(default=False, description="True: clear the session's history instead of replying.")
 
 
 class History(RootModel[list[ChatTurn]]):
@@ -70,12 +65,4 @@ async def history(ctx: restate.ObjectSharedContext) -> History:
     return await ctx.get(HISTORY, type_hint=History) or History([])
 
 
-PATTERN = Pattern(
-    name="chat",
-    service="Chat",
-    handler="message",
-    request=ChatRequest,
-    work=reply_in_session,
-    keyed=True,
-    readers=(history,),
-)
+PATTERN = Pattern(PATTERNS["chat"], work=reply_in_session, readers=(history,))

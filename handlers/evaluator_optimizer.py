@@ -8,18 +8,11 @@ round 3 resumes there instead of redoing rounds 1 and 2.
 
 from __future__ import annotations
 
-from pydantic import Field
-
-from agentpipe.messages import MESSAGE_DESCRIPTION, AgentRequest
+from agentpipe.patterns import PATTERNS
+from agentpipe.requests import EvaluatorRequest
 from handlers import prompts
 from handlers.pattern import Pattern
 from handlers.runtime import Outcome, PatternRun
-
-
-class EvaluatorRequest(AgentRequest):
-    """An evaluator-optimizer request: a coding task, improved until the evaluator accepts it."""
-
-    message: str = Field(default=prompts.EXAMPLE_CODING_TASK, description=MESSAGE_DESCRIPTION)
 
 
 async def improve(run: PatternRun[EvaluatorRequest], request: EvaluatorRequest) -> Outcome:
@@ -40,11 +33,4 @@ async def improve(run: PatternRun[EvaluatorRequest], request: EvaluatorRequest) 
     return Outcome(output=f"[not passed after {rounds} rounds; last feedback: {feedback}]\n{solution}")
 
 
-PATTERN = Pattern(
-    name="evaluator-optimizer",
-    service="EvaluatorOptimizer",
-    handler="improve_until_good",
-    request=EvaluatorRequest,
-    work=improve,
-    llm_calls=4,
-)
+PATTERN = Pattern(PATTERNS["evaluator-optimizer"], work=improve, llm_calls=4)

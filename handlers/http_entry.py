@@ -13,14 +13,15 @@ request came in: a caller cannot publish a result under an id a Kafka record (or
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 import restate
 from restate import TerminalError
 
+from agentpipe.claim_keys import REQUEST_IDS, claim_key
 from agentpipe.messages import AgentRequest
 from agentpipe.topics import result_topic
-from handlers.claim_keys import REQUEST_IDS, claim_key
+from handlers.pattern import Pattern
 from handlers.request_ids import (
     CLAIM_HANDLER,
     PEEK_HANDLER,
@@ -31,9 +32,6 @@ from handlers.request_ids import (
     take_session_claim,
 )
 from handlers.runtime import request_id_for
-
-if TYPE_CHECKING:
-    from handlers.pattern import Pattern
 
 TAKEN = 409
 

@@ -10,34 +10,17 @@ from __future__ import annotations
 import math
 import re
 
-from pydantic import Field
 from restate import TerminalError
 
-from agentpipe.messages import AgentRequest, Status
+from agentpipe.messages import Status
+from agentpipe.patterns import PATTERNS
 from agentpipe.records import printable
+from agentpipe.requests import ModerationRequest
 from handlers import prompts
 from handlers.pattern import Pattern
 from handlers.review_call import ReviewRequest, request_review
 from handlers.runtime import Outcome, PatternRun
 from handlers.tools import GET_HUMAN_REVIEW, BadToolCall, parse_arguments
-
-
-class ModerationRequest(AgentRequest):
-    """A human-in-the-loop request: content to moderate; a person decides the unclear cases."""
-
-    message: str = Field(default="", description="The text to moderate when content is absent.")
-    content: str | None = Field(default=None, description="The text to moderate; absent: message, then the example.")
-    # A shorter review deadline for this request; the review_timeout_s setting is the upper bound.
-    review_timeout_s: float | None = Field(
-        default=None,
-        gt=0,
-        description="A shorter review deadline, in seconds; AGENTPIPE_REVIEW_TIMEOUT_S (24 h by default) is the "
-        "upper bound.",
-    )
-
-    @property
-    def text(self) -> str:
-        return self.content or self.message or prompts.EXAMPLE_CONTENT
 
 
 async def ask_a_human(run: PatternRun[ModerationRequest], request: ModerationRequest, reason: str) -> Outcome:
@@ -84,10 +67,4 @@ def explicit_decision(verdict: str) -> Status | None:
     return "ok" if first == "APPROVED" else "rejected" if first == "REJECTED" else None
 
 
-PATTERN = Pattern(
-    name="human-in-the-loop",
-    service="HumanInTheLoopService",
-    handler="moderate",
-    request=ModerationRequest,
-    work=moderate_content,
-)
+PATTERN = Pattern(PATTERNS["human-in-the-loop"], work=moderate_content)

@@ -23,11 +23,12 @@ from __future__ import annotations
 import base64
 import binascii
 import math
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import Any, Literal, cast
 
 import restate
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from agentpipe.claim_keys import REQUEST_IDS, admitted_handler, claim_key, session_claim_key, taker_handler
 from agentpipe.flow import budget_key, effective_priority
 from agentpipe.gated import is_gated, unwrap
 from agentpipe.logs import bind_request, get_logger
@@ -35,9 +36,8 @@ from agentpipe.messages import AgentRequest, Source, describe_validation_error
 from agentpipe.records import RejectedRecord, decode_json_object, printable
 from agentpipe.settings import get_settings
 from handlers.budgeted_calls import REPLY_TOKENS_ESTIMATE, CallFlow
-from handlers.claim_keys import REQUEST_IDS, admitted_handler, claim_key, session_claim_key, taker_handler
 from handlers.llm import configured_limits, flow_settings
-from handlers.pattern import FORGET_CLAIM_HANDLER
+from handlers.pattern import FORGET_CLAIM_HANDLER, Pattern
 from handlers.provider_budget import AdmitTarget, Ask, Parking, acquire
 from handlers.request_ids import (
     Claim,
@@ -46,9 +46,6 @@ from handlers.request_ids import (
     take_session_claim,
 )
 from handlers.runtime import R, model_refusal, publish_dead_letter, request_flow, run_pattern
-
-if TYPE_CHECKING:
-    from handlers.pattern import Pattern
 
 log = get_logger(__name__)
 

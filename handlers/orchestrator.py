@@ -12,19 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from restate import TerminalError
 
 from agentpipe import vocabulary
-from agentpipe.messages import MESSAGE_DESCRIPTION, AgentRequest
+from agentpipe.patterns import PATTERNS
+from agentpipe.requests import OrchestratorRequest
 from handlers import prompts
 from handlers.budgeted_calls import LlmCall
 from handlers.pattern import Pattern
 from handlers.runtime import Outcome, PatternRun
 
 PLAN_ATTEMPTS = 3  # invalid plans are asked for again, then the request fails
-
-
-class OrchestratorRequest(AgentRequest):
-    """An orchestrator request: a writing task, split into subtasks."""
-
-    message: str = Field(default=prompts.EXAMPLE_PRODUCT_TEXT, description=MESSAGE_DESCRIPTION)
 
 
 class Task(BaseModel):
@@ -102,11 +97,4 @@ async def orchestrate(run: PatternRun[OrchestratorRequest], request: Orchestrato
     return Outcome(output=[f"{task.task_type}: {reply.text}" for task, reply in zip(tasks, replies, strict=True)])
 
 
-PATTERN = Pattern(
-    name="orchestrator",
-    service="Orchestrator",
-    handler="process_text",
-    request=OrchestratorRequest,
-    work=orchestrate,
-    llm_calls=4,
-)
+PATTERN = Pattern(PATTERNS["orchestrator"], work=orchestrate, llm_calls=4)

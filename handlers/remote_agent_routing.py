@@ -7,8 +7,10 @@ The RPC goes through Restate, so it survives restarts of either deployment.
 
 from __future__ import annotations
 
+from agentpipe.patterns import PATTERNS
+from agentpipe.requests import RoutingRequest
 from handlers.pattern import Pattern
-from handlers.routing import RoutingRequest, SpecialistAnswer, SpecialistQuestion, classify, specialist_service
+from handlers.routing import SpecialistAnswer, SpecialistQuestion, classify, specialist_service
 from handlers.runtime import Outcome, PatternRun
 
 
@@ -29,10 +31,4 @@ async def call_remote_specialist(run: PatternRun[RoutingRequest], request: Routi
     return Outcome(output=reply.answer, route=route)
 
 
-PATTERN = Pattern(
-    name="remote-agent-routing",
-    service="RemoteAgentRouterService",
-    handler="route",
-    request=RoutingRequest,
-    work=call_remote_specialist,
-)
+PATTERN = Pattern(PATTERNS["remote-agent-routing"], work=call_remote_specialist)

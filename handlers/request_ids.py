@@ -27,8 +27,8 @@ from typing import Literal
 import restate
 from pydantic import BaseModel
 
+from agentpipe.claim_keys import FIRST, REQUEST_IDS, session_claim_key
 from agentpipe.messages import AgentRequest, Source
-from handlers.claim_keys import FIRST, REQUEST_IDS, session_claim_key
 from handlers.policies import invocation_retry_policy
 
 # Restate's default idempotency retention: how long a request id is de-duplicated.

@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from restate import TerminalError
 
 from agentpipe import vocabulary
 from agentpipe.flow import Priority
-from agentpipe.messages import MESSAGE_DESCRIPTION, AgentRequest, Usage
+from agentpipe.messages import Usage
+from agentpipe.requests import RoutingRequest
 from handlers import prompts
 from handlers.runtime import PatternRun
 from handlers.tools import ROUTE_TOOLS, BadToolCall, parse_arguments
-
-
-class RoutingRequest(AgentRequest):
-    """An agent-routing or remote-agent-routing request: a customer question for a specialist."""
-
-    message: str = Field(default=prompts.EXAMPLE_ROUTING_QUESTION, description=MESSAGE_DESCRIPTION)
 
 
 class SpecialistQuestion(BaseModel):

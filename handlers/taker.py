@@ -24,11 +24,11 @@ from typing import Any
 import restate
 from pydantic import ValidationError
 
+from agentpipe.claim_keys import FIRST, admitted_handler, taker_handler
 from agentpipe.logs import bind_request, get_logger
 from agentpipe.messages import AgentRequest, Source, describe_validation_error
 from agentpipe.records import printable
 from handlers.budgeted_calls import CallFlow, Parked
-from handlers.claim_keys import FIRST, admitted_handler, taker_handler
 from handlers.intake import HandedRequest, IntakeOutcome, admit_target, run_claimed
 from handlers.pattern import Pattern
 from handlers.provider_budget import Admitted, Parking, Report, acquire, report

@@ -13,8 +13,8 @@ import time
 from collections.abc import Iterator
 
 from agentpipe.messages import ApprovalEvent, approval_signature
+from agentpipe.patterns import PATTERNS
 from agentpipe.topics import approvals_topic
-from handlers.catalog import PATTERNS
 from producers.approval_key import require_approval_secret
 from producers.approval_state import PENDING, ApprovalState, PendingApproval
 from producers.broker import Publisher

@@ -23,6 +23,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from agentpipe.claim_keys import REQUEST_IDS, claim_key
 from agentpipe.messages import (
     SCHEMA_VERSION,
     AgentResult,
@@ -30,6 +31,7 @@ from agentpipe.messages import (
     ApprovalRequest,
     DeadLetter,
 )
+from agentpipe.patterns import PATTERNS, PatternSpec
 from agentpipe.settings import Settings
 from agentpipe.topics import (
     approval_requests_topic,
@@ -38,9 +40,6 @@ from agentpipe.topics import (
     request_topic,
     result_topic,
 )
-from handlers.catalog import PATTERNS
-from handlers.claim_keys import REQUEST_IDS, claim_key
-from handlers.pattern import Pattern
 from producers import yaml_text
 from subscriptions.desired import APPROVAL_INTAKE, pattern_intake
 
@@ -226,7 +225,7 @@ STRING_KEY: dict[str, Any] = {"type": "string"}
 NO_HEADERS = "Kafka headers on these records are not seen by agentpipe (Restate's Kafka ingress does not pass them on)."
 
 
-def request_message(pattern: Pattern[Any]) -> Message:
+def request_message(pattern: PatternSpec[Any]) -> Message:
     if pattern.keyed:
         key = {
             **STRING_KEY,

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from agentpipe.messages import AgentResult
+from agentpipe.patterns import PATTERNS
 from agentpipe.topics import request_topic, result_topic
-from handlers.catalog import PATTERNS
 from producers.broker import Publisher, Record, TopicReader, cluster_metadata
 from producers.errors import InvalidInput
 from producers.shapes import SkipCount, as_result

@@ -22,7 +22,7 @@ from producers.broker import QUIET
 from producers.errors import ClientError
 from producers.flow_view import BudgetView, TopicBacklog, budgets, topic_backlog
 from producers.restate_queue import WaitingInvocations, waiting_invocations
-from stack.components import http_ok
+from stack.probes import http_ok
 from subscriptions.desired import desired_subscriptions, topic_readers
 
 

@@ -45,8 +45,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agentpipe.messages import AgentResult
+from agentpipe.patterns import PATTERNS
 from agentpipe.topics import result_topic
-from handlers.catalog import PATTERNS
 from producers.broker import Ranges, Record, TopicReader, cluster_metadata, probe_consumer, watermarks
 from producers.client import require_pattern
 from producers.errors import InvalidInput, NotFound

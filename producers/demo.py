@@ -16,9 +16,9 @@ from dataclasses import dataclass
 import httpx
 
 from agentpipe.messages import AgentResult
+from agentpipe.patterns import PATTERNS
 from agentpipe.settings import get_settings
 from agentpipe.topics import approval_requests_topic
-from handlers.catalog import PATTERNS
 from producers.approvals import HITL, publish_decision
 from producers.broker import Record, cluster_metadata
 from producers.client import AgentpipeClient, first_line

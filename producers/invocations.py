@@ -19,10 +19,10 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any, TypedDict, cast
 
+from agentpipe.claim_keys import FIRST, REQUEST_IDS, claim_key, session_claim_key, taker_handler
 from agentpipe.flow import PROVIDER_BUDGET
+from agentpipe.patterns import PATTERNS
 from agentpipe.settings import get_settings
-from handlers.catalog import PATTERNS
-from handlers.claim_keys import FIRST, REQUEST_IDS, claim_key, session_claim_key, taker_handler
 from producers.approval_state import ApprovalState
 from producers.errors import NotFound, NotOk, WaitTimeout
 from producers.restate_sql import admin_errors, query, sql_literal

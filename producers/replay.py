@@ -23,9 +23,9 @@ from datetime import UTC, datetime, timedelta
 from pydantic import ValidationError
 
 from agentpipe.messages import AgentResult, describe_validation_error
+from agentpipe.patterns import PATTERNS
 from agentpipe.records import RejectedRecord, decode_json_object, printable
 from agentpipe.settings import get_settings
-from handlers.catalog import PATTERNS
 from producers.broker import (
     Record,
     TopicReader,

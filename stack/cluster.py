@@ -25,7 +25,6 @@ from stack.components import (
     Listen,
     format_kraft_storage,
     front_component,
-    http_ok,
     java_command,
     kafka_properties,
     kafka_ready,
@@ -37,6 +36,7 @@ from stack.components import (
 )
 from stack.front import FrontRoute
 from stack.installs import nginx_binary, restate_binaries
+from stack.probes import http_ok
 from stack.secrets import ensure_identity_keys
 
 # What three brokers need: every internal topic on all three, two in sync for a write.

@@ -24,6 +24,7 @@ from agentpipe.settings import Settings
 from stack.errors import StackError
 from stack.front import ROUTES_ENV, FrontRoute, reachable_socket
 from stack.installs import STACK_DIR, kafka_classpath, restate_binaries
+from stack.probes import http_ok
 from stack.secrets import ensure_identity_keys
 
 
@@ -46,13 +47,6 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.3)
         return sock.connect_ex((host, port)) == 0
-
-
-def http_ok(url: str, timeout: float = 1.0) -> bool:
-    try:
-        return httpx.get(url, timeout=timeout).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def kafka_ready(bootstrap: str) -> bool:

@@ -15,10 +15,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from agentpipe.gated import gated_topic
+from agentpipe.patterns import INGEST_HANDLER, PATTERNS, PatternSpec
 from agentpipe.settings import get_settings
 from agentpipe.topics import approvals_topic, request_topic, result_topic
-from handlers.catalog import PATTERNS
-from handlers.pattern import INGEST_HANDLER, Pattern
 
 
 @dataclass(frozen=True)
@@ -68,7 +67,7 @@ def to_intake(topic: str, intake: Intake) -> Subscription:
     return Subscription(topic, intake.service, intake.handler, keyed=intake.keyed)
 
 
-def pattern_intake(pattern: Pattern[Any]) -> Intake:
+def pattern_intake(pattern: PatternSpec[Any]) -> Intake:
     """Where a pattern's request records go: its service's ingest (chat: keyed, so a session's records pass in order)."""
     return Intake(pattern.service, keyed=pattern.keyed, handler=INGEST_HANDLER)
 

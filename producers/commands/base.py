@@ -7,7 +7,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from typing import NoReturn, TypeAlias, TypeVar
 
-from handlers.catalog import PATTERNS
+from agentpipe.patterns import PATTERNS
 from producers.exit_codes import EXIT_CODES_HELP, EXIT_USAGE
 from producers.shapes import SkipCount
 

@@ -8,7 +8,7 @@ from rich.markup import escape
 from rich.prompt import Confirm, Prompt
 from rich.table import Table
 
-from handlers.catalog import PATTERNS
+from agentpipe.patterns import PATTERNS
 from producers.approvals import default_reviewer
 from producers.client import AgentpipeClient
 from producers.commands.base import Subcommands, add_command, add_timeout

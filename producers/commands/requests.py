@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from agentpipe.messages import AgentResult
+from agentpipe.patterns import PATTERNS
 from agentpipe.topics import result_topic
-from handlers.catalog import PATTERNS
 from producers.broker import TopicReader
 from producers.client import AgentpipeClient, ResultStream, require_key
 from producers.commands.base import (

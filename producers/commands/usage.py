@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 
+from agentpipe.patterns import PATTERNS
 from agentpipe.topics import result_topic
-from handlers.catalog import PATTERNS
 from producers.broker import TopicReader
 from producers.client import ResultStream
 from producers.commands.base import Subcommands, add_command, add_verbose, pattern_arg, report_skipped

@@ -19,6 +19,7 @@ import openai
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from agentpipe import requests
 from agentpipe import vocabulary as v
 from agentpipe.settings import OFFLINE_MODEL_NAME
 from handlers import prompts
@@ -164,7 +165,7 @@ def test_completion_shape(client: openai.OpenAI) -> None:
 
 
 def test_same_request_same_reply(client: openai.OpenAI) -> None:
-    args = (prompts.WEATHER_AGENT, prompts.EXAMPLE_WEATHER_QUESTION)
+    args = (prompts.WEATHER_AGENT, requests.EXAMPLE_WEATHER_QUESTION)
     first, second = (chat(client, *args, tools=[tool(v.GET_WEATHER, location="string")]) for _ in range(2))
     ids = [c.id for c in first.choices[0].message.tool_calls]
     assert ids == [c.id for c in second.choices[0].message.tool_calls]
@@ -200,7 +201,7 @@ REPORT_LINES = [
 
 
 def test_chaining_example_report(client: openai.OpenAI) -> None:
-    extracted = text(chat(client, prompts.EXTRACT_METRICS, prompts.EXAMPLE_REPORT))
+    extracted = text(chat(client, prompts.EXTRACT_METRICS, requests.EXAMPLE_REPORT))
     assert extracted.splitlines() == REPORT_LINES
     ordered = text(chat(client, prompts.SORT_METRICS, extracted))
     assert ordered.splitlines() == [
@@ -243,7 +244,7 @@ def test_chaining_currency_and_text_without_numbers(client: openai.OpenAI) -> No
 
 
 def test_tool_routing_opens_ticket_when_broken(client: openai.OpenAI) -> None:
-    question = f"User ID: u-42\n{prompts.EXAMPLE_SUPPORT_QUESTION}"
+    question = f"User ID: u-42\n{requests.EXAMPLE_SUPPORT_QUESTION}"
     first = chat(client, prompts.SUPPORT_AGENT, question, tools=support_tools())
     assert calls(first) == [(v.QUERY_USER_DATABASE, {"user_id": "u-42"}), (v.FETCH_SERVICE_STATUS, {})]
 
@@ -282,7 +283,7 @@ def test_tool_routing_answers_without_ticket_when_healthy(client: openai.OpenAI)
 @pytest.mark.parametrize(
     "question, cities",
     [
-        (prompts.EXAMPLE_WEATHER_QUESTION, ["Berlin", "Tokyo", "New York"]),
+        (requests.EXAMPLE_WEATHER_QUESTION, ["Berlin", "Tokyo", "New York"]),
         ("Is it warm in Rio de Janeiro, and what about San Francisco?", ["Rio de Janeiro", "San Francisco"]),
         ("Weather in Springfield, Shelbyville and Ogdenville please", ["Springfield", "Shelbyville", "Ogdenville"]),
         ("compare paris with london", ["Paris", "London"]),
@@ -295,14 +296,14 @@ def test_parallel_tools_one_call_per_city(client: openai.OpenAI, question: str, 
 
 def test_parallel_tools_answer_from_results(client: openai.OpenAI) -> None:
     tools = [tool(v.GET_WEATHER, location="string")]
-    first = chat(client, prompts.WEATHER_AGENT, prompts.EXAMPLE_WEATHER_QUESTION, tools=tools)
+    first = chat(client, prompts.WEATHER_AGENT, requests.EXAMPLE_WEATHER_QUESTION, tools=tools)
     results = [
         json.dumps({"location": "Berlin", "temperature_c": 12, "conditions": "cloudy"}),
         "Tokyo: 20C and sunny",
         json.dumps({"temperature_c": 25, "conditions": "humid"}),
     ]
     answer = text(
-        chat(client, prompts.WEATHER_AGENT, prompts.EXAMPLE_WEATHER_QUESTION, *tool_turns(first, results), tools=tools)
+        chat(client, prompts.WEATHER_AGENT, requests.EXAMPLE_WEATHER_QUESTION, *tool_turns(first, results), tools=tools)
     )
     assert answer.splitlines() == [
         "Berlin: temperature_c: 12, conditions: cloudy",
@@ -342,7 +343,7 @@ def test_tool_choice_none_forces_text(client: openai.OpenAI) -> None:
 @pytest.mark.parametrize(
     "question, route",
     [
-        (prompts.EXAMPLE_ROUTING_QUESTION, "billing"),
+        (requests.EXAMPLE_ROUTING_QUESTION, "billing"),
         ("I forgot my password and cannot log in", "account"),
         ("How do I export the dashboard to CSV?", "product"),
         ("Tell me a joke", "product"),  # no keyword
@@ -357,9 +358,9 @@ def test_router_classifies(client: openai.OpenAI, question: str, route: str) -> 
 
 @pytest.mark.parametrize("route", ["billing", "account", "product"])
 def test_specialists_answer_with_their_tag(client: openai.OpenAI, route: str) -> None:
-    answer = text(chat(client, prompts.SPECIALISTS[route], prompts.EXAMPLE_ROUTING_QUESTION))
+    answer = text(chat(client, prompts.SPECIALISTS[route], requests.EXAMPLE_ROUTING_QUESTION))
     assert answer.startswith(f"[{route}] ")
-    assert prompts.EXAMPLE_ROUTING_QUESTION in answer
+    assert requests.EXAMPLE_ROUTING_QUESTION in answer
 
 
 # -- 6. parallel agents ------------------------------------------------------------------
@@ -368,7 +369,7 @@ def test_specialists_answer_with_their_tag(client: openai.OpenAI, route: str) ->
 @pytest.mark.parametrize(
     "content, label",
     [
-        (prompts.EXAMPLE_REVIEW, "positive"),
+        (requests.EXAMPLE_REVIEW, "positive"),
         ("The app is terrible and slow. It crashes daily.", "negative"),
         ("The box is blue. It arrived on Tuesday.", "neutral"),
     ],
@@ -379,7 +380,7 @@ def test_sentiment(client: openai.OpenAI, content: str, label: str) -> None:
 
 
 def test_key_points_are_three_bullets(client: openai.OpenAI) -> None:
-    answer = text(chat(client, prompts.PARALLEL_ANALYSES["key_points"], prompts.EXAMPLE_REVIEW))
+    answer = text(chat(client, prompts.PARALLEL_ANALYSES["key_points"], requests.EXAMPLE_REVIEW))
     assert answer.splitlines() == [
         "- The new release is fantastic.",
         "- Setup took five minutes and the dashboard is much faster.",
@@ -390,7 +391,7 @@ def test_key_points_are_three_bullets(client: openai.OpenAI) -> None:
 
 
 def test_summary_is_one_sentence(client: openai.OpenAI) -> None:
-    answer = text(chat(client, prompts.PARALLEL_ANALYSES["summary"], prompts.EXAMPLE_REVIEW))
+    answer = text(chat(client, prompts.PARALLEL_ANALYSES["summary"], requests.EXAMPLE_REVIEW))
     assert answer == "The new release is fantastic."
 
 
@@ -433,7 +434,7 @@ TASK_LIST_FORMAT = {
 
 
 def test_orchestrator_returns_task_list(client: openai.OpenAI) -> None:
-    answer = text(chat(client, prompts.ORCHESTRATOR, prompts.EXAMPLE_PRODUCT_TEXT, response_format=TASK_LIST_FORMAT))
+    answer = text(chat(client, prompts.ORCHESTRATOR, requests.EXAMPLE_PRODUCT_TEXT, response_format=TASK_LIST_FORMAT))
     tasks = TaskList.model_validate_json(answer).tasks
     assert [t.task_type for t in tasks] == ["formal", "conversational", "technical"]
     assert all("water bottle" in t.instruction for t in tasks)
@@ -445,7 +446,7 @@ def test_orchestrator_with_openai_parse(client: openai.OpenAI) -> None:
         response_format=TaskList,
         messages=[
             {"role": "system", "content": prompts.ORCHESTRATOR},
-            {"role": "user", "content": prompts.EXAMPLE_PRODUCT_TEXT},
+            {"role": "user", "content": requests.EXAMPLE_PRODUCT_TEXT},
         ],
     )
     assert len(completion.choices[0].message.parsed.tasks) == 3
@@ -454,7 +455,7 @@ def test_orchestrator_with_openai_parse(client: openai.OpenAI) -> None:
 def test_orchestrator_respects_max_items(client: openai.OpenAI) -> None:
     fmt = json.loads(json.dumps(TASK_LIST_FORMAT))
     fmt["json_schema"]["schema"]["properties"]["tasks"]["maxItems"] = 2
-    answer = text(chat(client, prompts.ORCHESTRATOR, prompts.EXAMPLE_PRODUCT_TEXT, response_format=fmt))
+    answer = text(chat(client, prompts.ORCHESTRATOR, requests.EXAMPLE_PRODUCT_TEXT, response_format=fmt))
     assert len(json.loads(answer)["tasks"]) == 2
 
 
@@ -480,7 +481,7 @@ def test_generic_json_schema_gets_valid_instance(client: openai.OpenAI) -> None:
 def test_worker_tags_its_task_type(client: openai.OpenAI, task_type: str) -> None:
     message = (
         f"Task type: {task_type}\nInstruction: Write it the {task_type} way.\n"
-        f"Original task: {prompts.EXAMPLE_PRODUCT_TEXT}"
+        f"Original task: {requests.EXAMPLE_PRODUCT_TEXT}"
     )
     answer = text(chat(client, prompts.WORKER, message))
     assert answer.startswith(f"[{task_type}] ") and "water bottle" in answer
@@ -490,7 +491,7 @@ def test_worker_tags_its_task_type(client: openai.OpenAI, task_type: str) -> Non
 
 
 def test_evaluator_optimizer_passes_in_round_two(client: openai.OpenAI) -> None:
-    task = f"Task: {prompts.EXAMPLE_CODING_TASK}"
+    task = f"Task: {requests.EXAMPLE_CODING_TASK}"
     round1 = text(chat(client, prompts.GENERATOR, f"{task}\nFeedback: "))
     assert "MinStack" in round1 and "Addressed feedback" not in round1
     verdict1 = text(chat(client, prompts.EVALUATOR, f"{task}\nSolution:\n{round1}"))
@@ -508,7 +509,7 @@ def test_generator_reads_feedback_from_earlier_turns(client: openai.OpenAI) -> N
         chat(
             client,
             prompts.GENERATOR,
-            prompts.EXAMPLE_CODING_TASK,
+            requests.EXAMPLE_CODING_TASK,
             {"role": "assistant", "content": "first attempt"},
             "Feedback:\nadd docstrings\nand tests",
         )
@@ -521,13 +522,13 @@ def test_generator_reads_feedback_from_earlier_turns(client: openai.OpenAI) -> N
 
 def test_moderation_asks_for_human_review_when_unsure(client: openai.OpenAI) -> None:
     review_tool = [tool(v.GET_HUMAN_REVIEW, reason="string")]
-    completion = chat(client, prompts.MODERATOR, prompts.EXAMPLE_CONTENT, tools=review_tool)
+    completion = chat(client, prompts.MODERATOR, requests.EXAMPLE_CONTENT, tools=review_tool)
     [(name, args)] = calls(completion)
     assert name == v.GET_HUMAN_REVIEW and "borderline" in args["reason"]
     decided = chat(
         client,
         prompts.MODERATOR,
-        prompts.EXAMPLE_CONTENT,
+        requests.EXAMPLE_CONTENT,
         *tool_turns(completion, ['{"decision": "rejected", "reviewer": "ann"}']),
         tools=review_tool,
     )
@@ -550,8 +551,8 @@ def test_moderation_decides_clear_cases(client: openai.OpenAI, content: str, ver
 
 
 def test_chat_reflects_history(client: openai.OpenAI) -> None:
-    first = text(chat(client, prompts.CHAT_ASSISTANT, prompts.EXAMPLE_CHAT_MESSAGE))
-    assert first == f"Turn 1. You said: {prompts.EXAMPLE_CHAT_MESSAGE} This is the start of our conversation."
+    first = text(chat(client, prompts.CHAT_ASSISTANT, requests.EXAMPLE_CHAT_MESSAGE))
+    assert first == f"Turn 1. You said: {requests.EXAMPLE_CHAT_MESSAGE} This is the start of our conversation."
     third = text(
         chat(
             client,
@@ -638,11 +639,11 @@ def test_malformed_tool_args(client: openai.OpenAI, control: OfflineModelControl
     control.malformed_tool_args(1)
     assert text(chat(client, "x", "no tools here"))  # text replies do not consume the fault
     assert control.state()["faults"][0]["remaining"] == 1
-    bad = chat(client, prompts.WEATHER_AGENT, prompts.EXAMPLE_WEATHER_QUESTION, tools=tools, request_id="mt-1")
+    bad = chat(client, prompts.WEATHER_AGENT, requests.EXAMPLE_WEATHER_QUESTION, tools=tools, request_id="mt-1")
     for call in bad.choices[0].message.tool_calls:
         with pytest.raises(json.JSONDecodeError):
             json.loads(call.function.arguments)
-    assert len(calls(chat(client, prompts.WEATHER_AGENT, prompts.EXAMPLE_WEATHER_QUESTION, tools=tools))) == 3
+    assert len(calls(chat(client, prompts.WEATHER_AGENT, requests.EXAMPLE_WEATHER_QUESTION, tools=tools))) == 3
     assert control.calls(request_id="mt-1")[0]["fault"] == "malformed_tool_args"
 
 
@@ -652,7 +653,7 @@ def test_malformed_json(client: openai.OpenAI, control: OfflineModelControl) -> 
         chat(
             client,
             prompts.ORCHESTRATOR,
-            prompts.EXAMPLE_PRODUCT_TEXT,
+            requests.EXAMPLE_PRODUCT_TEXT,
             response_format=TASK_LIST_FORMAT,
             request_id="orch-1",
         )
@@ -663,7 +664,7 @@ def test_malformed_json(client: openai.OpenAI, control: OfflineModelControl) -> 
         chat(
             client,
             prompts.ORCHESTRATOR,
-            prompts.EXAMPLE_PRODUCT_TEXT,
+            requests.EXAMPLE_PRODUCT_TEXT,
             response_format=TASK_LIST_FORMAT,
             request_id="orch-2",
         )
@@ -679,7 +680,7 @@ def test_malformed_json_breaks_openai_parse(client: openai.OpenAI, control: Offl
             response_format=TaskList,
             messages=[
                 {"role": "system", "content": prompts.ORCHESTRATOR},
-                {"role": "user", "content": prompts.EXAMPLE_PRODUCT_TEXT},
+                {"role": "user", "content": requests.EXAMPLE_PRODUCT_TEXT},
             ],
         )
 
@@ -703,7 +704,7 @@ def test_call_log_records_headers_status_and_faults(client: openai.OpenAI, contr
     chat(
         client,
         prompts.WEATHER_AGENT,
-        prompts.EXAMPLE_WEATHER_QUESTION,
+        requests.EXAMPLE_WEATHER_QUESTION,
         tools=[tool(v.GET_WEATHER, location="string")],
         request_id="log-1",
         step="llm-1",

@@ -9,7 +9,7 @@ import psutil
 import pytest
 
 from agentpipe.settings import get_settings
-from stack.components import http_ok
+from stack.probes import http_ok
 from tests.kafka_io import result_reader, send_request, wait_for_results
 
 QUESTIONS = {

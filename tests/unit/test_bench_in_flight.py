@@ -9,11 +9,11 @@ import sys
 
 import pytest
 
+from agentpipe.requests import ModerationRequest
 from agentpipe.settings import get_settings
 from benchmarks import approvals, report, runner
 from benchmarks.config import BenchConfig, add_arguments, config_from, slow_model_problem
 from handlers import prompts
-from handlers.human_in_the_loop import ModerationRequest
 from handlers.tools import GET_HUMAN_REVIEW
 from offline_model.rules import reply
 

@@ -15,6 +15,7 @@ import json
 
 import pytest
 
+from agentpipe import requests
 from agentpipe import vocabulary as v
 from handlers import prompts, tools
 from handlers.llm import ToolCall
@@ -88,7 +89,7 @@ def test_the_same_request_gets_the_same_reply():
     body = {
         "messages": [
             {"role": "system", "content": prompts.WEATHER_AGENT},
-            {"role": "user", "content": prompts.EXAMPLE_WEATHER_QUESTION},
+            {"role": "user", "content": requests.EXAMPLE_WEATHER_QUESTION},
         ],
         "tools": [GET_WEATHER],
     }
@@ -99,7 +100,7 @@ def test_the_same_request_gets_the_same_reply():
 
 
 def test_chaining_extracts_sorts_and_formats_the_report():
-    metrics = ask(prompts.EXTRACT_METRICS, prompts.EXAMPLE_REPORT)
+    metrics = ask(prompts.EXTRACT_METRICS, requests.EXAMPLE_REPORT)
     assert metrics.rule == "chaining.extract"
     assert "revenue growth: 45%" in metrics.content.splitlines()
     assert "customer churn: 5%" in metrics.content.splitlines()
@@ -128,7 +129,7 @@ def test_chaining_a_message_of_the_users_own():
 # -- 2. tool routing (support agent) ------------------------------------------------------------
 
 
-def support_question(user_id: str = "user-42", question: str = prompts.EXAMPLE_SUPPORT_QUESTION) -> str:
+def support_question(user_id: str = "user-42", question: str = requests.EXAMPLE_SUPPORT_QUESTION) -> str:
     return f"User ID: {user_id}\n\n{question}"  # as the tool-routing handler writes it
 
 
@@ -158,7 +159,7 @@ def test_support_opens_no_ticket_when_the_tools_report_no_problem():
 
 
 def test_weather_asks_for_every_city_at_once_then_answers_each():
-    answer, rounds = agent(prompts.WEATHER_AGENT, prompts.EXAMPLE_WEATHER_QUESTION, [GET_WEATHER])
+    answer, rounds = agent(prompts.WEATHER_AGENT, requests.EXAMPLE_WEATHER_QUESTION, [GET_WEATHER])
     assert rounds == [[(v.GET_WEATHER, {"location": city}) for city in ("Berlin", "Tokyo", "New York")]]
     assert answer.rule == "parallel_tools.answer"
     for line, city in zip(answer.content.splitlines(), ("Berlin", "Tokyo", "New York"), strict=True):
@@ -175,7 +176,7 @@ def test_weather_asks_again_for_a_city_whose_call_failed():
             return {"error": "get_weather is missing string arguments: location"}
         return run_tool(name, arguments)
 
-    answer, rounds = agent(prompts.WEATHER_AGENT, prompts.EXAMPLE_WEATHER_QUESTION, [GET_WEATHER], answer_tool=flaky)
+    answer, rounds = agent(prompts.WEATHER_AGENT, requests.EXAMPLE_WEATHER_QUESTION, [GET_WEATHER], answer_tool=flaky)
     assert rounds[1] == [(v.GET_WEATHER, {"location": "Tokyo"})]
     assert [line.split(":")[0] for line in answer.content.splitlines()] == ["Berlin", "New York", "Tokyo"]
 
@@ -191,7 +192,7 @@ def test_weather_without_a_city_asks_which():
 @pytest.mark.parametrize(
     ("question", "route"),
     [
-        (prompts.EXAMPLE_ROUTING_QUESTION, "billing"),
+        (requests.EXAMPLE_ROUTING_QUESTION, "billing"),
         ("I forgot my password and my login is locked.", "account"),
         ("How do I export the dashboard?", "product"),
         ("Hello there.", "product"),  # nothing matches: product
@@ -207,7 +208,7 @@ def test_the_router_calls_one_specialist_tool_with_the_question(question, route)
 
 
 def test_the_router_passes_the_specialists_answer_on():
-    question = prompts.EXAMPLE_ROUTING_QUESTION
+    question = requests.EXAMPLE_ROUTING_QUESTION
     specialist = ask(prompts.SPECIALISTS["billing"], question)
     call = {
         "id": "call_1",
@@ -226,16 +227,16 @@ def test_the_router_passes_the_specialists_answer_on():
 
 @pytest.mark.parametrize("route", list(prompts.SPECIALISTS))
 def test_each_specialist_answers_in_its_own_name(route):
-    answer = ask(prompts.SPECIALISTS[route], prompts.EXAMPLE_ROUTING_QUESTION)
+    answer = ask(prompts.SPECIALISTS[route], requests.EXAMPLE_ROUTING_QUESTION)
     assert answer.rule == f"routing.{route}" and not answer.tool_calls
-    assert answer.content.startswith(f'[{route}] About "{prompts.EXAMPLE_ROUTING_QUESTION}": ')
+    assert answer.content.startswith(f'[{route}] About "{requests.EXAMPLE_ROUTING_QUESTION}": ')
 
 
 # -- 6. parallel agents -------------------------------------------------------------------------------
 
 
 def test_the_three_analyses_of_the_example_review():
-    answers = {task: ask(system, prompts.EXAMPLE_REVIEW) for task, system in prompts.PARALLEL_ANALYSES.items()}
+    answers = {task: ask(system, requests.EXAMPLE_REVIEW) for task, system in prompts.PARALLEL_ANALYSES.items()}
     assert {task: a.rule for task, a in answers.items()} == {
         task: f"parallel_agents.{task}" for task in prompts.PARALLEL_ANALYSES
     }
@@ -256,31 +257,33 @@ def test_sentiment_follows_the_words(text, verdict):
 
 
 def test_the_orchestrator_plans_a_task_list_matching_the_handlers_schema():
-    answer = ask(prompts.ORCHESTRATOR, prompts.EXAMPLE_PRODUCT_TEXT, response_format=TASK_LIST_FORMAT)
+    answer = ask(prompts.ORCHESTRATOR, requests.EXAMPLE_PRODUCT_TEXT, response_format=TASK_LIST_FORMAT)
     assert answer.rule == "orchestrator.tasks"
     plan = TaskList.model_validate_json(answer.content)  # the model the handler validates with (extra=forbid)
     assert len(plan.tasks) == 3
-    assert all(prompts.EXAMPLE_PRODUCT_TEXT in task.instruction for task in plan.tasks)
+    assert all(requests.EXAMPLE_PRODUCT_TEXT in task.instruction for task in plan.tasks)
 
 
 def test_each_worker_writes_its_task_type():
-    plan = json.loads(ask(prompts.ORCHESTRATOR, prompts.EXAMPLE_PRODUCT_TEXT, response_format=TASK_LIST_FORMAT).content)
+    plan = json.loads(
+        ask(prompts.ORCHESTRATOR, requests.EXAMPLE_PRODUCT_TEXT, response_format=TASK_LIST_FORMAT).content
+    )
     for task in plan["tasks"]:
         # As the orchestrator handler writes a worker's message.
         message = (
             f"Task type: {task['task_type']}\nInstruction: {task['instruction']}\n"
-            f"Original task: {prompts.EXAMPLE_PRODUCT_TEXT}"
+            f"Original task: {requests.EXAMPLE_PRODUCT_TEXT}"
         )
         answer = ask(prompts.WORKER, message)
         assert answer.rule == "orchestrator.worker"
-        assert answer.content.startswith(f'[{task["task_type"]}] "{prompts.EXAMPLE_PRODUCT_TEXT}", ')
+        assert answer.content.startswith(f'[{task["task_type"]}] "{requests.EXAMPLE_PRODUCT_TEXT}", ')
 
 
 # -- 8. evaluator-optimizer -----------------------------------------------------------------------------
 
 
 def test_the_evaluator_asks_for_one_improvement_then_passes():
-    task = f"Task: {prompts.EXAMPLE_CODING_TASK}"  # as the evaluator-optimizer handler writes it
+    task = f"Task: {requests.EXAMPLE_CODING_TASK}"  # as the evaluator-optimizer handler writes it
     first = ask(prompts.GENERATOR, task)
     assert first.rule == "evaluator_optimizer.generate" and "class MinStack" in first.content
     verdict = ask(prompts.EVALUATOR, f"{task}\n\nSolution:\n{first.content}")
@@ -296,7 +299,7 @@ def test_the_evaluator_asks_for_one_improvement_then_passes():
 
 
 def test_borderline_content_goes_to_the_human_review_tool():
-    answer = ask(prompts.MODERATOR, prompts.EXAMPLE_CONTENT, tools=[GET_HUMAN_REVIEW])
+    answer = ask(prompts.MODERATOR, requests.EXAMPLE_CONTENT, tools=[GET_HUMAN_REVIEW])
     [call] = answer.tool_calls
     arguments = parse_arguments(
         ToolCall(id="c", name=call.name, arguments=json.dumps(call.arguments)), [GET_HUMAN_REVIEW]
@@ -313,7 +316,7 @@ def test_the_human_decision_is_the_verdict(decision, verdict):
     }
     answer = ask(
         prompts.MODERATOR,
-        prompts.EXAMPLE_CONTENT,
+        requests.EXAMPLE_CONTENT,
         {"role": "assistant", "content": None, "tool_calls": [call]},
         {"role": "tool", "tool_call_id": "call_1", "content": decision},
         tools=[GET_HUMAN_REVIEW],
@@ -331,7 +334,7 @@ def test_clear_content_is_decided_without_a_human(content, start):
 
 
 def test_without_the_review_tool_unsure_content_is_rejected():
-    answer = ask(prompts.MODERATOR, prompts.EXAMPLE_CONTENT)
+    answer = ask(prompts.MODERATOR, requests.EXAMPLE_CONTENT)
     assert answer.content.startswith("REJECTED: Not sure") and "No human review tool was offered" in answer.content
 
 
@@ -339,15 +342,15 @@ def test_without_the_review_tool_unsure_content_is_rejected():
 
 
 def test_chat_answers_with_the_turn_and_what_was_said_before():
-    first = ask(prompts.CHAT_ASSISTANT, prompts.EXAMPLE_CHAT_MESSAGE)
-    assert first.content == f"Turn 1. You said: {prompts.EXAMPLE_CHAT_MESSAGE} This is the start of our conversation."
+    first = ask(prompts.CHAT_ASSISTANT, requests.EXAMPLE_CHAT_MESSAGE)
+    assert first.content == f"Turn 1. You said: {requests.EXAMPLE_CHAT_MESSAGE} This is the start of our conversation."
     second = ask(
         prompts.CHAT_ASSISTANT,
-        prompts.EXAMPLE_CHAT_MESSAGE,
+        requests.EXAMPLE_CHAT_MESSAGE,
         {"role": "assistant", "content": first.content},
         "And what else?",
     )
-    assert second.content == f"Turn 2. You said: And what else? Earlier you said: {prompts.EXAMPLE_CHAT_MESSAGE}."
+    assert second.content == f"Turn 2. You said: And what else? Earlier you said: {requests.EXAMPLE_CHAT_MESSAGE}."
 
 
 def test_an_unknown_prompt_is_echoed():

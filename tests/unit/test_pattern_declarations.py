@@ -9,9 +9,11 @@ import pytest
 
 from agentpipe.gated import gated_topic
 from agentpipe.messages import AgentRequest, AgentResult
+from agentpipe.patterns import INGEST_HANDLER
+from agentpipe.patterns import PATTERNS as CONTRACT
 from agentpipe.topics import request_topic, result_topic
 from handlers.catalog import PATTERNS
-from handlers.pattern import INGEST_HANDLER
+from handlers.pattern_service import pattern_service
 from subscriptions.desired import desired_subscriptions
 from subscriptions.kafka_topics import desired_topics
 
@@ -22,6 +24,8 @@ pytestmark = pytest.mark.parametrize("name", list(PATTERNS))
 
 def test_the_declaration_is_consistent(name: str) -> None:
     pattern = PATTERNS[name]
+    assert pattern.spec is CONTRACT[name]  # the server runs the contract's spec, in the contract's order
+    assert list(PATTERNS) == list(CONTRACT)
     assert pattern.name == name
     assert issubclass(pattern.request, AgentRequest)
     pattern.request.model_validate({})  # every field has a default: {} runs the example
@@ -29,7 +33,7 @@ def test_the_declaration_is_consistent(name: str) -> None:
 
 def test_served_with_a_typed_handler(name: str) -> None:
     pattern = PATTERNS[name]
-    component = pattern.component()
+    component = pattern_service(pattern)
     assert component.name == pattern.service
     handler = component.handlers[pattern.handler]
     assert handler.handler_io.input_type is not None and handler.handler_io.input_type.annotation is pattern.request

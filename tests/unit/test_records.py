@@ -9,14 +9,12 @@ import json
 
 import pytest
 
+from agentpipe import requests
 from agentpipe.messages import Source
 from agentpipe.records import MAX_DEPTH, RejectedRecord, decode_json_object, depth, printable
+from agentpipe.requests import ChainingRequest, ChatRequest, ModerationRequest, ToolRoutingRequest
 from agentpipe.settings import get_settings
-from handlers import prompts
 from handlers.catalog import PATTERNS
-from handlers.chaining import ChainingRequest
-from handlers.chat import ChatRequest
-from handlers.human_in_the_loop import ModerationRequest
 from handlers.intake import (
     MAX_SESSION_ID_CHARS,
     admissible,
@@ -25,7 +23,6 @@ from handlers.intake import (
     record_key,
     record_source,
 )
-from handlers.tool_routing import ToolRoutingRequest
 from subscriptions.gate import undeliverable
 from tests.security.test_hostile_records import DEAD_LETTER, OK, request_cases
 
@@ -252,10 +249,10 @@ def test_a_request_without_an_id_gets_the_header_id_else_its_coordinates():
 
 
 def test_an_empty_request_runs_the_example():
-    assert parse_request(b"", ChainingRequest, SOURCE).message == prompts.EXAMPLE_REPORT
-    assert parse_request(b"{}", ToolRoutingRequest, SOURCE).message == prompts.EXAMPLE_SUPPORT_QUESTION
-    assert parse_request(b"{}", ModerationRequest, SOURCE).text == prompts.EXAMPLE_CONTENT
-    assert parse_request(b"{}", ChatRequest, SOURCE).message == prompts.EXAMPLE_CHAT_MESSAGE
+    assert parse_request(b"", ChainingRequest, SOURCE).message == requests.EXAMPLE_REPORT
+    assert parse_request(b"{}", ToolRoutingRequest, SOURCE).message == requests.EXAMPLE_SUPPORT_QUESTION
+    assert parse_request(b"{}", ModerationRequest, SOURCE).text == requests.EXAMPLE_CONTENT
+    assert parse_request(b"{}", ChatRequest, SOURCE).message == requests.EXAMPLE_CHAT_MESSAGE
 
 
 def test_fields_the_schema_does_not_know_are_kept():

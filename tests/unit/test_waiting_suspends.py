@@ -42,9 +42,9 @@ def test_the_shorter_of_ours_and_the_servers_wins(monkeypatch, server_wide: str,
 
 
 def test_only_the_handlers_that_wait_get_it() -> None:
+    from agentpipe.claim_keys import admitted_handler, taker_handler
     from handlers.app import services
     from handlers.catalog import PATTERNS
-    from handlers.claim_keys import admitted_handler, taker_handler
     from handlers.remote_agents.specialists import SERVICES as SPECIALISTS
 
     short = {
