@@ -79,3 +79,17 @@ def test_no_import_cycle_through_imports_inside_functions() -> None:
 
 def test_a_cycle_would_be_found() -> None:
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == [["a", "b", "c", "a"]]
+
+
+def test_the_client_and_the_subscription_map_import_no_server_code() -> None:
+    """producers/ (the CLI, the client library, the inbox) and subscriptions/ read the contract in
+    agentpipe/, never handlers/: a client must not load the services (nor restate) to send a request."""
+    edges = graph(inside_functions=True)
+    server = [
+        (module, target)
+        for module, targets in edges.items()
+        if module.split(".")[0] in ("producers", "subscriptions")
+        for target in targets
+        if target.split(".")[0] == "handlers"
+    ]
+    assert server == []
