@@ -10,7 +10,7 @@ import httpx
 
 from agentpipe.settings import get_settings
 from producers.errors import Unreachable, WaitTimeout
-from subscriptions.restate_admin import AdminApiError, admin_client
+from subscriptions.restate_admin import AdminApiError, admin_client, sql_rows
 
 
 @contextmanager
@@ -37,11 +37,4 @@ def sql_literal(text: str) -> str:
 def query(sql: str, timeout: float | None = None) -> list[dict[str, Any]]:
     """Rows of a SQL query against Restate's introspection tables: column name -> JSON value."""
     with admin_errors(), admin_client(timeout=timeout or get_settings().client_admin_timeout_s) as client:
-        response = client.post("/query", json={"query": sql}, headers={"accept": "application/json"})
-        if response.status_code >= 400:
-            raise AdminApiError(f"query failed: HTTP {response.status_code}: {response.text[:300]}")
-        try:
-            rows = response.json()["rows"]
-        except (ValueError, KeyError, TypeError):
-            raise AdminApiError("query answered with something other than rows") from None
-        return [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
+        return sql_rows(client, sql)

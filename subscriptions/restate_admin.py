@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -103,24 +104,26 @@ def _same_base(uri: str, base: str) -> bool:
     return uri == base or (uri.startswith(base + "/") and "/" not in uri[len(base) + 1 :])
 
 
+def sql_rows(client: httpx.Client, sql: str, what: str = "query failed") -> list[dict[str, Any]]:
+    """Rows of a SQL query against Restate's introspection tables: column name -> JSON value."""
+    response = _check(client.post("/query", json={"query": sql}, headers={"accept": "application/json"}), what)
+    try:
+        rows = response.json()["rows"]
+    except (ValueError, KeyError, TypeError):
+        raise AdminApiError(f"{what}: the answer held no rows") from None
+    return [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
+
+
 def unfinished_invocations(client: httpx.Client, deployment_ids: list[str]) -> int:
     """How many invocations that are not completed are pinned to these deployments."""
     if not deployment_ids:
         return 0
     listed = ", ".join(f"'{i}'" for i in deployment_ids)
-    rows = _check(
-        client.post(
-            "/query",
-            json={
-                "query": (
-                    "SELECT count(*) AS n FROM sys_invocation "
-                    f"WHERE pinned_deployment_id IN ({listed}) AND status != 'completed'"
-                )
-            },
-            headers={"accept": "application/json"},
-        ),
+    rows = sql_rows(
+        client,
+        f"SELECT count(*) AS n FROM sys_invocation WHERE pinned_deployment_id IN ({listed}) AND status != 'completed'",
         "counting invocations",
-    ).json()["rows"]
+    )
     return int(rows[0]["n"]) if rows else 0
 
 
