@@ -23,7 +23,7 @@ import time
 from typing import Any
 
 from agentpipe.topics import request_topic, result_topic
-from benchmarks import load, monitor
+from benchmarks import load, markdown, monitor
 from offline_model.client import OfflineModelControl
 from producers.errors import ClientError
 from producers.flow_view import budgets
@@ -108,9 +108,7 @@ async def limited_drain(
     calls = [c for c in model.calls() if c["request_id"] in ids]
     rate_limited = sum(1 for c in calls if c["status"] == 429)
     chat_s = [o.latency for o in chats if o.status == "ok" and o.latency is not None]
-    statuses: dict[str, int] = {}
-    for o in run.outcomes:
-        statuses[o.status or "none"] = statuses.get(o.status or "none", 0) + 1
+    statuses = load.status_counts(run.outcomes)
     return {
         "requests": count,
         "rate": rate,
@@ -201,9 +199,7 @@ async def batch_drain(
                     for name in ("agent-service", "restate", "kafka", "offline-model")
                 }
             )
-    statuses: dict[str, int] = {}
-    for o in run.outcomes:
-        statuses[o.status or "none"] = statuses.get(o.status or "none", 0) + 1
+    statuses = load.status_counts(run.outcomes)
     resources = sampler.summary(started, started + (drained or 0))
     rate = round(len(done) / drained, 1) if drained else None
     return {
@@ -223,31 +219,33 @@ def batch_section(b: dict[str, Any]) -> list[str]:
     capacity, rate = b["capacity_rps"], b["drain_rps"]
     share = f"{rate / capacity:.0%}" if capacity and rate else "-"
     ok = ", ".join(f"{n:,} {s}" for s, n in sorted(b["statuses"].items()))
-    lines = [
+    quarters = [
+        [i, q.get("agent-service", "-"), q.get("restate", "-"), q.get("kafka", "-"), q.get("offline-model", "-")]
+        for i, q in enumerate(b["rss_max_mb_per_quarter"], start=1)
+    ]
+    return [
         f"## A batch at once ({b['requests']:,} chaining requests produced together, no provider limit)",
         "",
         "As a replay puts a topic's range back at once: the backlog waits in Restate (invocations not "
         "started yet, `agentpipe status`) and drains at what the machine does.",
         "",
-        "| measure | value |",
-        "|---|---:|",
-        f"| results | {ok} |",
-        f"| drain time (first produced → last result) | {b['drained_s']} s |",
-        f"| drain rate | {rate} req/s |",
-        f"| closed-loop capacity, same run | {capacity} req/s |",
-        f"| drain rate / capacity | {share} |",
+        *markdown.table(
+            ["measure", "value"],
+            "lr",
+            [
+                ["results", ok],
+                ["drain time (first produced → last result)", f"{b['drained_s']} s"],
+                ["drain rate", f"{rate} req/s"],
+                ["closed-loop capacity, same run", f"{capacity} req/s"],
+                ["drain rate / capacity", share],
+            ],
+        ),
         "",
         "Memory while it drained (RSS max per quarter of the drain, MB):",
         "",
-        "| quarter | agent service | restate | kafka | offline model |",
-        "|---:|---:|---:|---:|---:|",
+        *markdown.table(["quarter", "agent service", "restate", "kafka", "offline model"], "rrrrr", quarters),
+        "",
     ]
-    for i, q in enumerate(b["rss_max_mb_per_quarter"], start=1):
-        lines.append(
-            f"| {i} | {q.get('agent-service', '-')} | {q.get('restate', '-')} | {q.get('kafka', '-')} "
-            f"| {q.get('offline-model', '-')} |"
-        )
-    return [*lines, ""]
 
 
 def overload_section(runs: list[dict[str, Any]]) -> list[str]:

@@ -14,6 +14,7 @@ import json
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -345,15 +346,18 @@ def _round(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
+def status_counts(outcomes: list[LoadOutcome]) -> dict[str, int]:
+    """How many requests ended with each status ("none": no status at all)."""
+    return dict(Counter(o.status or "none" for o in outcomes))
+
+
 def summarize(run: LoadRun) -> dict:
     """Latency over requests sent inside the window; throughput = results seen inside the window per second."""
     start, end = run.window
     measured = [o for o in run.outcomes if start <= o.sent <= end]
     ok = sorted(o.latency * 1000 for o in measured if o.status == "ok" and o.latency is not None)
     completed_in_window = sum(1 for o in run.outcomes if o.done is not None and start <= o.done <= end)
-    statuses: dict[str, int] = {}
-    for o in run.outcomes:
-        statuses[o.status or "none"] = statuses.get(o.status or "none", 0) + 1
+    statuses = status_counts(run.outcomes)
     seconds = max(end - start, 1e-9)
     # The whole run, warm-up and drain included: everything that came back, from the first send to the
     # last result. Above capacity the window's rate leaves out work already done for requests that

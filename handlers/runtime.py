@@ -24,6 +24,7 @@ from agentpipe.flow import effective_priority
 from agentpipe.kafka_publisher import PermanentPublishError, get_publisher
 from agentpipe.logs import bind_request, get_logger, scrub_secrets
 from agentpipe.messages import AgentRequest, AgentResult, DeadLetter, Source, Status, Usage, now_rfc3339
+from agentpipe.patterns import R  # a pattern's request model
 from agentpipe.records import printable
 from agentpipe.settings import get_settings
 from agentpipe.topics import dead_letters_topic, result_topic
@@ -78,7 +79,6 @@ def current_bounds() -> Bounds:
     )
 
 
-R = TypeVar("R", bound=AgentRequest)  # a pattern's request model
 Q = TypeVar("Q", bound=BaseModel)
 T = TypeVar("T")  # what a run works on: a pattern request, or a remote specialist's question
 # A tool's result: a JSON object, journaled as the tool's step.
