@@ -16,9 +16,9 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imports_at_load(tree: ast.Module, known: set[str], inside_functions: bool = False) -> set[str]:
-    """Modules imported when the module loads: the module body, not functions (unless
-    ``inside_functions``) nor TYPE_CHECKING blocks."""
+def imports_in(tree: ast.Module, known: set[str], inside_functions: bool = False) -> set[str]:
+    """Modules the module imports: those Python runs when it loads (its body), with
+    ``inside_functions`` also those inside its functions; never TYPE_CHECKING blocks."""
     found: set[str] = set()
     for node in tree.body:
         if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
@@ -38,7 +38,7 @@ def graph(inside_functions: bool = False) -> dict[str, set[str]]:
     files = [path for package in PACKAGES for path in (ROOT / package).rglob("*.py")]
     trees = {module_name(path): ast.parse(path.read_text()) for path in files}
     known = set(trees)
-    return {name: imports_at_load(tree, known, inside_functions) - {name} for name, tree in trees.items()}
+    return {name: imports_in(tree, known, inside_functions) - {name} for name, tree in trees.items()}
 
 
 def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
